@@ -1,0 +1,5 @@
+import sys
+
+from sqlmanage.cli import main
+
+sys.exit(main())

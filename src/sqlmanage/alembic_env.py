@@ -1,0 +1,94 @@
+"""The body of every project's ``env.py``, shared by ``alembic`` and ``manage.py``.
+
+Because the library owns this code, ``alembic upgrade head`` and ``manage.py migrate`` run
+the same configuration: the same URL, models, comparison options and batch mode. It follows
+Alembic's cookbook: a connection (Engine or Connection) handed in through
+``config.attributes["connection"]`` is used as is; offline mode renders SQL from the URL
+alone; async URLs run through ``run_sync``.
+"""
+
+from __future__ import annotations
+
+
+def run_migrations() -> None:
+    """Run the migrations Alembic asked for, online or offline."""
+    from alembic import context
+
+    from sqlmanage.project import HOOKS_ATTRIBUTE, PROJECT_ATTRIBUTE, Project
+
+    config = context.config
+    project = config.attributes.get(PROJECT_ATTRIBUTE)
+    if project is None:
+        _configure_logging(config)
+        project = Project.from_alembic_config(config)
+    hooks = config.attributes.get(HOOKS_ATTRIBUTE, {})
+
+    if context.is_offline_mode():
+        url = project.url
+        context.configure(
+            url=url,
+            literal_binds=True,
+            dialect_opts={"paramstyle": "named"},
+            **project.context_options(url.get_backend_name(), with_metadata=False),
+            **hooks,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+
+    def run(connection) -> None:
+        context.configure(
+            connection=connection,
+            transaction_per_migration=True,
+            **project.context_options(connection.dialect.name),
+            **hooks,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        if connection.in_transaction():
+            connection.commit()
+
+    _with_connection(config.attributes.get("connection"), project, run)
+
+
+def _with_connection(connectable, project, run) -> None:
+    """Call ``run`` with a sync Connection from whatever the caller handed in, or our own."""
+    from sqlalchemy.engine import Connection, Engine
+
+    if connectable is None:
+        from sqlmanage.database import connect
+
+        connect(project.url, run)
+    elif isinstance(connectable, Connection):
+        run(connectable)
+    elif isinstance(connectable, Engine):
+        with connectable.connect() as connection:
+            run(connection)
+    else:
+        import asyncio
+
+        asyncio.run(_run_async(connectable, run))
+
+
+async def _run_async(connectable, run) -> None:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    if isinstance(connectable, AsyncConnection):
+        await connectable.run_sync(run)
+    else:
+        async with connectable.connect() as connection:
+            await connection.run_sync(run)
+
+
+def _configure_logging(config) -> None:
+    """Under the plain ``alembic`` CLI, use alembic.ini's logging, as Alembic's env.py does."""
+    from configparser import ConfigParser
+
+    if not config.config_file_name:
+        return
+    parser = ConfigParser()
+    parser.read(config.config_file_name)
+    if parser.has_section("loggers"):
+        from logging.config import fileConfig
+
+        fileConfig(config.config_file_name, disable_existing_loggers=False)

@@ -1,0 +1,1 @@
+"""One module per command; ``base`` holds what they share."""

@@ -1,0 +1,141 @@
+"""What every command shares: the common options, the Runtime they build, styled output.
+
+Django's ``BaseCommand`` in click form. Styles are semantic roles applied only when colour
+is on (a terminal, no ``--no-color``, no ``NO_COLOR``); everything written passes through
+``redact`` so that no password reaches a stream.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+import click
+
+from sqlmanage.redaction import redact
+
+STYLES = {
+    "heading": {"fg": "cyan", "bold": True},
+    "label": {"bold": True},
+    "success": {"fg": "green", "bold": True},
+    "warning": {"fg": "yellow"},
+    "error": {"fg": "red", "bold": True},
+    "notice": {"fg": "red"},
+    "sql_keyword": {"fg": "green", "bold": True},
+}
+
+
+class _State:
+    """Facts the error boundary needs after the command's context is gone."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.traceback = False
+        self.no_color = False
+
+    def plain_errors(self) -> bool:
+        return self.no_color or "NO_COLOR" in os.environ or not sys.stderr.isatty()
+
+
+STATE = _State()
+
+
+@dataclass
+class Runtime:
+    """The parsed common options, and a lazily loaded project."""
+
+    verbosity: int
+    settings: str | None
+    database: str | None
+    no_color: bool
+    interactive: bool
+
+    @functools.cached_property
+    def project(self):
+        from sqlmanage.project import Project
+
+        return Project.load(self.settings, self.database)
+
+    @property
+    def is_terminal(self) -> bool:
+        return sys.stdout.isatty()
+
+    @property
+    def can_prompt(self) -> bool:
+        """Prompts only with --input allowed and a terminal on both ends (never in CI)."""
+        return self.interactive and sys.stdin.isatty() and sys.stdout.isatty()
+
+    @property
+    def color(self) -> bool:
+        return not self.no_color and "NO_COLOR" not in os.environ and self.is_terminal
+
+    def out(self, text: str = "", style: str | None = None, nl: bool = True) -> None:
+        """Write a result line to stdout."""
+        text = redact(text)
+        if style and self.color:
+            text = click.style(text, **STYLES[style])
+        click.echo(text, nl=nl, color=self.color)
+
+    def err(self, text: str, style: str | None = None) -> None:
+        """Write a warning or notice to stderr."""
+        text = redact(text)
+        if style and not STATE.plain_errors():
+            text = click.style(text, **STYLES[style])
+        click.echo(text, err=True)
+
+    def rich_console(self):
+        """A Rich console on stdout, coloured only when ``color`` says so."""
+        from rich.console import Console
+
+        return Console(
+            file=sys.stdout,
+            no_color=not self.color,
+            color_system="auto" if self.color else None,
+            highlight=False,
+            emoji=False,
+        )
+
+
+def common_options(func: Callable) -> Callable:
+    """Add Django's common options; the command receives a Runtime as its first argument."""
+
+    @click.option(
+        "-v", "--verbosity", type=click.IntRange(0, 3), default=1, show_default=True,
+        help="Verbosity level; 0=minimal output, 1=normal output, 2=verbose output, "
+        "3=very verbose output (with tracebacks).",
+    )
+    @click.option(
+        "--settings", metavar="MODULE",
+        help="The settings module, e.g. project.settings. Beats SQLMANAGE_SETTINGS_MODULE.",
+    )
+    @click.option(
+        "--database", metavar="ALIAS",
+        help="The database alias from DATABASES to work on. Defaults to 'default'.",
+    )
+    @click.option("--no-color", is_flag=True, help="Don't colorize the command output.")
+    @click.option("--traceback", is_flag=True, help="Show the full traceback of an error.")
+    @functools.wraps(func)
+    def wrapper(verbosity, settings, database, no_color, traceback, **kwargs):
+        STATE.traceback = traceback or verbosity >= 3
+        STATE.no_color = no_color
+        runtime = Runtime(
+            verbosity=verbosity,
+            settings=settings,
+            database=database,
+            no_color=no_color,
+            interactive=kwargs.pop("interactive", True),
+        )
+        return func(runtime, **kwargs)
+
+    return wrapper
+
+
+noinput_option = click.option(
+    "--noinput", "--no-input", "interactive", flag_value=False, default=True,
+    help="Never prompt for input (the default off a terminal).",
+)

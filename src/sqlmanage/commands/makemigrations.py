@@ -1,0 +1,81 @@
+"""``makemigrations``: write Alembic revisions for the changes in the models, Django's way."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from sqlmanage.commands.base import common_options, noinput_option
+
+
+@click.command("makemigrations")
+@click.option("-n", "--name", help="Use this name for the migration file(s).")
+@click.option("--empty", is_flag=True, help="Create an empty migration, for a data migration.")
+@click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing.")
+@click.option(
+    "--check", "check_changes", is_flag=True,
+    help="Exit with status 1 if the models have changes without a migration; write nothing.",
+)
+@click.option("--merge", is_flag=True, help="Write a migration that merges several heads.")
+@noinput_option
+@common_options
+def command(runtime, name, empty, dry_run, check_changes, merge):
+    """Create new migrations from the changes in your models.
+
+    Compares every model (all modules under MODELS are imported) with the database at the
+    latest migration and writes one Alembic revision, named NNNN_<what it does>.py.
+
+    \b
+    Examples:
+      python manage.py makemigrations
+      python manage.py makemigrations -n add_discount_rate
+      python manage.py makemigrations --empty -n fill_discount_rate
+      python manage.py makemigrations --check --dry-run
+      python manage.py makemigrations --merge
+    """
+    from sqlmanage.core.makemigrations import make_merge, make_migration
+    from sqlmanage.core.scaffold import ensure_migrations_folder
+    from sqlmanage.render import plain
+
+    project = runtime.project
+    if name is not None and not name.strip():
+        raise click.BadParameter("must not be empty.", param_hint="'-n' / '--name'")
+    write = not (dry_run or check_changes)
+    if write and ensure_migrations_folder(project.migrations_dir) and runtime.verbosity >= 1:
+        runtime.out(f"Created the migrations folder {_shown(project.migrations_dir)}")
+
+    if merge:
+        migration = make_merge(project, name)
+        if migration is None:
+            if runtime.verbosity >= 1:
+                runtime.out("No conflicts detected to merge.")
+            return 0
+    else:
+        migration = make_migration(project, name, empty)
+        if migration is None:
+            if runtime.verbosity >= 1:
+                runtime.out("No changes detected")
+            return 0
+
+    if write:
+        migration.write()
+    if runtime.verbosity >= 1:
+        if merge:
+            for head in project.history.heads:
+                runtime.out(f"  Branch {project.history.by_id[head].name}")
+        for text, style in plain.changes_written(
+            project.label, [(migration, _shown(migration.path))], runtime.verbosity
+        ):
+            runtime.out(text, style)
+    if dry_run and runtime.verbosity >= 3:
+        runtime.out(migration.source)
+    return 1 if check_changes else 0
+
+
+def _shown(path) -> str:
+    """A path as the user would type it: relative to the current folder when inside it."""
+    try:
+        return str(path.resolve().relative_to(os.getcwd()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,51 @@
+"""``showmigrations``: where the database stands."""
+
+from __future__ import annotations
+
+import click
+
+from sqlmanage.commands.base import common_options
+
+
+@click.command("showmigrations")
+@click.option("--plan", "-p", is_flag=True, help="List the migrations in the order they apply.")
+@click.option(
+    "--format", "output_format", type=click.Choice(["table", "plain", "json"]),
+    help="Output format. Default: a table on a terminal, Django's plain lines otherwise.",
+)
+@common_options
+def command(runtime, plan, output_format):
+    """Show every migration and whether it is applied.
+
+    \b
+    Examples:
+      python manage.py showmigrations
+      python manage.py showmigrations --plan --format plain
+      python manage.py showmigrations --format json
+    """
+    from sqlmanage.core.status import migration_status
+
+    status = migration_status(runtime.project)
+    output_format = output_format or ("table" if runtime.is_terminal else "plain")
+    if output_format == "json":
+        from sqlmanage.render import json_data
+
+        runtime.out(json_data.showmigrations(status))
+    elif output_format == "plain":
+        from sqlmanage.render import plain
+
+        for text, style in plain.showmigrations(status, plan, runtime.verbosity):
+            runtime.out(text, style)
+    else:
+        from sqlmanage.render import rich_table
+
+        table, summary = rich_table.showmigrations(status, plan, runtime.verbosity)
+        console = runtime.rich_console()
+        console.print(table)
+        console.print(summary)
+    for revision in status.missing_files:
+        runtime.err(
+            f"Warning: the database records revision {revision}, which has no migration file. "
+            "Restore the file, or record the real state with 'python manage.py migrate --fake'.",
+            "warning",
+        )

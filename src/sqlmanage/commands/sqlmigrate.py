@@ -1,0 +1,33 @@
+"""``sqlmigrate``: the SQL of one migration, for review or for a DBA."""
+
+from __future__ import annotations
+
+import click
+
+from sqlmanage.commands.base import common_options
+
+
+@click.command("sqlmigrate")
+@click.argument("migration")
+@click.option("--backwards", is_flag=True, help="Print the SQL that unapplies the migration.")
+@common_options
+def command(runtime, migration, backwards):
+    """Print the SQL of MIGRATION for the configured database; touches no database.
+
+    MIGRATION is a number (0002), a file name, a revision id or a unique prefix.
+
+    \b
+    Examples:
+      python manage.py sqlmigrate 0002
+      python manage.py sqlmigrate 0002 --backwards
+      DATABASE_URL=postgresql://db.example/app python manage.py sqlmigrate 0001
+    """
+    from sqlmanage.core.sqlmigrate import migration_sql
+
+    result = migration_sql(runtime.project, migration, backwards)
+    if runtime.color and result.sql:
+        from rich.syntax import Syntax
+
+        runtime.rich_console().print(Syntax(result.sql, "sql", theme="ansi_dark", background_color="default"))
+    else:
+        runtime.out(result.sql, nl=False)

@@ -1,0 +1,140 @@
+"""Run a plan through Alembic, online (``migrate``) or offline (``migrate --sql``).
+
+The steps come from ``plan.plan_migrations`` and are handed to Alembic as its migration
+function, so the project's env.py (and so ``sqlmanage.alembic_env``) runs them with the same
+configuration as the plain ``alembic`` CLI. Progress goes to a callback, never to a stream:
+``on_event("plan", plan)``, ``on_event("start", step)``, ``on_event("done", step, seconds)``.
+"""
+
+from __future__ import annotations
+
+import time
+from io import StringIO
+from typing import Callable
+
+from alembic.runtime.migration import RevisionStep
+
+from sqlmanage.core.plan import Plan, Step, plan_migrations
+from sqlmanage.errors import MigrationFailed, SqlmanageError
+from sqlmanage.redaction import redact
+
+EventCallback = Callable[..., None]
+
+
+def apply_migrations(
+    project, target: str | None, *, fake: bool = False, on_event: EventCallback
+) -> Plan:
+    """Bring the database to ``target``; ``fake`` records the steps without running them."""
+    history = project.history
+    running: dict = {}
+
+    def steps(heads, context):
+        plan = plan_migrations(history, tuple(heads), target)
+        running["plan"] = plan
+        on_event("plan", plan)
+        for step in plan.steps:
+            alembic_step = _alembic_step(history, step, fake)
+            running["step"], running["started"] = step, time.perf_counter()
+            on_event("start", step)
+            yield alembic_step
+
+    def on_version_apply(ctx, step, heads, run_args):
+        current = running.pop("step")
+        on_event("done", current, time.perf_counter() - running["started"])
+
+    try:
+        _run_env(project, steps, {"on_version_apply": on_version_apply})
+    except SqlmanageError:
+        raise
+    except Exception as exc:
+        failed = running.get("step")
+        if failed is None:
+            raise
+        raise _failure(project, failed, exc) from exc
+    return running["plan"]
+
+
+def migration_sql(project, target: str | None) -> str:
+    """The SQL that ``migrate`` would run, from Alembic's offline mode; needs no database.
+
+    ``target`` is a migration (from the empty database to it), or ``FROM:TO`` for a range,
+    which may go backwards.
+    """
+    history = project.history
+    start, _, end = (target or "").rpartition(":") if target and ":" in target else ("", "", target)
+    current: tuple[str, ...] = ()
+    if start and start.lower() not in ("base", "zero"):
+        current = (history.find(start).revision,)
+    buffer = StringIO()
+
+    def steps(heads, context):
+        for step in plan_migrations(history, current, end or None).steps:
+            yield _alembic_step(history, step, fake=False)
+
+    _run_env(
+        project,
+        steps,
+        {"output_buffer": buffer},
+        as_sql=True,
+        starting_rev=current[0] if current else None,
+    )
+    return buffer.getvalue()
+
+
+def _run_env(project, fn, hooks: dict, as_sql: bool = False, starting_rev=None) -> None:
+    from alembic.runtime.environment import EnvironmentContext
+    from alembic.util import CommandError
+
+    from sqlmanage.project import HOOKS_ATTRIBUTE
+
+    script = project.history.script
+    config = project.config
+    config.attributes[HOOKS_ATTRIBUTE] = hooks
+    try:
+        with EnvironmentContext(
+            config, script, fn=fn, as_sql=as_sql, starting_rev=starting_rev
+        ):
+            script.run_env()
+    except CommandError as exc:
+        raise SqlmanageError(redact(f"Alembic refused: {exc}")) from exc
+    finally:
+        config.attributes.pop(HOOKS_ATTRIBUTE, None)
+
+
+class FakeStep(RevisionStep):
+    """A step whose version-table bookkeeping runs but whose migration body does not."""
+
+    @property
+    def migration_fn(self):
+        return _do_nothing
+
+
+def _do_nothing(**kwargs) -> None:
+    return None
+
+
+def _alembic_step(history, step: Step, fake: bool) -> RevisionStep:
+    script = history.script.get_revision(step.migration.revision)
+    step_class = FakeStep if fake else RevisionStep
+    return step_class(history.script.revision_map, script, step.forward)
+
+
+def _failure(project, step: Step, exc: Exception) -> MigrationFailed:
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    reason = detail[0] if detail else type(exc).__name__
+    action = "Applying" if step.forward else "Unapplying"
+    backend = project.url.get_backend_name()
+    if backend in ("postgresql", "sqlite"):
+        hint = (
+            f"{step.migration.name} was rolled back: the schema and the version table are as "
+            "they were before it. Fix the migration and run migrate again."
+        )
+    else:
+        hint = (
+            f"{backend} cannot roll back DDL: check what {step.migration.name} left behind, fix "
+            "it by hand, then record the real state with 'python manage.py migrate --fake'."
+        )
+    return MigrationFailed(
+        redact(f"{action} {step.migration.name} failed: {type(exc).__name__}: {reason}"),
+        hint=hint,
+    )

@@ -1,0 +1,144 @@
+"""Describe Alembic operations in Django's words, with a note on those that need review.
+
+``makemigrations`` describes the operations it is about to write, ``sqlmigrate`` introduces
+each statement with the same text, and ``migrate --plan`` lists them for migration files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from alembic.operations import ops
+
+ADD, REMOVE, ALTER, SQL = "+", "-", "~", "s"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One operation as a user reads it: ``+ Add column discount_rate to products``."""
+
+    mark: str
+    text: str
+    fragment: str
+    review: str | None = None
+
+
+def flatten(operations) -> list:
+    """The leaf operations of an UpgradeOps/ModifyTableOps tree, in order."""
+    leaves = []
+    for operation in operations:
+        if isinstance(operation, ops.OpContainer):
+            leaves.extend(flatten(operation.ops))
+        else:
+            leaves.append(operation)
+    return leaves
+
+
+def describe(operation, new_tables: frozenset[str] = frozenset()) -> Change:
+    """The Change for one leaf operation; ``new_tables`` are created in the same migration."""
+    o = operation
+    if isinstance(o, ops.CreateTableOp):
+        return Change(ADD, f"Create table {o.table_name}", f"create_{o.table_name}")
+    if isinstance(o, ops.DropTableOp):
+        return Change(
+            REMOVE, f"Delete table {o.table_name}", f"delete_{o.table_name}",
+            "Drops the table and every row in it.",
+        )
+    if isinstance(o, ops.AddColumnOp):
+        column = o.column
+        review = None
+        if not column.nullable and column.server_default is None and o.table_name not in new_tables:
+            review = (
+                "NOT NULL without a server default: fails on a table that has rows. Give it a "
+                "server default, or add it nullable, fill it, then set NOT NULL."
+            )
+        return Change(
+            ADD, f"Add column {column.name} to {o.table_name}",
+            f"add_{o.table_name}_{column.name}", review,
+        )
+    if isinstance(o, ops.DropColumnOp):
+        return Change(
+            REMOVE, f"Remove column {o.column_name} from {o.table_name}",
+            f"remove_{o.table_name}_{o.column_name}", "Drops the column and its data.",
+        )
+    if isinstance(o, ops.AlterColumnOp):
+        return _describe_alter(o)
+    if isinstance(o, ops.CreateIndexOp):
+        review = None
+        if o.table_name not in new_tables:
+            review = "Builds the index on an existing table: on PostgreSQL this blocks writes."
+        return Change(
+            ADD, f"Create index {o.index_name} on {o.table_name}", _name(o.index_name, o.table_name),
+            review,
+        )
+    if isinstance(o, ops.DropIndexOp):
+        return Change(
+            REMOVE, f"Remove index {o.index_name} from {o.table_name}",
+            f"remove_{_name(o.index_name, o.table_name)}",
+        )
+    if isinstance(o, ops.CreateUniqueConstraintOp):
+        return Change(
+            ADD, f"Create unique constraint {o.constraint_name or ''} on {o.table_name}".replace("  ", " "),
+            f"{o.table_name}_unique",
+        )
+    if isinstance(o, ops.CreateForeignKeyOp):
+        return Change(
+            ADD, f"Create foreign key {o.constraint_name or ''} on {o.source_table}".replace("  ", " "),
+            f"{o.source_table}_fk",
+        )
+    if isinstance(o, ops.CreateCheckConstraintOp):
+        return Change(
+            ADD, f"Create check constraint {o.constraint_name or ''} on {o.table_name}".replace("  ", " "),
+            f"{o.table_name}_check",
+        )
+    if isinstance(o, ops.DropConstraintOp):
+        return Change(
+            REMOVE, f"Remove constraint {o.constraint_name} from {o.table_name}",
+            f"remove_{o.table_name}_{o.constraint_name}",
+        )
+    if isinstance(o, ops.RenameTableOp):
+        return Change(
+            ALTER, f"Rename table {o.table_name} to {o.new_table_name}",
+            f"rename_{o.table_name}_{o.new_table_name}",
+        )
+    if isinstance(o, ops.ExecuteSQLOp):
+        return Change(SQL, "Raw SQL operation", "sql")
+    if isinstance(o, ops.BulkInsertOp):
+        return Change(SQL, f"Insert rows into {o.table.name}", f"insert_{o.table.name}")
+    table = getattr(o, "table_name", None)
+    name = type(o).__name__.removesuffix("Op")
+    return Change(ALTER, f"{name} on {table}" if table else name, name.lower())
+
+
+def _describe_alter(o) -> Change:
+    details = []
+    review = None
+    if o.modify_name is not None:
+        details.append(f"rename to {o.modify_name}")
+    if o.modify_type is not None:
+        details.append(f"type {o.existing_type} -> {o.modify_type}")
+        review = "Changes the column type: may lose data and rewrites the table on PostgreSQL."
+    if o.modify_nullable is not None:
+        details.append("NOT NULL" if not o.modify_nullable else "nullable")
+        if not o.modify_nullable:
+            review = review or "Sets NOT NULL: fails if rows hold NULL; scans the whole table."
+    if o.modify_server_default is not False:
+        details.append("server default")
+    if o.modify_comment is not False:
+        details.append("comment")
+    suffix = f" ({', '.join(details)})" if details else ""
+    return Change(
+        ALTER, f"Alter column {o.column_name} on {o.table_name}{suffix}",
+        f"alter_{o.table_name}_{o.column_name}", review,
+    )
+
+
+def _name(name, table: str) -> str:
+    return str(name) if name else f"{table}_index"
+
+
+def describe_all(operations) -> list[Change]:
+    """Describe every leaf operation of an UpgradeOps tree."""
+    leaves = flatten(operations)
+    new_tables = frozenset(o.table_name for o in leaves if isinstance(o, ops.CreateTableOp))
+    return [describe(o, new_tables) for o in leaves]

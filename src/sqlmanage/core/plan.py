@@ -1,0 +1,80 @@
+"""What ``migrate TARGET`` means: the list of migrations to apply or unapply, in order.
+
+Pure functions over the history and the database's current heads, so ``--plan``,
+``--check``, ``--sql`` and the real run all follow exactly the same list.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from sqlmanage.errors import SqlmanageError, UnknownDatabaseRevision
+from sqlmanage.history import History, Migration
+
+RELATIVE = re.compile(r"^([+-])(\d+)$")
+ZERO = {"zero", "base"}
+HEAD = {"head", "heads"}
+
+
+@dataclass(frozen=True)
+class Step:
+    migration: Migration
+    forward: bool
+
+
+@dataclass
+class Plan:
+    """The steps a migrate run takes; ``target`` is None for "apply everything"."""
+
+    target: Migration | None
+    target_label: str | None
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def forward(self) -> bool:
+        return all(step.forward for step in self.steps)
+
+
+def plan_migrations(history: History, current: tuple[str, ...], target: str | None) -> Plan:
+    """The steps that bring a database at ``current`` to ``target`` (Django's meaning)."""
+    unknown = [r for r in current if r not in history.by_id]
+    if unknown:
+        raise UnknownDatabaseRevision(
+            f"The database is at revision {', '.join(unknown)}, which no migration file in "
+            f"{history.label} has.",
+            hint="Restore the missing migration file (e.g. from version control), or record "
+            "the real state with 'python manage.py migrate --fake <migration>'.",
+        )
+    applied = history.ancestors(current)
+    pending = [m for m in history.migrations if m.revision not in applied]
+    done = [m for m in reversed(history.migrations) if m.revision in applied]
+    label = target.strip() if target else None
+    key = label.lower() if label else None
+
+    if key is None or key in HEAD:
+        if key != "heads":
+            history.require_single_head()
+        return Plan(None, label, [Step(m, True) for m in pending])
+    if key in ZERO:
+        return Plan(None, label, [Step(m, False) for m in done])
+    relative = RELATIVE.match(key)
+    if relative:
+        sign, count = relative.group(1), int(relative.group(2))
+        available = pending if sign == "+" else done
+        if count > len(available):
+            word = "unapplied" if sign == "+" else "applied"
+            raise SqlmanageError(
+                f"Cannot move {sign}{count}: only {len(available)} migration"
+                f"{'' if len(available) == 1 else 's'} {'is' if len(available) == 1 else 'are'} "
+                f"{word}.",
+                hint="Run 'python manage.py showmigrations' to see where the database stands.",
+            )
+        return Plan(None, label, [Step(m, sign == "+") for m in available[:count]])
+
+    migration = history.find(label)
+    if migration.revision in applied:
+        keep = history.ancestors([migration.revision])
+        return Plan(migration, label, [Step(m, False) for m in done if m.revision not in keep])
+    wanted = history.ancestors([migration.revision])
+    return Plan(migration, label, [Step(m, True) for m in pending if m.revision in wanted])

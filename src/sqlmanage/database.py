@@ -1,0 +1,228 @@
+"""Engines from URLs: driver choice, async support, friendly connection errors, no passwords.
+
+Every connection sqlmanage opens goes through ``connect``, so a missing driver or an
+unreachable server becomes one clear message wherever it happens, and an async URL
+(``postgresql+asyncpg://``, ``sqlite+aiosqlite://``) runs the same synchronous code through
+``run_sync``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+from sqlmanage.errors import DatabaseUnavailable, DriverMissing, SettingsError
+from sqlmanage.redaction import redact, register_secret
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Connection
+
+T = TypeVar("T")
+
+CONNECT_TIMEOUT_SECONDS = 10
+
+# For URLs that name no driver: the drivers to try, in order, by importable module.
+DEFAULT_DRIVERS = {
+    "postgresql": [("psycopg2", "psycopg2"), ("psycopg", "psycopg"), ("pg8000", "pg8000")],
+    "mysql": [("mysqldb", "MySQLdb"), ("pymysql", "pymysql")],
+    "mariadb": [("mysqldb", "MySQLdb"), ("pymysql", "pymysql")],
+}
+
+# The pip package that provides each driver, for the "missing driver" hint.
+DRIVER_PACKAGES = {
+    "psycopg2": "psycopg2-binary",
+    "psycopg": "psycopg[binary]",
+    "psycopg_async": "psycopg[binary]",
+    "asyncpg": "asyncpg",
+    "pg8000": "pg8000",
+    "pymysql": "pymysql",
+    "mysqldb": "mysqlclient",
+    "aiomysql": "aiomysql",
+    "asyncmy": "asyncmy",
+    "aiosqlite": "aiosqlite",
+}
+
+
+def parse_url(raw: str) -> URL:
+    """Parse a database URL, remember its password for redaction, and pick an installed driver."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise SettingsError(
+            f"DATABASE_URL is not a valid SQLAlchemy URL: '{redact(_mask_raw_url(raw))}'.",
+            hint="It looks like dialect+driver://user:password@host:port/dbname, "
+            "e.g. postgresql://postgres@127.0.0.1/app or sqlite:///db.sqlite3.",
+        ) from None
+    register_secret(url.password)
+    return _with_installed_driver(url)
+
+
+def _mask_raw_url(raw: str) -> str:
+    """Mask what looks like a password in a URL that SQLAlchemy could not parse."""
+    scheme, sep, rest = raw.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if sep and at and ":" in userinfo:
+        register_secret(userinfo.split(":", 1)[1])
+        return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
+    return raw
+
+
+def _with_installed_driver(url: URL) -> URL:
+    """Give a bare ``postgresql://`` or ``mysql://`` the driver that is actually installed.
+
+    SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3, 2.0 to psycopg2; sqlmanage
+    installs psycopg2-binary, so the URL must work with whichever one is there.
+    """
+    if "+" in url.drivername:
+        return url
+    for driver, module in DEFAULT_DRIVERS.get(url.drivername, []):
+        if importlib.util.find_spec(module) is not None:
+            return url.set(drivername=f"{url.drivername}+{driver}")
+    return url
+
+
+def display_url(url: URL) -> str:
+    """The URL as it may be shown to a user: the password is always masked."""
+    return url.render_as_string(hide_password=True)
+
+
+def is_async(url: URL) -> bool:
+    driver = url.drivername.partition("+")[2]
+    return driver in {"asyncpg", "aiosqlite", "aiomysql", "asyncmy", "psycopg_async"}
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The file behind an SQLite URL, or None for other databases and in-memory SQLite."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def is_empty_sqlite(url: URL) -> bool:
+    """True when an SQLite database file does not exist yet: it has no tables to read."""
+    path = sqlite_file(url)
+    return path is not None and not path.exists()
+
+
+def create_engine(url: URL, **kwargs: Any):
+    """Create an Engine (or AsyncEngine) for migration work: no pool, a connect timeout.
+
+    On SQLite (pysqlite) the engine emits BEGIN itself, so DDL runs inside the transaction
+    and a failing migration rolls back completely (pysqlite would otherwise autocommit DDL).
+    """
+    from sqlalchemy import create_engine as sa_create_engine
+    from sqlalchemy import event, pool
+    from sqlalchemy.exc import NoSuchModuleError
+
+    kwargs.setdefault("poolclass", pool.NullPool)
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    _add_connect_timeout(url, connect_args)
+    try:
+        if is_async(url):
+            from sqlalchemy.ext.asyncio import create_async_engine
+
+            return create_async_engine(url, connect_args=connect_args, **kwargs)
+        engine = sa_create_engine(url, connect_args=connect_args, **kwargs)
+    except NoSuchModuleError:
+        raise SettingsError(
+            f"SQLAlchemy has no dialect for '{url.drivername}' (in {display_url(url)}).",
+            hint="Use a URL such as postgresql://, postgresql+asyncpg://, mysql+pymysql:// "
+            "or sqlite:///db.sqlite3.",
+        ) from None
+    except ImportError as exc:
+        raise _driver_missing(url, exc) from None
+    if url.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_manual_transactions)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_manual_transactions(dbapi_connection, connection_record) -> None:
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(connection) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+def _add_connect_timeout(url: URL, connect_args: dict) -> None:
+    backend, _, driver = url.drivername.partition("+")
+    if backend == "postgresql" and driver in ("psycopg2", "psycopg", ""):
+        if "connect_timeout" not in url.query:
+            connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
+    elif backend == "postgresql" and driver == "asyncpg":
+        connect_args.setdefault("timeout", CONNECT_TIMEOUT_SECONDS)
+    elif backend in ("mysql", "mariadb") and driver == "pymysql":
+        if "connect_timeout" not in url.query:
+            connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
+
+
+def _driver_missing(url: URL, exc: ImportError) -> DriverMissing:
+    if getattr(exc, "name", None) == "greenlet":
+        return DriverMissing(
+            f"SQLAlchemy needs the greenlet package for the async URL {display_url(url)}.",
+            hint="Install it: pip install 'sqlmanage[async]' (or pip install greenlet)",
+        )
+    driver = url.drivername.partition("+")[2] or getattr(exc, "name", None) or url.drivername
+    package = DRIVER_PACKAGES.get(driver, driver)
+    return DriverMissing(
+        f"The database driver '{driver}' for {display_url(url)} is not installed.",
+        hint=f"Install it: pip install {package}",
+    )
+
+
+def _unavailable(url: URL, exc: BaseException) -> DatabaseUnavailable:
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    reason = detail[0] if detail else type(exc).__name__
+    return DatabaseUnavailable(
+        redact(f"Cannot connect to the database {display_url(url)}: {reason}"),
+        hint="Check that the server is running and that DATABASE_URL (or the URL in your "
+        "settings) names the right host, port, user and database.",
+    )
+
+
+def connect(url: URL, fn: Callable[[Connection], T], **engine_kwargs: Any) -> T:
+    """Open one connection, call ``fn`` with it (a sync Connection, also for async URLs)."""
+    from sqlalchemy.exc import DBAPIError
+
+    engine = create_engine(url, **engine_kwargs)
+    if is_async(url):
+        import asyncio
+
+        return asyncio.run(_connect_async(url, engine, fn))
+    try:
+        try:
+            connection = engine.connect()
+        except (DBAPIError, OSError) as exc:
+            raise _unavailable(url, exc) from None
+        except ImportError as exc:
+            raise _driver_missing(url, exc) from None
+        with connection:
+            return fn(connection)
+    finally:
+        engine.dispose()
+
+
+async def _connect_async(url: URL, engine, fn: Callable[[Connection], T]) -> T:
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        try:
+            connection = await engine.connect()
+        except (DBAPIError, OSError) as exc:
+            raise _unavailable(url, exc) from None
+        except ImportError as exc:
+            raise _driver_missing(url, exc) from None
+        try:
+            return await connection.run_sync(fn)
+        finally:
+            await connection.close()
+    finally:
+        await engine.dispose()

@@ -1,0 +1,69 @@
+"""The one error type for user mistakes, and its named cases.
+
+Commands and core functions raise these; ``cli.main`` is the only place that turns them into
+stderr text and an exit code. Foreign exceptions are translated where they are understood
+(settings, discovery, database, history), never left to reach the user as a traceback.
+"""
+
+from __future__ import annotations
+
+
+class SqlmanageError(Exception):
+    """A mistake the user can fix: what is wrong, and a hint on what to do."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class SettingsError(SqlmanageError):
+    """The settings module is missing, cannot be imported or holds a bad value."""
+
+
+class ModelImportError(SqlmanageError):
+    """A model module failed to import during discovery."""
+
+
+class DatabaseUnavailable(SqlmanageError):
+    """The database cannot be reached, or refused the connection."""
+
+
+class DriverMissing(SqlmanageError):
+    """The DBAPI driver that the URL needs is not installed."""
+
+
+class MigrationFileError(SqlmanageError):
+    """A migration file does not parse, or the history it forms is broken."""
+
+
+class UnknownMigration(SqlmanageError):
+    """A target names no migration."""
+
+
+class AmbiguousMigration(SqlmanageError):
+    """A target prefix matches several migrations."""
+
+
+class MultipleHeads(SqlmanageError):
+    """The history has several heads where one is needed."""
+
+
+class UnknownDatabaseRevision(SqlmanageError):
+    """The database records a revision that no migration file has."""
+
+
+class DatabaseBehind(SqlmanageError):
+    """The database is not at the latest migration where it must be."""
+
+
+class InputRequired(SqlmanageError):
+    """An answer was needed but prompting is off (Django's exit code 3)."""
+
+    exit_code = 3
+
+
+class MigrationFailed(SqlmanageError):
+    """A migration raised while it ran."""

@@ -1,0 +1,104 @@
+"""A loaded project: settings plus one database, with its models, history and Alembic config.
+
+Everything is computed on first use and kept, so a command that never needs the models
+never imports them, and one that needs them twice imports them once.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from sqlmanage.errors import ModelImportError
+from sqlmanage.settings import ENV_SETTINGS, Settings, load_settings
+
+PROJECT_ATTRIBUTE = "sqlmanage.project"
+HOOKS_ATTRIBUTE = "sqlmanage.configure"
+INI_SETTINGS_OPTION = "sqlmanage_settings"
+
+
+class Project:
+    def __init__(self, settings: Settings, alias: str | None = None):
+        self.settings = settings
+        self.database = settings.database(alias)
+        self.label = self.database.label
+
+    @classmethod
+    def load(cls, settings_module: str | None = None, alias: str | None = None) -> Project:
+        return cls(load_settings(settings_module), alias)
+
+    @classmethod
+    def from_alembic_config(cls, config) -> Project:
+        """The project behind a plain ``alembic`` run: settings named in alembic.ini or found."""
+        explicit = os.environ.get(ENV_SETTINGS) or config.get_main_option(INI_SETTINGS_OPTION)
+        return cls.load(explicit)
+
+    @property
+    def migrations_dir(self) -> Path:
+        return self.database.migrations
+
+    @cached_property
+    def url(self):
+        from sqlmanage.database import parse_url
+
+        return parse_url(self.database.url)
+
+    @cached_property
+    def metadata(self) -> list:
+        """Every MetaData found by importing all model modules."""
+        from sqlmanage.discovery import collect_metadata, import_models
+
+        found = collect_metadata(import_models(self.database.models))
+        if not found:
+            raise ModelImportError(
+                f"No SQLAlchemy models found in {', '.join(self.database.models)}.",
+                hint="MODELS in your settings names the packages or modules that define your "
+                "declarative base and models.",
+            )
+        return found
+
+    @cached_property
+    def config(self):
+        """An Alembic Config for this project: alembic.ini if there is one, our script location."""
+        from alembic.config import Config
+
+        ini = self.settings.base_dir / "alembic.ini"
+        config = Config(str(ini) if ini.is_file() else None)
+        config.set_main_option("script_location", str(self.migrations_dir).replace("%", "%%"))
+        config.attributes[PROJECT_ATTRIBUTE] = self
+        return config
+
+    @cached_property
+    def history(self):
+        from sqlmanage.history import load_history
+
+        return load_history(self.config, self.label)
+
+    def context_options(self, dialect_name: str, with_metadata: bool = True) -> dict:
+        """Options for Alembic's ``context.configure``, the same for alembic and manage.py."""
+        settings = self.settings
+        batch = settings.render_as_batch
+        if settings.compare_server_default:
+            from sqlmanage.comparison import compare_server_default
+        else:
+            compare_server_default = False
+        options = {
+            "compare_type": settings.compare_type,
+            "compare_server_default": compare_server_default,
+            "render_as_batch": dialect_name == "sqlite" if batch is None else bool(batch),
+            "version_table": settings.version_table,
+            "version_table_schema": settings.version_table_schema,
+            "include_schemas": settings.include_schemas,
+        }
+        if with_metadata:
+            metadata = self.metadata
+            options["target_metadata"] = metadata[0] if len(metadata) == 1 else metadata
+        if settings.exclude_tables:
+            excluded = set(settings.exclude_tables)
+
+            def include_object(obj, name, type_, reflected, compare_to):
+                return not (type_ == "table" and name in excluded)
+
+            options["include_object"] = include_object
+        return options

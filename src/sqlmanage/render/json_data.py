@@ -1,0 +1,31 @@
+"""Machine-readable output for ``--format json``."""
+
+from __future__ import annotations
+
+import json
+
+
+def showmigrations(status) -> str:
+    data = {
+        "project": status.label,
+        "database": status.database,
+        "database_heads": list(status.database_heads),
+        "heads": list(status.heads),
+        "applied": status.applied_count,
+        "pending": status.pending_count,
+        "missing_files": list(status.missing_files),
+        "migrations": [
+            {
+                "id": s.migration.revision,
+                "name": s.migration.name,
+                "number": s.migration.number,
+                "message": s.migration.message,
+                "parents": list(s.migration.parents),
+                "created": s.migration.created.isoformat() if s.migration.created else None,
+                "applied": s.applied,
+                "path": str(s.migration.path),
+            }
+            for s in status.migrations
+        ],
+    }
+    return json.dumps(data, indent=2)

@@ -1,0 +1,98 @@
+"""Django's plain-text lines, as (text, style) pairs the command writes out."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from sqlmanage.render import printable
+
+Line = tuple[str, "str | None"]
+
+
+def showmigrations(status, plan: bool, verbosity: int) -> Iterator[Line]:
+    """` [X] 0001_initial` lines under the project's label, or `[X]  name` in plan order."""
+    if plan:
+        for state in status.migrations:
+            mark = "[X]" if state.applied else "[ ]"
+            parents = ""
+            if verbosity >= 2 and state.migration.parents:
+                names = ", ".join(_name(status, p) for p in state.migration.parents)
+                parents = f" ... ({names})"
+            yield f"{mark}  {printable(state.migration.name)}{parents}", None
+        for revision in status.missing_files:
+            yield f"[?]  {printable(revision)} (recorded in the database; no migration file)", "error"
+        return
+    yield status.label, "label"
+    if not status.migrations and not status.missing_files:
+        yield " (no migrations)", None
+    for state in status.migrations:
+        mark = "[X]" if state.applied else "[ ]"
+        yield f" {mark} {printable(state.migration.name)}", None
+    for revision in status.missing_files:
+        yield f" [?] {printable(revision)} (recorded in the database; no migration file)", "error"
+
+
+def _name(status, revision: str) -> str:
+    for state in status.migrations:
+        if state.migration.revision == revision:
+            return state.migration.name
+    return revision
+
+
+def migration_heading(plan, label: str) -> Iterator[Line]:
+    """Django's ``Operations to perform:`` block."""
+    yield "Operations to perform:", "heading"
+    if plan.target is not None:
+        yield f"  Target specific migration: {printable(plan.target.name)}, from {label}", None
+    elif plan.target_label and plan.target_label.lower() in ("zero", "base"):
+        yield f"  Unapply all migrations: {label}", None
+    elif plan.target_label and plan.target_label[0] in "+-":
+        count = int(plan.target_label[1:])
+        what = f"{count} migration{'' if count == 1 else 's'}"
+        if plan.target_label[0] == "+":
+            yield f"  Apply the next {what}: {label}", None
+        else:
+            yield f"  Unapply the last {what}: {label}", None
+    else:
+        yield f"  Apply all migrations: {label}", None
+    yield "Running migrations:", "heading"
+    if not plan.steps:
+        yield "  No migrations to apply.", None
+
+
+def step_started(step) -> str:
+    action = "Applying" if step.forward else "Unapplying"
+    return f"  {action} {printable(step.migration.name)}..."
+
+
+def step_done(seconds: float, fake: bool) -> str:
+    return f" {'FAKED' if fake else 'OK'} ({seconds:.2f}s)"
+
+
+def planned_operations(plan, descriptions) -> Iterator[Line]:
+    """``migrate --plan``: each migration and its operations, ``Undo`` when going back."""
+    yield "Planned operations:", "heading"
+    if not plan.steps:
+        yield "  No planned migration operations.", None
+    for step, (changes, irreversible) in zip(plan.steps, descriptions):
+        yield printable(step.migration.name), "label"
+        if not step.forward:
+            changes = [f"Undo {c}" for c in reversed(changes)]
+        if not changes:
+            yield "    (no operations)", None
+        for change in changes:
+            if not step.forward and irreversible:
+                yield f"    {change} -> IRREVERSIBLE", "error"
+            else:
+                yield f"    {change}", None
+
+
+def changes_written(label: str, written, verbosity: int) -> Iterator[Line]:
+    """makemigrations' report: the file and one line per operation, with review notes."""
+    yield f"Migrations for '{label}':", "heading"
+    for migration, display_path in written:
+        yield f"  {display_path}", "label"
+        for change in migration.changes:
+            yield f"    {change.mark} {printable(change.text)}", None
+            if change.review:
+                yield f"      ! {change.review}", "warning"

@@ -1,0 +1,204 @@
+"""Find and load the project's settings, the way Django does.
+
+Lookup order: ``--settings`` beats ``SQLMANAGE_SETTINGS_MODULE``, which beats the default
+that manage.py sets; with none of them, the one package beside manage.py (or in the current
+directory) that has a ``settings.py`` is used. Only the standard library is imported here,
+so that ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+from sqlmanage.errors import SettingsError
+
+ENV_SETTINGS = "SQLMANAGE_SETTINGS_MODULE"
+ENV_DATABASE_URL = "DATABASE_URL"
+DEFAULT_ALIAS = "default"
+
+
+@dataclass
+class DatabaseSettings:
+    """One entry of ``DATABASES``: where it is, which models and migrations belong to it."""
+
+    alias: str
+    url: str
+    models: list[str]
+    migrations: Path
+    label: str
+
+
+@dataclass
+class Settings:
+    """The settings a command needs, with every default filled in."""
+
+    module_name: str
+    base_dir: Path
+    databases: dict[str, DatabaseSettings]
+    compare_type: bool = True
+    compare_server_default: bool = True
+    render_as_batch: bool | None = None
+    version_table: str = "alembic_version"
+    version_table_schema: str | None = None
+    include_schemas: bool = False
+    exclude_tables: list[str] = field(default_factory=list)
+
+    def database(self, alias: str | None) -> DatabaseSettings:
+        alias = alias or DEFAULT_ALIAS
+        try:
+            return self.databases[alias]
+        except KeyError:
+            known = ", ".join(sorted(self.databases))
+            raise SettingsError(
+                f"No database named '{alias}' in {self.module_name}.DATABASES.",
+                hint=f"Known aliases: {known}.",
+            ) from None
+
+
+def search_dirs() -> list[Path]:
+    """Directories where a project may live: the running manage.py's folder, then the cwd."""
+    dirs = []
+    script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if script is not None and script.name == "manage.py":
+        dirs.append(script.resolve().parent)
+    cwd = Path.cwd()
+    if cwd not in dirs:
+        dirs.append(cwd)
+    return dirs
+
+
+def find_settings_module(explicit: str | None = None) -> str:
+    """Return the dotted name of the settings module, following Django's precedence."""
+    if explicit:
+        return explicit
+    from_env = os.environ.get(ENV_SETTINGS)
+    if from_env:
+        return from_env
+    for directory in search_dirs():
+        candidates = sorted(
+            child.name
+            for child in directory.iterdir()
+            if child.is_dir() and (child / "settings.py").is_file()
+        )
+        if len(candidates) == 1:
+            return f"{candidates[0]}.settings"
+        if len(candidates) > 1:
+            raise SettingsError(
+                f"Several packages in {directory} have a settings.py: {', '.join(candidates)}.",
+                hint=f"Pick one with --settings or {ENV_SETTINGS}, e.g. "
+                f"--settings {candidates[0]}.settings",
+            )
+    raise SettingsError(
+        "No settings module found.",
+        hint=f"Run from your project's folder, or name the module with --settings or "
+        f"{ENV_SETTINGS} (e.g. project.settings).",
+    )
+
+
+def import_settings(module_name: str) -> ModuleType:
+    """Import the settings module, turning every failure into a message that names it."""
+    for directory in reversed(search_dirs()):
+        if str(directory) not in sys.path:
+            sys.path.insert(0, str(directory))
+    try:
+        return importlib.import_module(module_name)
+    except SyntaxError as exc:
+        raise SettingsError(
+            f"Settings module '{module_name}' has a syntax error: {exc.msg} "
+            f"({exc.filename}, line {exc.lineno}).",
+            hint="Fix the line above and run the command again.",
+        ) from exc
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise SettingsError(
+                f"Settings module '{module_name}' cannot be found.",
+                hint=f"Check --settings / {ENV_SETTINGS}, and run from the folder that "
+                f"holds manage.py.",
+            ) from exc
+        raise _raised_while_importing(module_name, exc) from exc
+    except Exception as exc:
+        raise _raised_while_importing(module_name, exc) from exc
+
+
+def _raised_while_importing(module_name: str, exc: BaseException) -> SettingsError:
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f" ({frame.filename}, line {frame.lineno})" if frame else ""
+    return SettingsError(
+        f"Settings module '{module_name}' raised {type(exc).__name__}: {exc}{where}.",
+        hint="Fix the settings module; run with --traceback to see the whole error.",
+    )
+
+
+def load_settings(explicit: str | None = None) -> Settings:
+    """Find, import and normalise the settings; every value gets its documented default."""
+    module_name = find_settings_module(explicit)
+    module = import_settings(module_name)
+    module_file = getattr(module, "__file__", None)
+    if not module_file:
+        raise SettingsError(f"Settings module '{module_name}' is not a file.")
+    package_dir = Path(module_file).resolve().parent
+    package = module_name.rpartition(".")[0]
+    base_dir = Path(getattr(module, "BASE_DIR", package_dir.parent if package else package_dir))
+    label = package.rpartition(".")[2] if package else package_dir.name
+
+    default_models = [f"{package}.models" if package else "models"]
+    default = DatabaseSettings(
+        alias=DEFAULT_ALIAS,
+        url=getattr(module, "DATABASE_URL", None) or f"sqlite:///{base_dir / 'db.sqlite3'}",
+        models=_as_list(getattr(module, "MODELS", default_models), "MODELS", module_name),
+        migrations=_migrations_path(getattr(module, "MIGRATIONS", None), package_dir, base_dir),
+        label=label,
+    )
+    databases = {DEFAULT_ALIAS: default}
+    for alias, entry in (getattr(module, "DATABASES", None) or {}).items():
+        if not isinstance(entry, dict):
+            raise SettingsError(f"{module_name}.DATABASES['{alias}'] must be a dict.")
+        databases[alias] = DatabaseSettings(
+            alias=alias,
+            url=entry.get("URL") or (default.url if alias == DEFAULT_ALIAS else None) or "",
+            models=_as_list(entry.get("MODELS", default.models), "MODELS", module_name),
+            migrations=_migrations_path(entry.get("MIGRATIONS"), package_dir, base_dir)
+            if entry.get("MIGRATIONS")
+            else default.migrations,
+            label=label if alias == DEFAULT_ALIAS else f"{label}:{alias}",
+        )
+        if not databases[alias].url:
+            raise SettingsError(f"{module_name}.DATABASES['{alias}'] has no URL.")
+    env_url = os.environ.get(ENV_DATABASE_URL)
+    if env_url:
+        databases[DEFAULT_ALIAS].url = env_url
+
+    return Settings(
+        module_name=module_name,
+        base_dir=base_dir,
+        databases=databases,
+        compare_type=bool(getattr(module, "COMPARE_TYPE", True)),
+        compare_server_default=bool(getattr(module, "COMPARE_SERVER_DEFAULT", True)),
+        render_as_batch=getattr(module, "RENDER_AS_BATCH", None),
+        version_table=getattr(module, "VERSION_TABLE", "alembic_version"),
+        version_table_schema=getattr(module, "VERSION_TABLE_SCHEMA", None),
+        include_schemas=bool(getattr(module, "INCLUDE_SCHEMAS", False)),
+        exclude_tables=_as_list(getattr(module, "EXCLUDE_TABLES", []), "EXCLUDE_TABLES", module_name),
+    )
+
+
+def _as_list(value, name: str, module_name: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise SettingsError(f"{module_name}.{name} must be a string or a list of strings.")
+
+
+def _migrations_path(value, package_dir: Path, base_dir: Path) -> Path:
+    """The migrations folder: beside settings.py by default, relative paths from BASE_DIR."""
+    if value is None:
+        return package_dir / "migrations"
+    path = Path(value)
+    return path if path.is_absolute() else base_dir / path
