@@ -17,6 +17,8 @@ import click
 
 from sqlmanage.redaction import redact
 
+OFF_TERMINAL_WIDTH = 120
+
 STYLES = {
     "heading": {"fg": "cyan", "bold": True},
     "label": {"bold": True},
@@ -92,8 +94,10 @@ class Runtime:
         """A Rich console on stdout, coloured only when ``color`` says so."""
         from rich.console import Console
 
+        width = None if self.is_terminal or "COLUMNS" in os.environ else OFF_TERMINAL_WIDTH
         return Console(
             file=sys.stdout,
+            width=width,
             no_color=not self.color,
             color_system="auto" if self.color else None,
             highlight=False,

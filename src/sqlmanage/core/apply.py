@@ -61,7 +61,7 @@ def migration_sql(project, target: str | None) -> str:
     which may go backwards.
     """
     history = project.history
-    start, _, end = (target or "").rpartition(":") if target and ":" in target else ("", "", target)
+    start, _, end = (target or "").rpartition(":")
     current: tuple[str, ...] = ()
     if start and start.lower() not in ("base", "zero"):
         current = (history.find(start).revision,)
@@ -101,22 +101,17 @@ def _run_env(project, fn, hooks: dict, as_sql: bool = False, starting_rev=None) 
         config.attributes.pop(HOOKS_ATTRIBUTE, None)
 
 
-class FakeStep(RevisionStep):
-    """A step whose version-table bookkeeping runs but whose migration body does not."""
-
-    @property
-    def migration_fn(self):
-        return _do_nothing
-
-
 def _do_nothing(**kwargs) -> None:
     return None
 
 
 def _alembic_step(history, step: Step, fake: bool) -> RevisionStep:
+    """Alembic's step for one migration; faked, its body is skipped but the version recorded."""
     script = history.script.get_revision(step.migration.revision)
-    step_class = FakeStep if fake else RevisionStep
-    return step_class(history.script.revision_map, script, step.forward)
+    alembic_step = RevisionStep(history.script.revision_map, script, step.forward)
+    if fake:
+        alembic_step.migration_fn = _do_nothing
+    return alembic_step
 
 
 def _failure(project, step: Step, exc: Exception) -> MigrationFailed:

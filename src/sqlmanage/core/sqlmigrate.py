@@ -31,8 +31,6 @@ class MigrationSQL:
 
 def migration_sql(project, name: str, backwards: bool = False) -> MigrationSQL:
     """The SQL that applying (or, ``backwards``, unapplying) one migration runs."""
-    from sqlmanage.database import parse_url
-
     history = project.history
     migration = history.find(name)
     url = project.url
@@ -47,11 +45,10 @@ def migration_sql(project, name: str, backwards: bool = False) -> MigrationSQL:
             **project.context_options(dialect.name, with_metadata=False),
         },
     )
-    before = history.ancestors(migration.parents) if not backwards else history.ancestors([migration.revision])
+    before = history.ancestors([migration.revision] if backwards else migration.parents)
     shadow = None
     if dialect.name == "sqlite":
-        shadow = _Shadow(project, [m for m in history.migrations if m.revision in before], parse_url)
-        shadow.build()
+        shadow = _Shadow(project, [m for m in history.migrations if m.revision in before])
     operations = annotated_operations(context, shadow)
     module = history.script.get_revision(migration.revision).module
     operations._install_proxy()
@@ -106,27 +103,20 @@ def _annotating(context: MigrationContext, invoke):
 class _Shadow:
     """An in-memory SQLite database at the schema before the migration, for batch reflection."""
 
-    def __init__(self, project, migrations, parse_url):
-        self.project = project
-        self.migrations = migrations
-        self.parse_url = parse_url
-        self.connection = None
-
-    def build(self) -> None:
-        """Replay the earlier migrations; before the migration's own ``op`` proxy is installed."""
+    def __init__(self, project, migrations):
+        """Replay ``migrations``; done before the migration's own ``op`` proxy is installed."""
         from sqlalchemy.pool import StaticPool
 
-        from sqlmanage.database import create_engine
+        from sqlmanage.database import create_engine, parse_url
 
-        engine = create_engine(self.parse_url("sqlite://"), poolclass=StaticPool)
+        engine = create_engine(parse_url("sqlite://"), poolclass=StaticPool)
         self.connection = engine.connect()
         context = MigrationContext.configure(
-            self.connection,
-            opts=self.project.context_options("sqlite", with_metadata=False),
+            self.connection, opts=project.context_options("sqlite", with_metadata=False)
         )
-        script = self.project.history.script
+        script = project.history.script
         with Operations.context(context):
-            for migration in self.migrations:
+            for migration in migrations:
                 script.get_revision(migration.revision).module.upgrade()
         self.connection.commit()
 
@@ -139,5 +129,4 @@ class _Shadow:
         return Table(name, MetaData(), schema=schema, autoload_with=self.connection)
 
     def close(self) -> None:
-        if self.connection is not None:
-            self.connection.close()
+        self.connection.close()

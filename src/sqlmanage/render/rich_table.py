@@ -60,5 +60,5 @@ def summary(status, names: dict[str, str]) -> Text:
     text.append(f"{status.pending_count} pending", style="yellow" if status.pending_count else "")
     text.append(f" · database at {named(status.database_heads)}")
     text.append(f" · head is {named(status.heads) if status.heads else 'empty history'}")
-    text.append(f" · {status.database}", style="dim")
+    text.append(f"\n{status.database}", style="dim")
     return text

@@ -1,0 +1,179 @@
+"""Fixtures: a fresh copy of the example project per test, and fresh server databases.
+
+Every test drives the CLI as a user does, ``python manage.py ...`` in a subprocess, inside
+its own copy of the example project. PostgreSQL and MariaDB tests get a database created
+for them and dropped afterwards; when a server cannot be reached they fail, never skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get("SQLMANAGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+MARIADB_ADMIN = os.environ.get("SQLMANAGE_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
+ENV_DROP = ("DATABASE_URL", "SQLMANAGE_SETTINGS_MODULE", "NO_COLOR", "PYTHONDONTWRITEBYTECODE")
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def lines(self) -> list[str]:
+        return self.stdout.splitlines()
+
+
+class Project:
+    """A copy of the example project in a temporary folder, driven through manage.py."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.env: dict[str, str] = {}
+
+    @property
+    def versions(self) -> Path:
+        return self.path / "project" / "migrations" / "versions"
+
+    @property
+    def sqlite_file(self) -> Path:
+        return self.path / "db.sqlite3"
+
+    def environment(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ENV_DROP}
+        env.update(self.env)
+        env.update(extra or {})
+        return env
+
+    def run(self, *args: str, env: dict[str, str] | None = None, program: list[str] | None = None,
+            stdin: str | None = None) -> Result:
+        command = (program or [sys.executable, "manage.py"]) + list(args)
+        completed = subprocess.run(
+            command, cwd=self.path, env=self.environment(env), capture_output=True, text=True,
+            input=stdin, timeout=120,
+        )
+        return Result(completed.returncode, completed.stdout, completed.stderr)
+
+    def manage(self, *args: str, **kwargs) -> Result:
+        """Run a command that must succeed; show its output when it does not."""
+        result = self.run(*args, **kwargs)
+        assert result.returncode == 0, f"{args} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+        return result
+
+    def alembic(self, *args: str, env: dict[str, str] | None = None) -> Result:
+        return self.run(*args, env=env, program=[sys.executable, "-m", "alembic"])
+
+    def edit(self, relative: str, old: str, new: str) -> None:
+        path = self.path / relative
+        text = path.read_text()
+        assert old in text, f"{old!r} not in {relative}"
+        path.write_text(text.replace(old, new, 1))
+
+    def migration_files(self) -> list[str]:
+        return sorted(p.name for p in self.versions.glob("*.py"))
+
+    def sqlite_tables(self) -> set[str]:
+        with sqlite3.connect(self.sqlite_file) as connection:
+            rows = connection.execute("select name from sqlite_master where type='table'")
+            return {name for (name,) in rows}
+
+    def sqlite_version(self) -> set[str]:
+        with sqlite3.connect(self.sqlite_file) as connection:
+            return {v for (v,) in connection.execute("select version_num from alembic_version")}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    """A fresh copy of the example project, with no database yet."""
+    target = tmp_path / "shop"
+    target.mkdir()
+    shutil.copy(ROOT / "manage.py", target)
+    shutil.copy(ROOT / "alembic.ini", target)
+    shutil.copytree(
+        ROOT / "project", target / "project",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "db.sqlite3"),
+    )
+    return Project(target)
+
+
+def add_discount_code(project: Project) -> None:
+    """A model change for makemigrations: products gets a nullable discount_code column."""
+    project.edit(
+        "project/models/catalogue.py",
+        "    discount_rate: Mapped[float]",
+        "    discount_code: Mapped[str | None] = mapped_column(sa.String(20))\n"
+        "    discount_rate: Mapped[float]",
+    )
+
+
+def _server_database(admin_url: str, kind: str):
+    """Create a uniquely named database on a server; yield its URL; drop it afterwards."""
+    import sqlalchemy as sa
+
+    name = f"sqlmanage_test_{uuid.uuid4().hex[:12]}"
+    admin_engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    try:
+        with admin_engine.connect() as connection:
+            connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    except sa.exc.OperationalError as exc:
+        pytest.fail(
+            f"{kind} at {admin_engine.url.render_as_string(hide_password=True)} is unreachable: "
+            f"{exc.orig}. Start it (see .ci/run); database tests never skip.",
+            pytrace=False,
+        )
+    url = admin_engine.url.set(database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin_engine.connect() as connection:
+            force = " WITH (FORCE)" if kind == "PostgreSQL" else ""
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}{force}")
+        admin_engine.dispose()
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh, empty PostgreSQL database (psycopg2 URL)."""
+    yield from _server_database(PG_ADMIN_URL, "PostgreSQL")
+
+
+@pytest.fixture
+def mariadb_url():
+    """A fresh, empty MariaDB database (pymysql URL)."""
+    yield from _server_database(MARIADB_ADMIN, "MariaDB")
+
+
+def inspect_schema(url: str) -> dict[str, set[str]]:
+    """Table name -> column names, read straight from the database."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        inspector = sa.inspect(engine)
+        return {t: {c["name"] for c in inspector.get_columns(t)} for t in inspector.get_table_names()}
+    finally:
+        engine.dispose()
+
+
+def version_rows(url: str) -> set[str]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            if not sa.inspect(connection).has_table("alembic_version"):
+                return set()
+            return {r for (r,) in connection.exec_driver_sql("select version_num from alembic_version")}
+    finally:
+        engine.dispose()

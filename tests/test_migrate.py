@@ -1,0 +1,156 @@
+"""migrate on SQLite: every target form, both directions, and the read-only flags."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import add_discount_code
+
+APPLIED_LINE = re.compile(r"^  (Applying|Unapplying) (\S+)\.\.\. (OK|FAKED) \(\d+\.\d\ds\)$")
+
+
+def steps(result) -> list[tuple[str, str, str]]:
+    return [APPLIED_LINE.match(line).groups() for line in result.lines if APPLIED_LINE.match(line)]
+
+
+@pytest.mark.parametrize(
+    "target, expected",
+    [
+        ("0001", {"0001_initial"}),
+        ("2", {"0002_add_products_discount_rate"}),
+        ("0002_add_products_discount_rate", {"0002_add_products_discount_rate"}),
+        ("0002_add_products_discount_rate.py", {"0002_add_products_discount_rate"}),
+        ("0003_fill", {"0003_fill_discount_rate"}),
+        ("head", {"0003_fill_discount_rate"}),
+        ("+2", {"0002_add_products_discount_rate"}),
+    ],
+)
+def test_forward_targets(project, target, expected):
+    result = project.manage("migrate", target)
+    assert project.sqlite_version() == expected
+    assert all(direction == "Applying" for direction, _, _ in steps(result))
+
+
+@pytest.mark.parametrize(
+    "target, expected, unapplied",
+    [
+        ("0001", {"0001_initial"}, ["0003_fill_discount_rate", "0002_add_products_discount_rate"]),
+        ("-1", {"0002_add_products_discount_rate"}, ["0003_fill_discount_rate"]),
+        ("-3", set(), ["0003_fill_discount_rate", "0002_add_products_discount_rate", "0001_initial"]),
+        ("zero", set(), ["0003_fill_discount_rate", "0002_add_products_discount_rate", "0001_initial"]),
+        ("base", set(), ["0003_fill_discount_rate", "0002_add_products_discount_rate", "0001_initial"]),
+    ],
+)
+def test_backward_targets(project, target, expected, unapplied):
+    project.manage("migrate")
+    result = project.manage("migrate", target)
+    assert project.sqlite_version() == expected
+    assert steps(result) == [("Unapplying", name, "OK") for name in unapplied]
+    if not expected:
+        assert project.sqlite_tables() == {"alembic_version"}
+
+
+def test_target_output_says_what_it_does(project):
+    result = project.manage("migrate", "0002")
+    assert result.lines[:2] == [
+        "Operations to perform:",
+        "  Target specific migration: 0002_add_products_discount_rate, from project",
+    ]
+    back = project.manage("migrate", "zero")
+    assert back.lines[1] == "  Unapply all migrations: project"
+    step = project.manage("migrate", "+1")
+    assert step.lines[1] == "  Apply the next 1 migration: project"
+
+
+def test_plan_lists_operations_and_changes_nothing(project):
+    forward = project.manage("migrate", "--plan")
+    assert forward.lines == [
+        "Planned operations:",
+        "0001_initial",
+        "    Create table categories",
+        "    Create table customers",
+        "    Create table products",
+        "    Create index idx_products_category on products",
+        "    Create table reviews",
+        "0002_add_products_discount_rate",
+        "    Add column discount_rate to products",
+        "0003_fill_discount_rate",
+        "    Raw SQL operation",
+        "    Alter column discount_rate on products",
+    ]
+    assert not project.sqlite_file.exists()
+    project.manage("migrate")
+    backward = project.manage("migrate", "0002", "--plan")
+    assert backward.lines == [
+        "Planned operations:",
+        "0003_fill_discount_rate",
+        "    Undo Alter column discount_rate on products",
+        "    Undo Raw SQL operation",
+    ]
+    assert project.sqlite_version() == {"0003_fill_discount_rate"}
+    assert project.manage("migrate", "--plan").lines == [
+        "Planned operations:", "  No planned migration operations."
+    ]
+
+
+def test_plan_marks_an_irreversible_migration(project):
+    project.manage("makemigrations", "--empty", "-n", "one_way")
+    project.manage("migrate")
+    path = next(project.versions.glob("0004_one_way.py"))
+    path.write_text(path.read_text().replace("def upgrade() -> None:\n", "def upgrade() -> None:\n    op.execute('select 1')\n", 1))
+    result = project.manage("migrate", "-1", "--plan")
+    assert result.lines[1:] == ["0004_one_way", "    Undo Raw SQL operation -> IRREVERSIBLE"]
+
+
+def test_check_exits_1_with_unapplied_migrations_and_changes_nothing(project):
+    pending = project.run("migrate", "--check", "--noinput")
+    assert pending.returncode == 1
+    assert "0001_initial" in pending.stderr
+    assert not project.sqlite_file.exists()
+    project.manage("migrate", "--noinput")
+    assert project.run("migrate", "--check", "--noinput").returncode == 0
+
+
+def test_fake_records_without_running(project):
+    result = project.manage("migrate", "0002", "--fake")
+    assert steps(result) == [
+        ("Applying", "0001_initial", "FAKED"),
+        ("Applying", "0002_add_products_discount_rate", "FAKED"),
+    ]
+    assert project.sqlite_tables() == {"alembic_version"}
+    assert project.sqlite_version() == {"0002_add_products_discount_rate"}
+    back = project.manage("migrate", "zero", "--fake")
+    assert [s[2] for s in steps(back)] == ["FAKED", "FAKED"]
+    assert project.sqlite_version() == set()
+
+
+def test_sql_needs_no_database(project):
+    unreachable = {"DATABASE_URL": "postgresql://someone:pw@127.0.0.1:1/nowhere"}
+    result = project.manage("migrate", "--sql", env=unreachable)
+    assert "CREATE TABLE products" in result.stdout
+    assert "CREATE TABLE alembic_version" in result.stdout
+    assert "INSERT INTO alembic_version (version_num) VALUES ('0001_initial')" in result.stdout
+    assert result.stdout.strip().endswith("COMMIT;")
+    ranged = project.manage("migrate", "--sql", "0001:0002", env=unreachable)
+    assert "ALTER TABLE products ADD COLUMN discount_rate FLOAT" in ranged.stdout
+    assert "CREATE TABLE products" not in ranged.stdout
+    backwards = project.manage("migrate", "--sql", "0002:0001", env=unreachable)
+    assert "ALTER TABLE products DROP COLUMN discount_rate" in backwards.stdout
+    assert not project.sqlite_file.exists()
+
+
+def test_no_migrations_to_apply_notices_unmigrated_model_changes(project):
+    project.manage("migrate")
+    add_discount_code(project)
+    result = project.manage("migrate")
+    assert "  No migrations to apply." in result.lines
+    assert any("have changes that are not yet reflected in a migration" in line for line in result.lines)
+    assert any("Run 'python manage.py makemigrations'" in line for line in result.lines)
+
+
+def test_verbosity_0_prints_nothing(project):
+    result = project.manage("migrate", "-v", "0")
+    assert result.stdout == ""
+    assert project.sqlite_version() == {"0003_fill_discount_rate"}

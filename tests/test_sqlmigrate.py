@@ -1,0 +1,50 @@
+"""sqlmigrate: one migration's SQL for the configured dialect, with no database."""
+
+from __future__ import annotations
+
+UNREACHABLE_PG = {"DATABASE_URL": "postgresql://someone:pw@127.0.0.1:1/nowhere"}
+
+
+def test_sqlite_sql_is_commented_per_operation_and_wrapped_in_a_transaction(project):
+    result = project.manage("sqlmigrate", "0002")
+    lines = result.lines
+    assert lines[0] == "BEGIN;"
+    assert lines[-1] == "COMMIT;"
+    assert lines[1:4] == ["--", "-- Add column discount_rate to products", "--"]
+    assert "ALTER TABLE products ADD COLUMN discount_rate FLOAT;" in lines
+    assert not project.sqlite_file.exists()
+
+
+def test_sqlite_batch_rebuild_is_shown_without_a_database(project):
+    """0003 sets NOT NULL: SQLite rebuilds the table, and the SQL shows every statement."""
+    result = project.manage("sqlmigrate", "0003")
+    assert "-- Raw SQL operation" in result.lines
+    assert "UPDATE products SET discount_rate=0.0 WHERE products.discount_rate IS NULL;" in result.lines
+    assert "-- Alter column discount_rate on products (NOT NULL)" in result.lines
+    assert any(line.startswith("CREATE TABLE _alembic_tmp_products") for line in result.lines)
+    assert "    discount_rate FLOAT NOT NULL, " in result.lines
+    assert "ALTER TABLE _alembic_tmp_products RENAME TO products;" in result.lines
+    assert not project.sqlite_file.exists()
+
+
+def test_backwards(project):
+    result = project.manage("sqlmigrate", "0003", "--backwards")
+    assert "-- Alter column discount_rate on products (nullable)" in result.lines
+    assert "    discount_rate FLOAT, " in result.lines
+
+
+def test_postgresql_dialect_needs_no_server(project):
+    result = project.manage("sqlmigrate", "0003", env=UNREACHABLE_PG)
+    assert result.lines[0] == "BEGIN;" and result.lines[-1] == "COMMIT;"
+    assert "ALTER TABLE products ALTER COLUMN discount_rate SET NOT NULL;" in result.lines
+    initial = project.manage("sqlmigrate", "0001_initial", env=UNREACHABLE_PG)
+    assert "CREATE INDEX idx_products_category ON products (category_id, is_active);" in initial.lines
+    assert "-- Create table reviews" in initial.lines
+
+
+def test_mysql_dialect_has_no_transaction_wrapper(project):
+    result = project.manage(
+        "sqlmigrate", "0002", env={"DATABASE_URL": "mysql+pymysql://root:pw@127.0.0.1:1/nowhere"}
+    )
+    assert "BEGIN;" not in result.lines
+    assert "ALTER TABLE products ADD COLUMN discount_rate FLOAT;" in result.lines
