@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = os.environ.get("SQLMANAGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get("SQLMANAGE_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 MARIADB_ADMIN = os.environ.get("SQLMANAGE_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
 ENV_DROP = ("DATABASE_URL", "SQLMANAGE_SETTINGS_MODULE", "NO_COLOR", "PYTHONDONTWRITEBYTECODE")
 
@@ -133,6 +133,8 @@ def _server_database(admin_url: str, kind: str):
             pytrace=False,
         )
     url = admin_engine.url.set(database=name)
+    if kind == "PostgreSQL":
+        url = url.set(drivername="postgresql")  # sqlmanage must pick the installed driver itself
     try:
         yield url.render_as_string(hide_password=False)
     finally:
@@ -154,11 +156,20 @@ def mariadb_url():
     yield from _server_database(MARIADB_ADMIN, "MariaDB")
 
 
+def direct_engine(url: str):
+    """An engine for checking a database behind sqlmanage's back (psycopg2 for bare URLs)."""
+    import sqlalchemy as sa
+
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return sa.create_engine(url, poolclass=sa.pool.NullPool)
+
+
 def inspect_schema(url: str) -> dict[str, set[str]]:
     """Table name -> column names, read straight from the database."""
     import sqlalchemy as sa
 
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    engine = direct_engine(url)
     try:
         inspector = sa.inspect(engine)
         return {t: {c["name"] for c in inspector.get_columns(t)} for t in inspector.get_table_names()}
@@ -169,7 +180,7 @@ def inspect_schema(url: str) -> dict[str, set[str]]:
 def version_rows(url: str) -> set[str]:
     import sqlalchemy as sa
 
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    engine = direct_engine(url)
     try:
         with engine.connect() as connection:
             if not sa.inspect(connection).has_table("alembic_version"):

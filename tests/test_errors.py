@@ -18,7 +18,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from conftest import PG_ADMIN_URL, _server_database, add_discount_code, version_rows
+from conftest import PG_ADMIN_URL, add_discount_code, direct_engine, version_rows
 
 VERSIONS = "project/migrations/versions"
 LAST = "0003_fill_discount_rate"
@@ -135,22 +135,6 @@ def write_migration(project, file_name: str, revision: str, down_revision: str |
 def set_sqlite_version(project, revision: str) -> None:
     with sqlite3.connect(project.sqlite_file) as connection:
         connection.execute("update alembic_version set version_num = ?", (revision,))
-
-
-def psycopg2_url(url: str) -> str:
-    """The same URL with the psycopg2 driver named (SQLAlchemy 2.1 maps bare postgresql to psycopg 3)."""
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg2")
-    return parsed.render_as_string(hide_password=False)
-
-
-@pytest.fixture
-def pg_database():
-    """A fresh, empty PostgreSQL database, reached through psycopg2 whatever SQLAlchemy's default."""
-    yield from _server_database(psycopg2_url(PG_ADMIN_URL), "PostgreSQL")
 
 
 @pytest.fixture
@@ -331,7 +315,7 @@ def test_missing_postgresql_database_never_shows_the_password(project, verbosity
     import sqlalchemy as sa
 
     name = f"sqlmanage_missing_{uuid.uuid4().hex[:12]}"
-    admin = sa.engine.make_url(psycopg2_url(PG_ADMIN_URL))
+    admin = sa.engine.make_url(PG_ADMIN_URL)
     password = "pa55:w0rd/!@x"
     url = admin.set(database=name, password=password).render_as_string(hide_password=False)
     result = project.run("migrate", *verbosity, env={"DATABASE_URL": url})
@@ -610,22 +594,22 @@ def test_makemigrations_when_the_database_is_behind(project, database):
 # --- PostgreSQL: a failed migrate leaves the version table as it was ----------------------
 
 
-def test_postgresql_unknown_target_and_unknown_revision_change_nothing(project, pg_database):
+def test_postgresql_unknown_target_and_unknown_revision_change_nothing(project, pg_url):
     """On PostgreSQL too: an unknown target, then a database at an unknown revision, change nothing."""
     from conftest import inspect_schema
     import sqlalchemy as sa
 
-    env = {"DATABASE_URL": pg_database}
+    env = {"DATABASE_URL": pg_url}
     project.manage("migrate", "0002", env=env)
-    schema = inspect_schema(pg_database)
-    assert version_rows(pg_database) == {"0002_add_products_discount_rate"}
+    schema = inspect_schema(pg_url)
+    assert version_rows(pg_url) == {"0002_add_products_discount_rate"}
 
     unknown = project.run("migrate", "0042", env=env)
     assert_user_error(unknown, "0042", hint="showmigrations")
-    assert version_rows(pg_database) == {"0002_add_products_discount_rate"}
-    assert inspect_schema(pg_database) == schema
+    assert version_rows(pg_url) == {"0002_add_products_discount_rate"}
+    assert inspect_schema(pg_url) == schema
 
-    engine = sa.create_engine(pg_database, poolclass=sa.pool.NullPool)
+    engine = direct_engine(pg_url)
     try:
         with engine.begin() as connection:
             connection.exec_driver_sql("update alembic_version set version_num = 'ffff_gone'")
@@ -633,5 +617,5 @@ def test_postgresql_unknown_target_and_unknown_revision_change_nothing(project, 
         engine.dispose()
     gone = project.run("migrate", env=env)
     assert_user_error(gone, "ffff_gone", hint="migrate --fake")
-    assert version_rows(pg_database) == {"ffff_gone"}
-    assert inspect_schema(pg_database) == schema
+    assert version_rows(pg_url) == {"ffff_gone"}
+    assert inspect_schema(pg_url) == schema

@@ -14,8 +14,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-import conftest
-from conftest import PG_ADMIN_URL, add_discount_code
+from conftest import add_discount_code, inspect_schema, version_rows
 
 ALL_MIGRATIONS = ["0001_initial", "0002_add_products_discount_rate", "0003_fill_discount_rate"]
 APP_TABLES = {"categories", "products", "customers", "reviews"}
@@ -46,39 +45,13 @@ def downgrade() -> None:
 '''
 
 
-# --- PostgreSQL URLs under SQLAlchemy 2.1 ---------------------------------------------------
-# SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3, and only psycopg2 is installed, so
-# conftest's pg_url fixture and its inspect_schema/version_rows helpers, which hand the URL to
-# SQLAlchemy unchanged, cannot connect. Here the test side names the installed driver itself,
-# while manage.py and alembic still get the bare postgresql:// URL that users write.
-
-
 def with_driver(url: str) -> str:
-    """The URL with an installed driver named, for the tests' own SQLAlchemy connections."""
+    """The URL for the tests' own SQLAlchemy engines: a bare postgresql:// means psycopg 3 to
+    SQLAlchemy 2.1, and psycopg2 is the driver installed (manage.py gets the bare URL)."""
     parsed = sa.engine.make_url(url)
     if parsed.drivername == "postgresql" and importlib.util.find_spec("psycopg") is None:
         parsed = parsed.set(drivername="postgresql+psycopg2")
     return parsed.render_as_string(hide_password=False)
-
-
-def bare(url: str) -> str:
-    parsed = sa.engine.make_url(url)
-    return parsed.set(drivername=parsed.get_backend_name()).render_as_string(hide_password=False)
-
-
-@pytest.fixture
-def pg_url():
-    """A fresh, empty PostgreSQL database, as a bare postgresql:// URL (dropped afterwards)."""
-    for url in conftest._server_database(with_driver(PG_ADMIN_URL), "PostgreSQL"):
-        yield bare(url)
-
-
-def inspect_schema(url: str) -> dict[str, set[str]]:
-    return conftest.inspect_schema(with_driver(url))
-
-
-def version_rows(url: str) -> set[str]:
-    return conftest.version_rows(with_driver(url))
 
 
 # --- helpers -------------------------------------------------------------------------------

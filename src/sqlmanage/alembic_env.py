@@ -45,29 +45,42 @@ def run_migrations() -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
-        if connection.in_transaction():
-            connection.commit()
 
     _with_connection(config.attributes.get("connection"), project, run)
 
 
 def _with_connection(connectable, project, run) -> None:
-    """Call ``run`` with a sync Connection from whatever the caller handed in, or our own."""
+    """Call ``run`` with a sync Connection from whatever the caller handed in, or our own.
+
+    A Connection handed in belongs to the caller, transaction included (Alembic's recipe for
+    chaining commands in one transaction): only connections opened here are committed.
+    """
     from sqlalchemy.engine import Connection, Engine
 
     if connectable is None:
         from sqlmanage.database import connect
 
-        connect(project.url, run)
+        connect(project.url, _committing(run))
     elif isinstance(connectable, Connection):
         run(connectable)
     elif isinstance(connectable, Engine):
         with connectable.connect() as connection:
-            run(connection)
+            _committing(run)(connection)
     else:
         import asyncio
 
         asyncio.run(_run_async(connectable, run))
+
+
+def _committing(run):
+    """``run``, then commit what is left open (the version table's creation, at least)."""
+
+    def run_and_commit(connection) -> None:
+        run(connection)
+        if connection.in_transaction():
+            connection.commit()
+
+    return run_and_commit
 
 
 async def _run_async(connectable, run) -> None:
@@ -77,7 +90,7 @@ async def _run_async(connectable, run) -> None:
         await connectable.run_sync(run)
     else:
         async with connectable.connect() as connection:
-            await connection.run_sync(run)
+            await connection.run_sync(_committing(run))
 
 
 def _configure_logging(config) -> None:

@@ -51,7 +51,7 @@ def parse_url(raw: str) -> URL:
 
     try:
         url = make_url(raw)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise SettingsError(
             f"DATABASE_URL is not a valid SQLAlchemy URL: '{redact(_mask_raw_url(raw))}'.",
             hint="It looks like dialect+driver://user:password@host:port/dbname, "

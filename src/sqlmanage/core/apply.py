@@ -24,8 +24,16 @@ EventCallback = Callable[..., None]
 def apply_migrations(
     project, target: str | None, *, fake: bool = False, on_event: EventCallback
 ) -> Plan:
-    """Bring the database to ``target``; ``fake`` records the steps without running them."""
+    """Bring the database to ``target``; ``fake`` records the steps without running them.
+
+    The plan is worked out once before anything is opened for writing, so a bad target or
+    a broken history changes nothing (not even an SQLite file is created), and again from
+    the heads that the migration connection itself reads.
+    """
+    from sqlmanage.core.status import read_database_heads
+
     history = project.history
+    plan_migrations(history, read_database_heads(project), target)
     running: dict = {}
 
     def steps(heads, context):
