@@ -156,13 +156,19 @@ def mariadb_url():
     yield from _server_database(MARIADB_ADMIN, "MariaDB")
 
 
+def with_driver(url: str) -> str:
+    """The URL for the tests' own engines: psycopg2 for a bare postgresql:// (SQLAlchemy 2.1
+    would pick psycopg 3, which is not installed; sqlmanage itself gets the bare URL)."""
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return url
+
+
 def direct_engine(url: str):
-    """An engine for checking a database behind sqlmanage's back (psycopg2 for bare URLs)."""
+    """An engine for checking a database behind sqlmanage's back."""
     import sqlalchemy as sa
 
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg2://" + url[len("postgresql://"):]
-    return sa.create_engine(url, poolclass=sa.pool.NullPool)
+    return sa.create_engine(with_driver(url), poolclass=sa.pool.NullPool)
 
 
 def inspect_schema(url: str) -> dict[str, set[str]]:

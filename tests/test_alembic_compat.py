@@ -8,7 +8,6 @@ and the resulting schema.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import sys
 from dataclasses import dataclass
@@ -17,20 +16,13 @@ import pytest
 import sqlalchemy as sa
 
 import conftest
-from conftest import PG_ADMIN_URL, add_discount_code, inspect_schema, version_rows
+from conftest import PG_ADMIN_URL, add_discount_code, direct_engine, inspect_schema, version_rows, with_driver
 
 ALL_MIGRATIONS = ["0001_initial", "0002_add_products_discount_rate", "0003_fill_discount_rate"]
 APP_TABLES = {"categories", "products", "customers", "reviews"}
 UNREACHABLE = "postgresql://u:pw@127.0.0.1:1/x"
 
 
-def with_driver(url: str) -> str:
-    """The URL for the tests' own SQLAlchemy engines: a bare postgresql:// means psycopg 3 to
-    SQLAlchemy 2.1, and psycopg2 is the driver installed (manage.py gets the bare URL)."""
-    parsed = sa.engine.make_url(url)
-    if parsed.drivername == "postgresql" and importlib.util.find_spec("psycopg") is None:
-        parsed = parsed.set(drivername="postgresql+psycopg2")
-    return parsed.render_as_string(hide_password=False)
 
 
 @pytest.fixture
@@ -92,7 +84,7 @@ def current_revisions(project, env: dict[str, str]) -> set[str]:
 def full_schema(url: str) -> dict:
     """Everything the inspector sees: columns with types, nullability and defaults, keys,
     indexes and unique constraints, per table."""
-    engine = sa.create_engine(with_driver(url), poolclass=sa.pool.NullPool)
+    engine = direct_engine(url)
     try:
         inspector = sa.inspect(engine)
         schema = {}
@@ -276,7 +268,7 @@ def run_upgrade_script(project, url: str, mode: str) -> None:
 
 
 def category_names(url: str) -> list[str]:
-    engine = sa.create_engine(with_driver(url), poolclass=sa.pool.NullPool)
+    engine = direct_engine(url)
     try:
         with engine.connect() as connection:
             return list(connection.execute(sa.text("SELECT name FROM categories")).scalars())

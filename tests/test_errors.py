@@ -510,7 +510,7 @@ MARKUP_MESSAGE = r"[red]boom[/red] \x1b[31mred\x1b[0m [bold]"
 def test_markup_and_escapes_in_a_migration_message_are_printed_literally(migrated, output_format):
     """A docstring with Rich markup and an ANSI escape: shown as text, never interpreted."""
     project = migrated
-    path = write_migration(project, "0004_markup.py", "0004_markup", LAST, message=MARKUP_MESSAGE)
+    write_migration(project, "0004_markup.py", "0004_markup", LAST, message=MARKUP_MESSAGE)
     # a wide terminal size, so that the table does not wrap the message
     result = project.run("showmigrations", "--format", output_format, env={"COLUMNS": "250"})
     assert result.returncode == 0, shown(result)
@@ -597,7 +597,6 @@ def test_makemigrations_when_the_database_is_behind(project, database):
 def test_postgresql_unknown_target_and_unknown_revision_change_nothing(project, pg_url):
     """On PostgreSQL too: an unknown target, then a database at an unknown revision, change nothing."""
     from conftest import inspect_schema
-    import sqlalchemy as sa
 
     env = {"DATABASE_URL": pg_url}
     project.manage("migrate", "0002", env=env)

@@ -8,13 +8,12 @@ directly (SQLAlchemy's inspector, the version table) to check what really happen
 
 from __future__ import annotations
 
-import importlib.util
 import re
 
 import pytest
 import sqlalchemy as sa
 
-from conftest import add_discount_code, inspect_schema, version_rows
+from conftest import add_discount_code, direct_engine, inspect_schema, version_rows
 
 ALL_MIGRATIONS = ["0001_initial", "0002_add_products_discount_rate", "0003_fill_discount_rate"]
 APP_TABLES = {"categories", "products", "customers", "reviews"}
@@ -45,13 +44,6 @@ def downgrade() -> None:
 '''
 
 
-def with_driver(url: str) -> str:
-    """The URL for the tests' own SQLAlchemy engines: a bare postgresql:// means psycopg 3 to
-    SQLAlchemy 2.1, and psycopg2 is the driver installed (manage.py gets the bare URL)."""
-    parsed = sa.engine.make_url(url)
-    if parsed.drivername == "postgresql" and importlib.util.find_spec("psycopg") is None:
-        parsed = parsed.set(drivername="postgresql+psycopg2")
-    return parsed.render_as_string(hide_password=False)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -68,7 +60,7 @@ def marks(applied: int, names: list[str] = ALL_MIGRATIONS) -> list[str]:
 
 def columns(url: str, table: str) -> dict[str, dict]:
     """Column name -> the inspector's column dict (type, nullable, ...)."""
-    engine = sa.create_engine(with_driver(url), poolclass=sa.pool.NullPool)
+    engine = direct_engine(url)
     try:
         return {c["name"]: c for c in sa.inspect(engine).get_columns(table)}
     finally:
@@ -337,7 +329,7 @@ def test_postgres_data_migration_fills_existing_rows(project, pg_url):
     project.manage("migrate", "0002", env=env)
     assert_state(pg_url, 2)
 
-    engine = sa.create_engine(with_driver(pg_url), poolclass=sa.pool.NullPool)
+    engine = direct_engine(pg_url)
     try:
         with engine.begin() as connection:
             category_id = connection.execute(
