@@ -55,10 +55,6 @@ class UnknownDatabaseRevision(SqlmanageError):
     """The database records a revision that no migration file has."""
 
 
-class DatabaseBehind(SqlmanageError):
-    """The database is not at the latest migration where it must be."""
-
-
 class InputRequired(SqlmanageError):
     """An answer was needed but prompting is off (Django's exit code 3)."""
 

@@ -18,13 +18,24 @@ from sqlmanage.commands.base import common_options, noinput_option
     help="Exit with status 1 if the models have changes without a migration; write nothing.",
 )
 @click.option("--merge", is_flag=True, help="Write a migration that merges several heads.")
+@click.option(
+    "--update", is_flag=True,
+    help="Fold the model changes into the latest migration, which must not be applied yet.",
+)
+@click.option(
+    "--scriptable", is_flag=True,
+    help="Write only the paths of the new files to stdout; reports and questions go to stderr.",
+)
 @noinput_option
 @common_options
-def command(runtime, name, empty, dry_run, check_changes, merge):
+def command(runtime, name, empty, dry_run, check_changes, merge, update, scriptable):
     """Create new migrations from the changes in your models.
 
-    Compares every model (all modules under MODELS are imported) with the database at the
-    latest migration and writes one Alembic revision, named NNNN_<what it does>.py.
+    Compares every model (all modules under MODELS are imported) with the schema that the
+    migration history produces and writes one Alembic revision, NNNN_<what it does>.py. On a
+    terminal it asks, as Django does, whether a column or table was renamed, and for a value
+    for the existing rows when a NOT NULL column arrives; with --noinput (or off a terminal)
+    it assumes no rename and exits with status 3 where a value is needed.
 
     \b
     Examples:
@@ -33,29 +44,44 @@ def command(runtime, name, empty, dry_run, check_changes, merge):
       python manage.py makemigrations --empty -n fill_discount_rate
       python manage.py makemigrations --check --dry-run
       python manage.py makemigrations --merge
+      python manage.py makemigrations --update
+      python manage.py makemigrations --scriptable --noinput
     """
-    from sqlmanage.core.makemigrations import make_merge, make_migration
+    from sqlmanage.core.makemigrations import make_merge, make_migration, update_latest
     from sqlmanage.core.scaffold import ensure_migrations_folder
     from sqlmanage.render import plain
 
     project = runtime.project
+    report = runtime.err if scriptable else runtime.out
     if name is not None and not name.strip():
         raise click.BadParameter("must not be empty.", param_hint="'-n' / '--name'")
     write = not (dry_run or check_changes)
     if write and ensure_migrations_folder(project.migrations_dir) and runtime.verbosity >= 1:
-        runtime.out(f"Created the migrations folder {_shown(project.migrations_dir)}")
+        report(f"Created the migrations folder {_shown(project.migrations_dir)}")
 
     if merge:
         migration = make_merge(project, name)
         if migration is None:
             if runtime.verbosity >= 1:
-                runtime.out("No conflicts detected to merge.")
+                report("No conflicts detected to merge.")
             return 0
     else:
-        migration = make_migration(project, name, empty)
+        from sqlmanage.commands.questioner import InteractiveQuestioner
+        from sqlmanage.core.questions import NonInteractiveQuestioner
+
+        if runtime.can_prompt and not check_changes:
+            questioner = InteractiveQuestioner(err=scriptable)
+        elif write:
+            questioner = NonInteractiveQuestioner()
+        else:
+            questioner = None  # --check / --dry-run off a terminal: report, never ask or refuse
+        if update:
+            migration = update_latest(project, name, questioner)
+        else:
+            migration = make_migration(project, name, empty, questioner)
         if migration is None:
             if runtime.verbosity >= 1:
-                runtime.out("No changes detected")
+                report("No changes detected")
             return 0
 
     if write:
@@ -63,13 +89,15 @@ def command(runtime, name, empty, dry_run, check_changes, merge):
     if runtime.verbosity >= 1:
         if merge:
             for head in project.history.heads:
-                runtime.out(f"  Branch {project.history.by_id[head].name}")
+                report(f"  Branch {project.history.by_id[head].name}")
         for text, style in plain.changes_written(
             project.label, [(migration, _shown(migration.path))], runtime.verbosity
         ):
-            runtime.out(text, style)
+            report(text, style)
     if dry_run and runtime.verbosity >= 3:
-        runtime.out(migration.source)
+        report(migration.source)
+    if scriptable and write:
+        runtime.out(_shown(migration.path))
     return 1 if check_changes else 0
 
 

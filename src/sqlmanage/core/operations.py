@@ -101,6 +101,10 @@ def describe(operation, new_tables: frozenset[str] = frozenset()) -> Change:
             ALTER, f"Rename table {o.table_name} to {o.new_table_name}",
             f"rename_{o.table_name}_{o.new_table_name}",
         )
+    if hasattr(o, "value") and isinstance(o, ops.ExecuteSQLOp):
+        return Change(
+            SQL, f"Fill {o.table_name}.{o.column_name} with {o.value!r} where it is NULL", "",
+        )
     if isinstance(o, ops.ExecuteSQLOp):
         return Change(SQL, "Raw SQL operation", "sql")
     if isinstance(o, ops.BulkInsertOp):
@@ -113,7 +117,9 @@ def describe(operation, new_tables: frozenset[str] = frozenset()) -> Change:
 def _describe_alter(o) -> Change:
     details = []
     review = None
+    fragment = f"alter_{o.table_name}_{o.column_name}"
     if o.modify_name is not None:
+        fragment = f"rename_{o.table_name}_{o.modify_name}"
         details.append(f"rename to {o.modify_name}")
     if o.modify_type is not None:
         details.append(f"type {o.existing_type} -> {o.modify_type}")
@@ -127,10 +133,7 @@ def _describe_alter(o) -> Change:
     if o.modify_comment is not False:
         details.append("comment")
     suffix = f" ({', '.join(details)})" if details else ""
-    return Change(
-        ALTER, f"Alter column {o.column_name} on {o.table_name}{suffix}",
-        f"alter_{o.table_name}_{o.column_name}", review,
-    )
+    return Change(ALTER, f"Alter column {o.column_name} on {o.table_name}{suffix}", fragment, review)
 
 
 def _name(name, table: str) -> str:

@@ -1,0 +1,111 @@
+"""A database whose schema is exactly what the migration history produces, to compare with.
+
+makemigrations compares the models with the history, not with whatever the developer's
+database happens to hold. When the configured database is exactly at the wanted revision
+it is used as it is (nothing to build). Otherwise the migrations are replayed into a
+scratch database of the same dialect: an in-memory SQLite database for SQLite, a temporary
+database on the same PostgreSQL or MariaDB server, dropped afterwards whatever happens
+(an error, Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Callable, TypeVar
+
+from sqlmanage.errors import SqlmanageError
+
+T = TypeVar("T")
+SCRATCH_PREFIX = "sqlmanage_scratch_"
+
+
+def with_baseline(project, fn: Callable, revision: str | None = None) -> T:
+    """Call ``fn(connection)`` on a database at ``revision`` (the head by default, or "base")."""
+    from sqlmanage.core.status import read_database_heads
+    from sqlmanage.database import connect, is_empty_sqlite
+
+    history = project.history
+    if revision == "base":
+        wanted: tuple[str, ...] = ()
+    else:
+        wanted = (revision,) if revision else history.heads
+    if not is_empty_sqlite(project.url) and set(read_database_heads(project)) == set(wanted):
+        return connect(project.url, fn)
+    migrations = [m for m in history.migrations if m.revision in history.ancestors(wanted)]
+    backend = project.url.get_backend_name()
+    if backend == "sqlite":
+        return _in_memory_sqlite(project, migrations, fn)
+    if backend in ("postgresql", "mysql", "mariadb"):
+        return _scratch_database(project, migrations, fn)
+    raise SqlmanageError(
+        f"makemigrations cannot build a scratch {backend} database to compare with.",
+        hint="Run 'python manage.py migrate' first: with the database at the latest migration "
+        "makemigrations compares with it directly.",
+    )
+
+
+def replay(project, connection, migrations) -> None:
+    """Run the migrations' upgrades on ``connection``, one after the other."""
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+
+    context = MigrationContext.configure(
+        connection, opts=project.context_options(connection.dialect.name, with_metadata=False)
+    )
+    script = project.history.script
+    with Operations.context(context):
+        for migration in migrations:
+            script.get_revision(migration.revision).module.upgrade()
+    if connection.in_transaction():
+        connection.commit()
+
+
+def _in_memory_sqlite(project, migrations, fn):
+    from sqlalchemy.pool import StaticPool
+
+    from sqlmanage.database import create_engine, parse_url
+
+    engine = create_engine(parse_url("sqlite://"), poolclass=StaticPool)
+    try:
+        with engine.connect() as connection:
+            replay(project, connection, migrations)
+            return fn(connection)
+    finally:
+        engine.dispose()
+
+
+def _scratch_database(project, migrations, fn):
+    """Create a uniquely named database beside the configured one; always drop it."""
+    from sqlalchemy.exc import DBAPIError
+
+    from sqlmanage.database import connect, display_url
+
+    url = project.url
+    backend = url.get_backend_name()
+    name = f"{SCRATCH_PREFIX}{uuid.uuid4().hex[:12]}"
+    admin_url = url.set(database="postgres" if backend == "postgresql" else None)
+
+    def admin(statement: str):
+        def run(connection):
+            connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(statement)
+
+        return run
+
+    try:
+        connect(admin_url, admin(f"CREATE DATABASE {name}"))
+    except DBAPIError as exc:
+        raise SqlmanageError(
+            f"makemigrations could not create a scratch database on {display_url(url)} to "
+            f"replay the migrations into: {str(exc.orig).strip().splitlines()[0]}",
+            hint="Grant the user CREATE DATABASE, or run 'python manage.py migrate' first: "
+            "with the database at the latest migration it compares with it directly.",
+        ) from None
+    try:
+        def run(connection):
+            replay(project, connection, migrations)
+            return fn(connection)
+
+        return connect(url.set(database=name), run)
+    finally:
+        force = " WITH (FORCE)" if backend == "postgresql" else ""
+        connect(admin_url, admin(f"DROP DATABASE IF EXISTS {name}{force}"))
