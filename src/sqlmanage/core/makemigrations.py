@@ -156,6 +156,7 @@ def detect_changes(project, questioner=None, revision: str | None = None):
     from sqlalchemy import inspect
 
     from sqlmanage.core.baseline import with_baseline
+    from sqlmanage.core.pg_enums import keep_enums_in_step
     from sqlmanage.core.questions import resolve_questions
 
     metadata = project.metadata
@@ -168,6 +169,7 @@ def detect_changes(project, questioner=None, revision: str | None = None):
         if questioner is not None and not script.upgrade_ops.is_empty():
             existing = set(inspect(connection).get_table_names())
             resolve_questions(script, connection.dialect, questioner, existing)
+        keep_enums_in_step(script, connection, metadata)
         template_args: dict = {}
         if not script.upgrade_ops.is_empty():
             _render_python_into_templatevars(AutogenContext(context), script, template_args)

@@ -23,6 +23,14 @@ class Change:
     review: str | None = None
 
 
+class DescribedSQLOp(ops.ExecuteSQLOp):
+    """SQL that sqlmanage writes itself, carrying its own description (fills, enum types)."""
+
+    def __init__(self, sql: str, change: Change):
+        super().__init__(sql)
+        self.change = change
+
+
 def flatten(operations) -> list:
     """The leaf operations of an UpgradeOps/ModifyTableOps tree, in order."""
     leaves = []
@@ -101,10 +109,8 @@ def describe(operation, new_tables: frozenset[str] = frozenset()) -> Change:
             ALTER, f"Rename table {o.table_name} to {o.new_table_name}",
             f"rename_{o.table_name}_{o.new_table_name}",
         )
-    if hasattr(o, "value") and isinstance(o, ops.ExecuteSQLOp):
-        return Change(
-            SQL, f"Fill {o.table_name}.{o.column_name} with {o.value!r} where it is NULL", "",
-        )
+    if isinstance(o, DescribedSQLOp):
+        return o.change
     if isinstance(o, ops.ExecuteSQLOp):
         return Change(SQL, "Raw SQL operation", "sql")
     if isinstance(o, ops.BulkInsertOp):

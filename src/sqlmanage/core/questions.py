@@ -16,6 +16,7 @@ from alembic.autogenerate import renderers
 from alembic.operations import ops
 from sqlalchemy import literal
 
+from sqlmanage.core.operations import SQL, Change, DescribedSQLOp
 from sqlmanage.errors import InputRequired
 
 
@@ -49,16 +50,6 @@ class NonInteractiveQuestioner:
             hint="Give the column a server_default or make it nullable in the model, or run "
             "makemigrations on a terminal without --noinput to provide a one-off default.",
         )
-
-
-class FillNullsOp(ops.ExecuteSQLOp):
-    """``UPDATE table SET column = value WHERE column IS NULL``: step two of the pattern."""
-
-    def __init__(self, table: str, column: str, value: object, sql: str):
-        super().__init__(sql)
-        self.table_name = table
-        self.column_name = column
-        self.value = value
 
 
 @renderers.dispatch_for(ops.RenameTableOp)
@@ -199,12 +190,13 @@ def _rename_columns(operations, table, dialect, questioner) -> list:
     return operations
 
 
-def _fill(table, column, column_type, value, dialect) -> FillNullsOp:
+def _fill(table, column, column_type, value, dialect) -> DescribedSQLOp:
+    """``UPDATE table SET column = value WHERE column IS NULL``: step two of the pattern."""
     preparer = dialect.identifier_preparer
     rendered = literal(value, column_type).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
     quoted_column = preparer.quote(column)
     sql = f"UPDATE {preparer.quote(table)} SET {quoted_column} = {rendered} WHERE {quoted_column} IS NULL"
-    return FillNullsOp(table, column, value, sql)
+    return DescribedSQLOp(sql, Change(SQL, f"Fill {table}.{column} with {value!r} where it is NULL", ""))
 
 
 def reverse(operations) -> list:
@@ -215,7 +207,7 @@ def reverse(operations) -> list:
             inner = reverse(operation.ops)
             if inner:
                 undone.append(ops.ModifyTableOps(operation.table_name, inner, schema=operation.schema))
-        elif isinstance(operation, FillNullsOp):
+        elif isinstance(operation, DescribedSQLOp):
             continue
         elif isinstance(operation, ops.RenameTableOp):
             undone.append(ops.RenameTableOp(operation.new_table_name, operation.table_name, schema=operation.schema))
