@@ -18,6 +18,9 @@ def run_migrations() -> None:
 
     config = context.config
     project = config.attributes.get(PROJECT_ATTRIBUTE)
+    # manage.py never autogenerates through env.py, so its runs need no models; plain alembic
+    # may (revision --autogenerate, check), so it gets them.
+    needs_models = project is None
     if project is None:
         _configure_logging(config)
         project = Project.from_alembic_config(config)
@@ -40,7 +43,7 @@ def run_migrations() -> None:
         context.configure(
             connection=connection,
             transaction_per_migration=True,
-            **project.context_options(connection.dialect.name),
+            **project.context_options(connection.dialect.name, with_metadata=needs_models),
             **hooks,
         )
         with context.begin_transaction():

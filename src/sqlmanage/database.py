@@ -9,10 +9,11 @@ unreachable server becomes one clear message wherever it happens, and an async U
 from __future__ import annotations
 
 import importlib.util
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
-from sqlmanage.errors import DatabaseUnavailable, DriverMissing, SettingsError
+from sqlmanage.errors import DatabaseUnavailable, DriverMissing, SettingsError, SqlmanageError
 from sqlmanage.redaction import redact, register_secret
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 CONNECT_TIMEOUT_SECONDS = 10
+SECRET_QUERY_KEYS = ("password", "sslpassword", "passwd", "sslkey_password")
 
 # For URLs that name no driver: the drivers to try, in order, by importable module.
 DEFAULT_DRIVERS = {
@@ -58,17 +60,27 @@ def parse_url(raw: str) -> URL:
             "e.g. postgresql://postgres@127.0.0.1/app or sqlite:///db.sqlite3.",
         ) from None
     register_secret(url.password)
+    for key in SECRET_QUERY_KEYS:
+        register_secret(url.query.get(key) if isinstance(url.query.get(key), str) else None)
+    if url.host and "@" in url.host:
+        raise SettingsError(
+            "DATABASE_URL has an '@' in its password or user name.",
+            hint="Percent-encode it as %40 (e.g. postgresql://user:p%40ss@host/db).",
+        )
     return _with_installed_driver(url)
 
 
 def _mask_raw_url(raw: str) -> str:
-    """Mask what looks like a password in a URL that SQLAlchemy could not parse."""
+    """Mask everything that may be a password in a URL SQLAlchemy could not parse."""
     scheme, sep, rest = raw.partition("://")
+    if not sep:
+        scheme, rest = "", raw
     userinfo, at, host = rest.rpartition("@")
-    if sep and at and ":" in userinfo:
-        register_secret(userinfo.split(":", 1)[1])
-        return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
-    return raw
+    if at:
+        user, _, password = userinfo.partition(":")
+        register_secret(password)
+        rest = f"{user}:***@{host}" if password else f"{user}@{host}"
+    return f"{scheme}{sep}{rest}"
 
 
 def _with_installed_driver(url: URL) -> URL:
@@ -86,8 +98,9 @@ def _with_installed_driver(url: URL) -> URL:
 
 
 def display_url(url: URL) -> str:
-    """The URL as it may be shown to a user: the password is always masked."""
-    return url.render_as_string(hide_password=True)
+    """The URL as it may be shown to a user: passwords masked, also in its query string."""
+    hidden = {key: "***" for key in SECRET_QUERY_KEYS if key in url.query}
+    return url.update_query_dict(hidden).render_as_string(hide_password=True)
 
 
 def is_async(url: URL) -> bool:
@@ -128,8 +141,9 @@ def create_engine(url: URL, **kwargs: Any):
         if is_async(url):
             from sqlalchemy.ext.asyncio import create_async_engine
 
-            return create_async_engine(url, connect_args=connect_args, **kwargs)
-        engine = sa_create_engine(url, connect_args=connect_args, **kwargs)
+            engine = create_async_engine(url, connect_args=connect_args, **kwargs)
+        else:
+            engine = sa_create_engine(url, connect_args=connect_args, **kwargs)
     except NoSuchModuleError:
         raise SettingsError(
             f"SQLAlchemy has no dialect for '{url.drivername}' (in {display_url(url)}).",
@@ -139,8 +153,9 @@ def create_engine(url: URL, **kwargs: Any):
     except ImportError as exc:
         raise _driver_missing(url, exc) from None
     if url.get_backend_name() == "sqlite":
-        event.listen(engine, "connect", _sqlite_manual_transactions)
-        event.listen(engine, "begin", _sqlite_begin)
+        core = getattr(engine, "sync_engine", engine)
+        event.listen(core, "connect", _sqlite_manual_transactions)
+        event.listen(core, "begin", _sqlite_begin)
     return engine
 
 
@@ -178,9 +193,28 @@ def _driver_missing(url: URL, exc: ImportError) -> DriverMissing:
     )
 
 
-def _unavailable(url: URL, exc: BaseException) -> DatabaseUnavailable:
+def first_line(exc: BaseException) -> str:
+    """The driver's own message, first line: what a user needs from a database error."""
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    reason = detail[0] if detail else type(exc).__name__
+    return detail[0] if detail else type(exc).__name__
+
+
+@contextmanager
+def refused_by_database(url: URL) -> Iterator[None]:
+    """A database error outside a migration (permissions, a missing schema) as a clear message."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        yield
+    except DBAPIError as exc:
+        raise SqlmanageError(
+            redact(f"The database {display_url(url)} refused: {first_line(exc)}"),
+            hint="Check the user's privileges and the settings (VERSION_TABLE_SCHEMA, the URL).",
+        ) from exc
+
+
+def _unavailable(url: URL, exc: BaseException) -> DatabaseUnavailable:
+    reason = first_line(exc)
     return DatabaseUnavailable(
         redact(f"Cannot connect to the database {display_url(url)}: {reason}"),
         hint="Check that the server is running and that DATABASE_URL (or the URL in your "
@@ -205,7 +239,8 @@ def connect(url: URL, fn: Callable[[Connection], T], **engine_kwargs: Any) -> T:
         except ImportError as exc:
             raise _driver_missing(url, exc) from None
         with connection:
-            return fn(connection)
+            with refused_by_database(url):
+                return fn(connection)
     finally:
         engine.dispose()
 
@@ -221,7 +256,8 @@ async def _connect_async(url: URL, engine, fn: Callable[[Connection], T]) -> T:
         except ImportError as exc:
             raise _driver_missing(url, exc) from None
         try:
-            return await connection.run_sync(fn)
+            with refused_by_database(url):
+                return await connection.run_sync(fn)
         finally:
             await connection.close()
     finally:

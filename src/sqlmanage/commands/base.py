@@ -1,8 +1,8 @@
 """What every command shares: the common options, the Runtime they build, styled output.
 
 Django's ``BaseCommand`` in click form. Styles are semantic roles applied only when colour
-is on (a terminal, no ``--no-color``, no ``NO_COLOR``); everything written passes through
-``redact`` so that no password reaches a stream.
+is on (a terminal, no ``--no-color``, no ``NO_COLOR``); warnings and errors pass through
+``redact`` so that no password reaches stderr.
 """
 
 from __future__ import annotations
@@ -67,18 +67,21 @@ class Runtime:
     def is_terminal(self) -> bool:
         return sys.stdout.isatty()
 
-    @property
-    def can_prompt(self) -> bool:
-        """Prompts only with --input allowed and a terminal on both ends (never in CI)."""
-        return self.interactive and sys.stdin.isatty() and sys.stdout.isatty()
+    def can_prompt(self, on_stderr: bool = False) -> bool:
+        """Prompts only when input is allowed and a person is at both ends (never in CI)."""
+        answer_stream = sys.stderr if on_stderr else sys.stdout
+        return self.interactive and sys.stdin.isatty() and answer_stream.isatty()
 
     @property
     def color(self) -> bool:
         return not self.no_color and "NO_COLOR" not in os.environ and self.is_terminal
 
     def out(self, text: str = "", style: str | None = None, nl: bool = True) -> None:
-        """Write a result line to stdout."""
-        text = redact(text)
+        """Write a result line to stdout (URLs in results are masked where they are made).
+
+        Results are not passed through ``redact``: masking a password such as ``postgres``
+        wherever it appears would corrupt SQL and JSON.
+        """
         if style and self.color:
             text = click.style(text, **STYLES[style])
         click.echo(text, nl=nl, color=self.color)

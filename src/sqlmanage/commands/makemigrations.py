@@ -69,7 +69,7 @@ def command(runtime, name, empty, dry_run, check_changes, merge, update, scripta
         from sqlmanage.commands.questioner import InteractiveQuestioner
         from sqlmanage.core.questions import NonInteractiveQuestioner
 
-        if runtime.can_prompt and not check_changes:
+        if runtime.can_prompt(on_stderr=scriptable) and not check_changes:
             questioner = InteractiveQuestioner(err=scriptable)
         elif write:
             questioner = NonInteractiveQuestioner()

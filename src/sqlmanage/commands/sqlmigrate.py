@@ -22,12 +22,14 @@ def command(runtime, migration, backwards):
       python manage.py sqlmigrate 0002 --backwards
       DATABASE_URL=postgresql://db.example/app python manage.py sqlmigrate 0001
     """
-    from sqlmanage.core.sqlmigrate import migration_sql
+    from sqlmanage.core.sql import migration_sql
 
-    result = migration_sql(runtime.project, migration, backwards)
-    if runtime.color and result.sql:
+    sql = migration_sql(runtime.project, migration, backwards)
+    if not sql:
+        runtime.err("No operations found.")
+    elif runtime.color:
         from rich.syntax import Syntax
 
-        runtime.rich_console().print(Syntax(result.sql, "sql", theme="ansi_dark", background_color="default"))
+        runtime.rich_console().print(Syntax(sql, "sql", theme="ansi_dark", background_color="default"))
     else:
-        runtime.out(result.sql, nl=False)
+        runtime.out(sql, nl=False)

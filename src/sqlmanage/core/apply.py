@@ -9,12 +9,12 @@ configuration as the plain ``alembic`` CLI. Progress goes to a callback, never t
 from __future__ import annotations
 
 import time
-from io import StringIO
 from typing import Callable
 
 from alembic.runtime.migration import RevisionStep
 
 from sqlmanage.core.plan import Plan, Step, plan_migrations
+from sqlmanage.database import first_line
 from sqlmanage.errors import MigrationFailed, SqlmanageError
 from sqlmanage.redaction import redact
 
@@ -52,44 +52,33 @@ def apply_migrations(
 
     try:
         _run_env(project, steps, {"on_version_apply": on_version_apply})
-    except SqlmanageError:
-        raise
     except Exception as exc:
         failed = running.get("step")
         if failed is None:
             raise
-        raise _failure(project, failed, exc) from exc
+        cause = exc.__cause__ if isinstance(exc, SqlmanageError) and exc.__cause__ else exc
+        raise _failure(project, failed, cause) from cause
     return running["plan"]
 
 
 def migration_sql(project, target: str | None) -> str:
-    """The SQL that ``migrate`` would run, from Alembic's offline mode; needs no database.
+    """The SQL that ``migrate`` would run, version table included; needs no database.
 
     ``target`` is a migration (from the empty database to it), or ``FROM:TO`` for a range,
     which may go backwards.
     """
+    from sqlmanage.core.sql import steps_sql
+
     history = project.history
     start, _, end = (target or "").rpartition(":")
     current: tuple[str, ...] = ()
     if start and start.lower() not in ("base", "zero"):
         current = (history.find(start).revision,)
-    buffer = StringIO()
-
-    def steps(heads, context):
-        for step in plan_migrations(history, current, end or None).steps:
-            yield _alembic_step(history, step, fake=False)
-
-    _run_env(
-        project,
-        steps,
-        {"output_buffer": buffer},
-        as_sql=True,
-        starting_rev=current[0] if current else None,
-    )
-    return buffer.getvalue()
+    plan = plan_migrations(history, current, end or None)
+    return steps_sql(project, plan.steps, current, versions=True)
 
 
-def _run_env(project, fn, hooks: dict, as_sql: bool = False, starting_rev=None) -> None:
+def _run_env(project, fn, hooks: dict) -> None:
     from alembic.runtime.environment import EnvironmentContext
     from alembic.util import CommandError
 
@@ -99,9 +88,7 @@ def _run_env(project, fn, hooks: dict, as_sql: bool = False, starting_rev=None) 
     config = project.config
     config.attributes[HOOKS_ATTRIBUTE] = hooks
     try:
-        with EnvironmentContext(
-            config, script, fn=fn, as_sql=as_sql, starting_rev=starting_rev
-        ):
+        with EnvironmentContext(config, script, fn=fn):
             script.run_env()
     except CommandError as exc:
         raise SqlmanageError(redact(f"Alembic refused: {exc}")) from exc
@@ -123,8 +110,7 @@ def _alembic_step(history, step: Step, fake: bool) -> RevisionStep:
 
 
 def _failure(project, step: Step, exc: Exception) -> MigrationFailed:
-    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    reason = detail[0] if detail else type(exc).__name__
+    reason = first_line(exc)
     action = "Applying" if step.forward else "Unapplying"
     backend = project.url.get_backend_name()
     if backend in ("postgresql", "sqlite"):

@@ -78,7 +78,7 @@ def _scratch_database(project, migrations, fn):
     """Create a uniquely named database beside the configured one; always drop it."""
     from sqlalchemy.exc import DBAPIError
 
-    from sqlmanage.database import connect, display_url
+    from sqlmanage.database import connect, display_url, first_line
 
     url = project.url
     backend = url.get_backend_name()
@@ -96,7 +96,7 @@ def _scratch_database(project, migrations, fn):
     except DBAPIError as exc:
         raise SqlmanageError(
             f"makemigrations could not create a scratch database on {display_url(url)} to "
-            f"replay the migrations into: {str(exc.orig).strip().splitlines()[0]}",
+            f"replay the migrations into: {first_line(exc)}",
             hint="Grant the user CREATE DATABASE, or run 'python manage.py migrate' first: "
             "with the database at the latest migration it compares with it directly.",
         ) from None

@@ -31,9 +31,6 @@ class Plan:
     target_label: str | None
     steps: list[Step] = field(default_factory=list)
 
-    @property
-    def forward(self) -> bool:
-        return all(step.forward for step in self.steps)
 
 
 def plan_migrations(history: History, current: tuple[str, ...], target: str | None) -> Plan:
@@ -74,7 +71,8 @@ def plan_migrations(history: History, current: tuple[str, ...], target: str | No
 
     migration = history.find(label)
     if migration.revision in applied:
-        keep = history.ancestors([migration.revision])
-        return Plan(migration, label, [Step(m, False) for m in done if m.revision not in keep])
+        after = [m for m in done if m.revision != migration.revision
+                 and migration.revision in history.ancestors([m.revision])]
+        return Plan(migration, label, [Step(m, False) for m in after])
     wanted = history.ancestors([migration.revision])
     return Plan(migration, label, [Step(m, True) for m in pending if m.revision in wanted])
