@@ -432,6 +432,51 @@ def test_migrate_when_the_database_is_at_an_unknown_revision(migrated):
     assert project.sqlite_version() == {"ffff_gone"}
 
 
+def test_the_hint_for_an_unknown_revision_works(migrated):
+    """Following the hint, 'migrate --fake 0003' records the real state and migrate is clean."""
+    project = migrated
+    set_sqlite_version(project, "ffff_gone")
+    fake = project.run("migrate", "--fake", "0003")
+    assert fake.returncode == 0, shown(fake)
+    assert "  Applying 0003_fill_discount_rate... FAKED" in fake.stdout
+    assert project.sqlite_version() == {LAST}
+    assert "  No migrations to apply." in project.manage("migrate").lines
+
+
+BROKEN_FILES = {
+    "import-error": ("import nosuchmodule\n", "0004_broken", LAST, ["failed to load", "nosuchmodule", "0004_broken.py"]),
+    "missing-parent": ("", "0004_broken", "0009_nope", ["history is broken", "0009_nope"]),
+    "duplicate-id": ("", LAST, "0002_add_products_discount_rate", ["history is broken", LAST, "more than once"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_FILES))
+@pytest.mark.parametrize("command", ["migrate", "showmigrations"])
+def test_broken_histories_are_named(migrated, case, command):
+    """A file that fails to import, a parent no file has, two files with one id: a clear message."""
+    project = migrated
+    prelude, revision, parent, expected = BROKEN_FILES[case]
+    path = write_migration(project, "0004_broken.py", revision, parent)
+    path.write_text(prelude + path.read_text())
+    before = tree(project.path)
+    result = project.run(command)
+    assert_user_error(result, *expected, hint="")
+    assert "UserWarning" not in result.stderr
+    assert_unchanged(before, tree(project.path))
+
+
+def test_a_project_without_a_migrations_folder(project):
+    """Read-only commands see an empty history; makemigrations creates the folder when it writes."""
+    import shutil
+
+    shutil.rmtree(project.path / "project" / "migrations")
+    assert project.manage("showmigrations").lines == ["project", " (no migrations)"]
+    assert project.run("makemigrations", "--check").returncode == 1
+    assert not (project.path / "project" / "migrations").exists()
+    project.manage("makemigrations")
+    assert (project.versions / "0001_initial.py").exists()
+
+
 def test_showmigrations_when_the_database_is_at_an_unknown_revision(migrated):
     """showmigrations still works: the unknown revision is listed, flagged, and warned about."""
     project = migrated

@@ -8,6 +8,8 @@ messages, since this is the layer that knows what the user was asking for.
 from __future__ import annotations
 
 import re
+import traceback
+import warnings
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,22 +52,21 @@ class History:
     """Every migration of one migrations folder, in the order they apply."""
 
     def __init__(self, script_directory, project_label: str = "project"):
+        """``script_directory`` is None for a project whose migrations folder is not made yet."""
         self.script = script_directory
         self.label = project_label
-        with translate_revision_errors():
+        if script_directory is None:
+            self.migrations, self.by_id, self.heads = [], {}, ()
+            return
+        with translate_revision_errors(), warnings.catch_warnings():
+            # Alembic only warns about two files with one revision id, or a down_revision
+            # that no file has; either way the history is not what the files say.
+            warnings.simplefilter("error")
             scripts = list(script_directory.walk_revisions("base", "heads"))
             heads = tuple(script_directory.get_heads())
         self.migrations: list[Migration] = [_migration(s) for s in reversed(scripts)]
         self.by_id: dict[str, Migration] = {m.revision: m for m in self.migrations}
         self.heads: tuple[str, ...] = heads
-        self.children: dict[str, list[str]] = {m.revision: [] for m in self.migrations}
-        for migration in self.migrations:
-            for parent in migration.parents:
-                if parent in self.children:
-                    self.children[parent].append(migration.revision)
-
-    def __len__(self) -> int:
-        return len(self.migrations)
 
     def head(self) -> str | None:
         """The single head, or None for an empty history; several heads are an error."""
@@ -134,11 +135,13 @@ def load_history(config, project_label: str) -> History:
     from alembic.util import CommandError
 
     location = Path(config.get_main_option("script_location"))
+    if not location.exists():
+        return History(None, project_label)
     if not (location / "env.py").is_file():
         raise SettingsError(
-            f"There is no migrations folder with an env.py at {location}.",
-            hint="Run 'python manage.py makemigrations' to create it, or set MIGRATIONS in "
-            "your settings.",
+            f"The migrations folder {location} has no env.py.",
+            hint="Run 'python manage.py makemigrations' in a project without that folder to "
+            "have it created, or copy env.py from a project made by sqlmanage.",
         )
     try:
         with translate_revision_errors():
@@ -166,10 +169,17 @@ def translate_revision_errors() -> Iterator[None]:
             f"The migration history has a cycle: {exc}.",
             hint="Check the down_revision of the migrations named above.",
         ) from exc
-    except (RevisionError, CommandError) as exc:
+    except (RevisionError, CommandError, UserWarning) as exc:
         raise MigrationFileError(
             f"The migration history is broken: {exc}",
             hint="Check the revision and down_revision of the migration files.",
+        ) from exc
+    except Exception as exc:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/alembic/" not in f.filename]
+        where = f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
+        raise MigrationFileError(
+            f"A migration file failed to load: {type(exc).__name__}: {exc}{where}.",
+            hint="Fix that file; run with --traceback to see the whole error.",
         ) from exc
 
 

@@ -56,8 +56,6 @@ def command(runtime, name, empty, dry_run, check_changes, merge, update, scripta
     if name is not None and not name.strip():
         raise click.BadParameter("must not be empty.", param_hint="'-n' / '--name'")
     write = not (dry_run or check_changes)
-    if write and ensure_migrations_folder(project.migrations_dir) and runtime.verbosity >= 1:
-        report(f"Created the migrations folder {_shown(project.migrations_dir)}")
 
     if merge:
         migration = make_merge(project, name)
@@ -76,7 +74,9 @@ def command(runtime, name, empty, dry_run, check_changes, merge, update, scripta
         else:
             questioner = None  # --check / --dry-run off a terminal: report, never ask or refuse
         if update:
-            migration = update_latest(project, name, questioner)
+            if name:
+                raise click.UsageError("--update keeps the latest migration's name; leave out -n.")
+            migration = update_latest(project, questioner)
         else:
             migration = make_migration(project, name, empty, questioner)
         if migration is None:
@@ -85,6 +85,8 @@ def command(runtime, name, empty, dry_run, check_changes, merge, update, scripta
             return 0
 
     if write:
+        if ensure_migrations_folder(project.migrations_dir) and runtime.verbosity >= 1:
+            report(f"Created the migrations folder {_shown(project.migrations_dir)}")
         migration.write()
     if runtime.verbosity >= 1:
         if merge:

@@ -15,7 +15,10 @@ RELATIVE_STEP = re.compile(r"^-\d+$")
 @click.command("migrate", context_settings={"ignore_unknown_options": True})
 @click.argument("target", required=False)
 @click.option("--plan", is_flag=True, help="Show the operations that would run; change nothing.")
-@click.option("--fake", is_flag=True, help="Record the migrations as run without running them.")
+@click.option(
+    "--fake", is_flag=True,
+    help="Record the migrations as applied (or unapplied) without running them.",
+)
 @click.option(
     "--sql", is_flag=True,
     help="Print the SQL instead of running it (needs no database). TARGET may be FROM:TO.",

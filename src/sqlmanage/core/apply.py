@@ -15,7 +15,7 @@ from alembic.runtime.migration import RevisionStep
 
 from sqlmanage.core.plan import Plan, Step, plan_migrations
 from sqlmanage.database import first_line
-from sqlmanage.errors import MigrationFailed, SqlmanageError
+from sqlmanage.errors import MigrationFailed, SqlmanageError, UnknownDatabaseRevision
 from sqlmanage.redaction import redact
 
 EventCallback = Callable[..., None]
@@ -33,7 +33,15 @@ def apply_migrations(
     from sqlmanage.core.status import read_database_heads
 
     history = project.history
-    plan_migrations(history, read_database_heads(project), target)
+    try:
+        plan = plan_migrations(history, read_database_heads(project), target)
+    except UnknownDatabaseRevision:
+        if not (fake and target):
+            raise
+        return _fake_over_unknown(project, target, on_event)
+    if history.script is None:
+        on_event("plan", plan)
+        return plan
     running: dict = {}
 
     def steps(heads, context):
@@ -76,6 +84,31 @@ def migration_sql(project, target: str | None) -> str:
         current = (history.find(start).revision,)
     plan = plan_migrations(history, current, end or None)
     return steps_sql(project, plan.steps, current, versions=True)
+
+
+def _fake_over_unknown(project, target: str, on_event: EventCallback) -> Plan:
+    """``migrate --fake TARGET`` on a database at a revision no file has: record TARGET.
+
+    Alembic's ``stamp --purge``: the version table is emptied and TARGET written, which is
+    how a database restored from elsewhere, or renumbered files, get back in step.
+    """
+    from alembic import command
+
+    if target.lower() in ("zero", "base"):
+        plan = Plan(None, target, [])
+        destination = "base"
+    else:
+        migration = project.history.find(target)
+        plan = Plan(migration, target, [Step(migration, True)])
+        destination = migration.revision
+    on_event("plan", plan)
+    started = time.perf_counter()
+    for step in plan.steps:
+        on_event("start", step)
+    command.stamp(project.config, destination, purge=True)
+    for step in plan.steps:
+        on_event("done", step, time.perf_counter() - started)
+    return plan
 
 
 def _run_env(project, fn, hooks: dict) -> None:

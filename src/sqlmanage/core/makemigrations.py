@@ -99,11 +99,13 @@ def _add_review_notes(template_args: dict, changes: list[Change]) -> None:
         )
 
 
-def update_latest(project, name: str | None = None, questioner=None) -> NewMigration | None:
-    """The latest migration rewritten to also hold the models' new changes (``--update``).
+def update_latest(project, questioner=None) -> NewMigration | None:
+    """The latest migration with the models' new operations added to it (``--update``).
 
-    It keeps its revision id and file; it must not be applied to the configured database,
-    nor be a merge. None when the models have no changes beyond it.
+    The new operations go at the end of its ``upgrade()`` and their reverse at the start of
+    its ``downgrade()``; everything already in the file (hand-written data migrations,
+    comments) stays. It keeps its name and revision id, and must not be applied to the
+    configured database, nor be a merge. None when the models have no new changes.
     """
     from sqlmanage.core.status import read_database_heads
 
@@ -114,21 +116,56 @@ def update_latest(project, name: str | None = None, questioner=None) -> NewMigra
     latest = history.by_id[head]
     if latest.is_merge:
         raise SqlmanageError(f"Cannot update the merge migration {latest.name}.")
-    if detect_changes(project)[0].upgrade_ops.is_empty():
+    script, template_args = detect_changes(project, questioner)
+    if script.upgrade_ops.is_empty():
         return None
     if head in history.ancestors(read_database_heads(project)):
         raise SqlmanageError(
             f"Cannot update {latest.name}: it is applied to the database.",
             hint=f"Unapply it first: python manage.py migrate {latest.parents[0] if latest.parents else 'zero'}",
         )
-    parent = latest.parents[0] if latest.parents else "base"
-    script, template_args = detect_changes(project, questioner, revision=parent)
     changes = describe_all(script.upgrade_ops.ops)
     _add_review_notes(template_args, changes)
-    return _new_migration(
-        project, slugify(name or latest.name), name or latest.message, latest.parents or None,
-        template_args, changes, revision=latest.revision, path=latest.path,
-    )
+    original = latest.path.read_text(encoding="utf-8")
+    source = _append_operations(original, template_args, latest.path)
+    return NewMigration(latest.revision, latest.name, latest.path, latest.message, source, changes, replaces=True)
+
+
+def _append_operations(source: str, template_args: dict, path: Path) -> str:
+    """``source`` with new operations after upgrade()'s body and before downgrade()'s."""
+    import ast
+
+    tree = ast.parse(source, filename=str(path))
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    if "upgrade" not in functions or "downgrade" not in functions:
+        raise SqlmanageError(f"{path.name} has no upgrade() and downgrade() to update.")
+    lines = source.splitlines(keepends=True)
+    edits = [
+        _body_edit(functions["upgrade"], template_args["upgrades"], at_end=True),
+        _body_edit(functions["downgrade"], template_args["downgrades"], at_end=False),
+    ]
+    for first, last, text in sorted(edits, reverse=True):
+        lines[first:last] = [text]
+    imports = [line for line in template_args.get("imports", "").splitlines() if line and line not in source]
+    if imports:
+        last_import = max(n.end_lineno for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)))
+        lines[last_import:last_import] = [line + "\n" for line in imports]
+    return "".join(lines)
+
+
+def _body_edit(function, code: str, at_end: bool) -> tuple[int, int, str]:
+    """Where ``code`` goes in a function: replacing a lone ``pass``, or at one end of its body."""
+    import ast
+
+    body = [s for s in function.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    block = "    " + code + "\n"
+    if all(isinstance(s, ast.Pass) for s in body):
+        if body:
+            return body[0].lineno - 1, body[-1].end_lineno, block
+        return function.body[-1].end_lineno, function.body[-1].end_lineno, block
+    if at_end:
+        return body[-1].end_lineno, body[-1].end_lineno, "\n" + block
+    return body[0].lineno - 1, body[0].lineno - 1, block + "\n"
 
 
 def make_merge(project, name: str | None = None) -> NewMigration | None:
@@ -210,7 +247,12 @@ def _new_migration(
     if revision is None:
         revision = _unique_revision(f"{history.next_number():04d}_{slug}", history, versions)
     text = _one_line(message) if message else slug.replace("_", " ")
-    source = Template(filename=str(project.migrations_dir / "script.py.mako")).render_unicode(
+    template = project.migrations_dir / "script.py.mako"
+    if not template.exists():
+        from importlib.resources import files
+
+        template = files("sqlmanage") / "templates" / "migrations" / "script.py.mako"
+    source = Template(text=template.read_text(encoding="utf-8")).render_unicode(
         up_revision=revision,
         down_revision=down_revision[0] if down_revision and len(down_revision) == 1 else down_revision,
         branch_labels=None,

@@ -190,13 +190,36 @@ def _rename_columns(operations, table, dialect, questioner) -> list:
     return operations
 
 
-def _fill(table, column, column_type, value, dialect) -> DescribedSQLOp:
-    """``UPDATE table SET column = value WHERE column IS NULL``: step two of the pattern."""
+class FillNullsOp(DescribedSQLOp):
+    """``UPDATE table SET column = value WHERE column IS NULL``: step two of the pattern.
+
+    Rendered as SQLAlchemy Core with the value as a Python literal, so the migration works
+    on every database, whichever one it was generated against.
+    """
+
+    def __init__(self, table: str, column: str, value: object, sql: str):
+        super().__init__(sql, Change(SQL, f"Fill {table}.{column} with {value!r} where it is NULL", ""))
+        self.table_name, self.column_name, self.value = table, column, value
+
+
+@renderers.dispatch_for(FillNullsOp)
+def _render_fill(autogen_context, operation) -> str:
+    sa_prefix = autogen_context.opts["sqlalchemy_module_prefix"]
+    op_prefix = autogen_context.opts["alembic_module_prefix"]
+    table = f"{sa_prefix}table({operation.table_name!r}, {sa_prefix}column({operation.column_name!r}))"
+    column = f"{sa_prefix}column({operation.column_name!r})"
+    return (
+        f"{op_prefix}execute({table}.update().where({column}.is_(None))"
+        f".values({{{operation.column_name!r}: {operation.value!r}}}))"
+    )
+
+
+def _fill(table, column, column_type, value, dialect) -> FillNullsOp:
     preparer = dialect.identifier_preparer
     rendered = literal(value, column_type).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
     quoted_column = preparer.quote(column)
     sql = f"UPDATE {preparer.quote(table)} SET {quoted_column} = {rendered} WHERE {quoted_column} IS NULL"
-    return DescribedSQLOp(sql, Change(SQL, f"Fill {table}.{column} with {value!r} where it is NULL", ""))
+    return FillNullsOp(table, column, value, sql)
 
 
 def reverse(operations) -> list:
