@@ -666,3 +666,37 @@ def test_postgresql_unknown_target_and_unknown_revision_change_nothing(project, 
     assert_user_error(gone, "ffff_gone", hint="migrate --fake")
     assert version_rows(pg_url) == {"ffff_gone"}
     assert inspect_schema(pg_url) == schema
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("MIGRATIONS = 123", "MIGRATIONS must be a string or path, not int"),
+        ("DATABASE_URL = 123", "DATABASE_URL must be a string, not int"),
+        ('DATABASES = "sqlite://"', "DATABASES must be a dict, not str"),
+        ("VERSION_TABLE = None", "VERSION_TABLE must be a string, not NoneType"),
+        ("COMPARE_TYPE = 'yes'", "COMPARE_TYPE must be a boolean, not str"),
+    ],
+)
+def test_settings_values_of_the_wrong_type(project, line, expected):
+    """A setting of the wrong type is named, instead of crashing somewhere later."""
+    (project.path / "project" / "alt.py").write_text(f"from project.settings import *\n{line}\n")
+    before = tree(project.path)
+    result = project.run("showmigrations", "--settings", "project.alt")
+    assert_user_error(result, f"project.alt.{expected}", hint="project.alt")
+    assert_unchanged(before, tree(project.path))
+
+
+@pytest.mark.parametrize("value", ["", ".settings", "project/settings.py"])
+def test_settings_option_that_is_not_a_module_name(project, value):
+    result = project.run("showmigrations", "--settings", value)
+    assert_user_error(result, "is not a settings module name", hint="project.settings")
+
+
+@pytest.mark.parametrize(
+    "flags", [["--sql", "--check"], ["--sql", "--fake"], ["--fake", "--plan"]],
+)
+def test_migrate_flags_that_cannot_be_combined(project, flags):
+    result = project.run("migrate", *flags)
+    assert_user_error(result, "cannot be combined", code=2)
+    assert not project.sqlite_file.exists()

@@ -14,7 +14,7 @@ def run_migrations() -> None:
     """Run the migrations Alembic asked for, online or offline."""
     from alembic import context
 
-    from sqlmanage.project import HOOKS_ATTRIBUTE, PROJECT_ATTRIBUTE, Project
+    from sqlmanage.project import CONFIGURE_ATTRIBUTE, PROJECT_ATTRIBUTE, Project
 
     config = context.config
     project = config.attributes.get(PROJECT_ATTRIBUTE)
@@ -24,7 +24,7 @@ def run_migrations() -> None:
     if project is None:
         _configure_logging(config)
         project = Project.from_alembic_config(config)
-    hooks = config.attributes.get(HOOKS_ATTRIBUTE, {})
+    extra = config.attributes.get(CONFIGURE_ATTRIBUTE, {})
 
     if context.is_offline_mode():
         url = project.url
@@ -33,7 +33,7 @@ def run_migrations() -> None:
             literal_binds=True,
             dialect_opts={"paramstyle": "named"},
             **project.context_options(url.get_backend_name(), with_metadata=False),
-            **hooks,
+            **extra,
         )
         with context.begin_transaction():
             context.run_migrations()
@@ -44,7 +44,7 @@ def run_migrations() -> None:
             connection=connection,
             transaction_per_migration=True,
             **project.context_options(connection.dialect.name, with_metadata=needs_models),
-            **hooks,
+            **extra,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -38,7 +38,7 @@ def _import(name: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
-        if exc.name and name.startswith(exc.name):
+        if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
             raise ModelImportError(
                 f"Model module '{name}' cannot be found.",
                 hint="Check MODELS in your settings: it lists packages or modules to import.",

@@ -14,7 +14,7 @@ from sqlmanage.errors import ModelImportError
 from sqlmanage.settings import ENV_SETTINGS, Settings, load_settings
 
 PROJECT_ATTRIBUTE = "sqlmanage.project"
-HOOKS_ATTRIBUTE = "sqlmanage.configure"
+CONFIGURE_ATTRIBUTE = "sqlmanage.configure"
 INI_SETTINGS_OPTION = "sqlmanage_settings"
 
 

@@ -75,7 +75,12 @@ def search_dirs() -> list[Path]:
 
 def find_settings_module(explicit: str | None = None) -> str:
     """Return the dotted name of the settings module, following Django's precedence."""
-    if explicit:
+    if explicit is not None:
+        if not explicit.strip() or explicit.startswith(".") or "/" in explicit:
+            raise SettingsError(
+                f"'{explicit}' is not a settings module name.",
+                hint="Give a dotted module path such as project.settings.",
+            )
         return explicit
     from_env = os.environ.get(ENV_SETTINGS)
     if from_env:
@@ -115,7 +120,7 @@ def import_settings(module_name: str) -> ModuleType:
             hint="Fix the line above and run the command again.",
         ) from exc
     except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
             raise SettingsError(
                 f"Settings module '{module_name}' cannot be found.",
                 hint=f"Check --settings / {ENV_SETTINGS}, and run from the folder that "
@@ -144,21 +149,25 @@ def load_settings(explicit: str | None = None) -> Settings:
         raise SettingsError(f"Settings module '{module_name}' is not a file.")
     package_dir = Path(module_file).resolve().parent
     package = module_name.rpartition(".")[0]
-    base_dir = Path(getattr(module, "BASE_DIR", package_dir.parent if package else package_dir))
+    check = _Checker(module, module_name)
+    base_dir = Path(check.value("BASE_DIR", (str, Path), package_dir.parent if package else package_dir))
     label = package.rpartition(".")[2] if package else package_dir.name
 
     default_models = [f"{package}.models" if package else "models"]
     default = DatabaseSettings(
         alias=DEFAULT_ALIAS,
-        url=getattr(module, "DATABASE_URL", None) or f"sqlite:///{base_dir / 'db.sqlite3'}",
+        url=check.value("DATABASE_URL", str, None) or f"sqlite:///{base_dir / 'db.sqlite3'}",
         models=_as_list(getattr(module, "MODELS", default_models), "MODELS", module_name),
-        migrations=_migrations_path(getattr(module, "MIGRATIONS", None), package_dir, base_dir),
+        migrations=_migrations_path(check.value("MIGRATIONS", (str, Path), None), package_dir, base_dir),
         label=label,
     )
     databases = {DEFAULT_ALIAS: default}
-    for alias, entry in (getattr(module, "DATABASES", None) or {}).items():
+    for alias, entry in (check.value("DATABASES", dict, None) or {}).items():
         if not isinstance(entry, dict):
             raise SettingsError(f"{module_name}.DATABASES['{alias}'] must be a dict.")
+        for key, kinds in (("URL", str), ("MIGRATIONS", (str, Path))):
+            if entry.get(key) is not None and not isinstance(entry[key], kinds):
+                raise SettingsError(f"{module_name}.DATABASES['{alias}']['{key}'] must be a {_kind(kinds)}.")
         databases[alias] = DatabaseSettings(
             alias=alias,
             url=entry.get("URL") or (default.url if alias == DEFAULT_ALIAS else None) or "",
@@ -178,14 +187,38 @@ def load_settings(explicit: str | None = None) -> Settings:
         module_name=module_name,
         base_dir=base_dir,
         databases=databases,
-        compare_type=bool(getattr(module, "COMPARE_TYPE", True)),
-        compare_server_default=bool(getattr(module, "COMPARE_SERVER_DEFAULT", True)),
-        render_as_batch=getattr(module, "RENDER_AS_BATCH", None),
-        version_table=getattr(module, "VERSION_TABLE", "alembic_version"),
-        version_table_schema=getattr(module, "VERSION_TABLE_SCHEMA", None),
-        include_schemas=bool(getattr(module, "INCLUDE_SCHEMAS", False)),
+        compare_type=check.value("COMPARE_TYPE", bool, True),
+        compare_server_default=check.value("COMPARE_SERVER_DEFAULT", bool, True),
+        render_as_batch=check.value("RENDER_AS_BATCH", bool, None),
+        version_table=check.value("VERSION_TABLE", str, "alembic_version", required=True),
+        version_table_schema=check.value("VERSION_TABLE_SCHEMA", str, None),
+        include_schemas=check.value("INCLUDE_SCHEMAS", bool, False),
         exclude_tables=_as_list(getattr(module, "EXCLUDE_TABLES", []), "EXCLUDE_TABLES", module_name),
     )
+
+
+class _Checker:
+    """Read a setting and insist on its type, so a typo is a message, not a crash later."""
+
+    def __init__(self, module: ModuleType, module_name: str):
+        self.module, self.module_name = module, module_name
+
+    def value(self, name: str, kinds, default, required: bool = False):
+        value = getattr(self.module, name, default)
+        if value is None and not required:
+            return None
+        if not isinstance(value, kinds):
+            raise SettingsError(
+                f"{self.module_name}.{name} must be a {_kind(kinds)}, not {type(value).__name__}.",
+                hint=f"Fix {name} in {self.module_name}.",
+            )
+        return value
+
+
+def _kind(kinds) -> str:
+    names = {str: "string", Path: "path", bool: "boolean", dict: "dict"}
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
 def _as_list(value, name: str, module_name: str) -> list[str]:

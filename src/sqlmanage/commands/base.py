@@ -26,7 +26,6 @@ STYLES = {
     "warning": {"fg": "yellow"},
     "error": {"fg": "red", "bold": True},
     "notice": {"fg": "red"},
-    "sql_keyword": {"fg": "green", "bold": True},
 }
 
 

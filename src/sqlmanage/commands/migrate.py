@@ -49,6 +49,11 @@ def command(runtime, target, plan, fake, sql, check_unapplied):
     """
     if target is not None and target.startswith("-") and not RELATIVE_STEP.match(target):
         raise click.NoSuchOption(target)
+    if target is not None and not target.strip():
+        raise click.BadParameter("must not be empty.", param_hint="TARGET")
+    chosen = [flag for flag, on in (("--sql", sql), ("--fake", fake), ("--plan", plan), ("--check", check_unapplied)) if on]
+    if len(chosen) > 1 and set(chosen) != {"--plan", "--check"}:
+        raise click.UsageError(f"{' and '.join(chosen)} cannot be combined.")
     project = runtime.project
     if sql:
         from sqlmanage.core.apply import migration_sql
@@ -71,7 +76,7 @@ def _plan_or_check(runtime, target, show_plan: bool, check_unapplied: bool) -> i
     if show_plan:
         from sqlmanage.core.describe import describe_migration
 
-        descriptions = [describe_migration(s.migration.path, s.forward) for s in plan.steps]
+        descriptions = [describe_migration(s.migration.path) for s in plan.steps]
         for text, style in plain.planned_operations(plan, descriptions):
             runtime.out(text, style)
     if check_unapplied and plan.steps:
@@ -88,7 +93,7 @@ def _apply(runtime, target, fake: bool) -> None:
 
     project = runtime.project
     verbose = runtime.verbosity >= 1
-    line_open = []
+    partial_line = []  # the step whose "Applying ..." line waits for its " OK"
 
     def on_event(event, subject, seconds=None):
         if not verbose:
@@ -98,15 +103,15 @@ def _apply(runtime, target, fake: bool) -> None:
                 runtime.out(text, style)
         elif event == "start":
             runtime.out(plain.step_started(subject), nl=False)
-            line_open.append(subject)
+            partial_line.append(subject)
         elif event == "done":
             runtime.out(plain.step_done(seconds, fake), "success")
-            line_open.clear()
+            partial_line.clear()
 
     try:
         plan = apply_migrations(project, target, fake=fake, on_event=on_event)
     except Exception:
-        if line_open:
+        if partial_line:
             runtime.out(" FAILED", "error")
         raise
     if not plan.steps and target is None and verbose:

@@ -9,11 +9,12 @@ configuration as the plain ``alembic`` CLI. Progress goes to a callback, never t
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 from alembic.runtime.migration import RevisionStep
 
-from sqlmanage.core.plan import Plan, Step, plan_migrations
+from sqlmanage.core.plan import TRANSACTIONAL_DDL, Plan, Step, is_zero, plan_migrations
 from sqlmanage.database import first_line
 from sqlmanage.errors import MigrationFailed, SqlmanageError, UnknownDatabaseRevision
 from sqlmanage.redaction import redact
@@ -42,31 +43,39 @@ def apply_migrations(
     if history.script is None:
         on_event("plan", plan)
         return plan
-    running: dict = {}
+    progress = _Progress()
 
     def steps(heads, context):
-        plan = plan_migrations(history, tuple(heads), target)
-        running["plan"] = plan
-        on_event("plan", plan)
-        for step in plan.steps:
+        progress.plan = plan_migrations(history, tuple(heads), target)
+        on_event("plan", progress.plan)
+        for step in progress.plan.steps:
             alembic_step = _alembic_step(history, step, fake)
-            running["step"], running["started"] = step, time.perf_counter()
+            progress.step, progress.started = step, time.perf_counter()
             on_event("start", step)
             yield alembic_step
 
     def on_version_apply(ctx, step, heads, run_args):
-        current = running.pop("step")
-        on_event("done", current, time.perf_counter() - running["started"])
+        done, progress.step = progress.step, None
+        on_event("done", done, time.perf_counter() - progress.started)
 
     try:
         _run_env(project, steps, {"on_version_apply": on_version_apply})
     except Exception as exc:
-        failed = running.get("step")
+        failed = progress.step
         if failed is None:
             raise
         cause = exc.__cause__ if isinstance(exc, SqlmanageError) and exc.__cause__ else exc
         raise _failure(project, failed, cause) from cause
-    return running["plan"]
+    return progress.plan
+
+
+@dataclass
+class _Progress:
+    """Where a run is: its plan, the step running (None between steps), when it started."""
+
+    plan: Plan | None = None
+    step: Step | None = None
+    started: float = 0.0
 
 
 def migration_sql(project, target: str | None) -> str:
@@ -80,7 +89,7 @@ def migration_sql(project, target: str | None) -> str:
     history = project.history
     start, _, end = (target or "").rpartition(":")
     current: tuple[str, ...] = ()
-    if start and start.lower() not in ("base", "zero"):
+    if start and not is_zero(start):
         current = (history.find(start).revision,)
     plan = plan_migrations(history, current, end or None)
     return steps_sql(project, plan.steps, current, versions=True)
@@ -94,7 +103,7 @@ def _fake_over_unknown(project, target: str, on_event: EventCallback) -> Plan:
     """
     from alembic import command
 
-    if target.lower() in ("zero", "base"):
+    if is_zero(target):
         plan = Plan(None, target, [])
         destination = "base"
     else:
@@ -111,22 +120,26 @@ def _fake_over_unknown(project, target: str, on_event: EventCallback) -> Plan:
     return plan
 
 
-def _run_env(project, fn, hooks: dict) -> None:
+def _run_env(project, fn, configure: dict) -> None:
+    """Run the project's env.py with ``fn`` as Alembic's migration function.
+
+    ``configure`` holds extra ``context.configure`` arguments for sqlmanage's env body.
+    """
     from alembic.runtime.environment import EnvironmentContext
     from alembic.util import CommandError
 
-    from sqlmanage.project import HOOKS_ATTRIBUTE
+    from sqlmanage.project import CONFIGURE_ATTRIBUTE
 
     script = project.history.script
     config = project.config
-    config.attributes[HOOKS_ATTRIBUTE] = hooks
+    config.attributes[CONFIGURE_ATTRIBUTE] = configure
     try:
         with EnvironmentContext(config, script, fn=fn):
             script.run_env()
     except CommandError as exc:
         raise SqlmanageError(redact(f"Alembic refused: {exc}")) from exc
     finally:
-        config.attributes.pop(HOOKS_ATTRIBUTE, None)
+        config.attributes.pop(CONFIGURE_ATTRIBUTE, None)
 
 
 def _do_nothing(**kwargs) -> None:
@@ -146,7 +159,7 @@ def _failure(project, step: Step, exc: Exception) -> MigrationFailed:
     reason = first_line(exc)
     action = "Applying" if step.forward else "Unapplying"
     backend = project.url.get_backend_name()
-    if backend in ("postgresql", "sqlite"):
+    if backend in TRANSACTIONAL_DDL:
         hint = (
             f"{step.migration.name} was rolled back: the schema and the version table are as "
             "they were before it. Fix the migration and run migrate again."

@@ -17,7 +17,7 @@ from sqlalchemy.types import NullType
 from sqlmanage.core.operations import describe
 
 
-def describe_migration(path: Path, forward: bool) -> tuple[list[str], bool]:
+def describe_migration(path: Path) -> tuple[list[str], bool]:
     """The forward operations' descriptions, and whether ``downgrade()`` does nothing.
 
     Descriptions are always of ``upgrade()``: going back, Django shows them as ``Undo ...``.

@@ -15,6 +15,15 @@ from sqlmanage.history import History, Migration
 RELATIVE = re.compile(r"^([+-])(\d+)$")
 ZERO = {"zero", "base"}
 HEAD = {"head", "heads"}
+TRANSACTIONAL_DDL = {"postgresql", "sqlite"}  # where a failed migration rolls back whole
+
+
+def is_zero(target: str | None) -> bool:
+    return bool(target) and target.strip().lower() in ZERO
+
+
+def is_relative(target: str | None) -> bool:
+    return bool(target) and RELATIVE.match(target.strip()) is not None
 
 
 @dataclass(frozen=True)

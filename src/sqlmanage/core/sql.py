@@ -19,10 +19,8 @@ from alembic.operations.batch import BatchOperationsImpl
 from alembic.runtime.migration import HeadMaintainer, MigrationContext, RevisionStep
 
 from sqlmanage.core.operations import describe
-from sqlmanage.core.plan import Step
+from sqlmanage.core.plan import TRANSACTIONAL_DDL, Step
 from sqlmanage.errors import MigrationFileError
-
-TRANSACTIONAL_DDL = {"postgresql", "sqlite"}
 
 
 def steps_sql(project, steps: list[Step], start: tuple[str, ...], versions: bool) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from sqlmanage.core.plan import is_relative, is_zero
 from sqlmanage.render import printable
 
 Line = tuple[str, "str | None"]
@@ -44,9 +45,9 @@ def migration_heading(plan, label: str) -> Iterator[Line]:
     yield "Operations to perform:", "heading"
     if plan.target is not None:
         yield f"  Target specific migration: {printable(plan.target.name)}, from {label}", None
-    elif plan.target_label and plan.target_label.lower() in ("zero", "base"):
+    elif is_zero(plan.target_label):
         yield f"  Unapply all migrations: {label}", None
-    elif plan.target_label and plan.target_label[0] in "+-":
+    elif is_relative(plan.target_label):
         count = int(plan.target_label[1:])
         what = f"{count} migration{'' if count == 1 else 's'}"
         if plan.target_label[0] == "+":
