@@ -1,13 +1,18 @@
-"""Server-default comparison that ignores how each database spells the same default.
+"""Where sqlmanage's comparison of models and schema differs from Alembic's defaults.
 
-Alembic compares the reflected default text with the model's rendered default, so MariaDB's
-``current_timestamp()`` against ``now()``, or its ``1`` against ``true``, look like changes
-and every ``makemigrations`` would write them again. Equal spellings are declared equal here;
-anything else is left to Alembic's own comparison.
+- Server defaults: Alembic compares the reflected default text with the model's rendered
+  default, so MariaDB's ``current_timestamp()`` against ``now()``, or its ``1`` against
+  ``true``, look like changes that every ``makemigrations`` would write again. Equal
+  spellings are declared equal here; anything else is left to Alembic.
+- CHECK constraints are compared by name (Alembic's opt-in plugin, where this Alembic has
+  it), except the ones a database adds by itself (MariaDB's ``json_valid`` on JSON columns).
+- PostgreSQL JSON/JSONB types render with the ``sa.`` prefix their default ``astext_type``
+  needs, also in a migration generated against another database.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 
 from sqlalchemy import Boolean
@@ -48,3 +53,34 @@ def compare_server_default(context, inspected_column, metadata_column, inspected
     ):
         return False
     return None
+
+
+CHECK_PLUGIN = "alembic.ext.checkconstraint_byname"
+
+
+def plugin_options() -> dict:
+    """Alembic's autogenerate plugins, with CHECK constraint comparison where available."""
+    if importlib.util.find_spec(CHECK_PLUGIN) is None:
+        return {}
+    return {"autogenerate_plugins": ["alembic.autogenerate.*", CHECK_PLUGIN]}
+
+
+def is_database_own_check(obj, type_: str) -> bool:
+    """A reflected CHECK the database made itself, not the models (MariaDB's JSON checks)."""
+    if type_ != "check_constraint":
+        return False
+    return "json_valid(" in str(getattr(obj, "sqltext", "")).lower()
+
+
+def render_item(type_: str, obj, autogen_context):
+    """Render PostgreSQL JSON/JSONB without the bare ``Text()`` Alembic writes for them."""
+    from sqlalchemy import Text
+    from sqlalchemy.dialects import postgresql
+
+    if type_ != "type" or not isinstance(obj, (postgresql.JSON, postgresql.JSONB)):
+        return False
+    astext = obj.astext_type
+    if type(astext) is not Text or astext.length is not None:
+        return False
+    autogen_context.imports.add("from sqlalchemy.dialects import postgresql")
+    return f"postgresql.{type(obj).__name__}()"

@@ -79,10 +79,9 @@ class Project:
         """Options for Alembic's ``context.configure``, the same for alembic and manage.py."""
         settings = self.settings
         batch = settings.render_as_batch
-        if settings.compare_server_default:
-            from sqlmanage.comparison import compare_server_default
-        else:
-            compare_server_default = False
+        from sqlmanage import comparison
+
+        compare_server_default = settings.compare_server_default and comparison.compare_server_default
         options = {
             "compare_type": settings.compare_type,
             "compare_server_default": compare_server_default,
@@ -90,15 +89,18 @@ class Project:
             "version_table": settings.version_table,
             "version_table_schema": settings.version_table_schema,
             "include_schemas": settings.include_schemas,
+            "render_item": comparison.render_item,
+            **comparison.plugin_options(),
         }
         if with_metadata:
             metadata = self.metadata
             options["target_metadata"] = metadata[0] if len(metadata) == 1 else metadata
-        if settings.exclude_tables:
-            excluded = set(settings.exclude_tables)
+        excluded = set(settings.exclude_tables)
 
-            def include_object(obj, name, type_, reflected, compare_to):
-                return not (type_ == "table" and name in excluded)
+        def include_object(obj, name, type_, reflected, compare_to):
+            if type_ == "table" and name in excluded:
+                return False
+            return not (reflected and comparison.is_database_own_check(obj, type_))
 
-            options["include_object"] = include_object
+        options["include_object"] = include_object
         return options

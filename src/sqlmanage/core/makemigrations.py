@@ -193,6 +193,7 @@ def detect_changes(project, questioner=None, revision: str | None = None):
     from sqlalchemy import inspect
 
     from sqlmanage.core.baseline import with_baseline
+    from sqlmanage.core.foreign_key_indexes import drop_implicit_indexes
     from sqlmanage.core.pg_enums import keep_enums_in_step
     from sqlmanage.core.questions import resolve_questions
 
@@ -207,6 +208,7 @@ def detect_changes(project, questioner=None, revision: str | None = None):
             existing = set(inspect(connection).get_table_names())
             resolve_questions(script, connection.dialect, questioner, existing)
         keep_enums_in_step(script, connection, metadata)
+        drop_implicit_indexes(script, connection)
         template_args: dict = {}
         if not script.upgrade_ops.is_empty():
             _render_python_into_templatevars(AutogenContext(context), script, template_args)

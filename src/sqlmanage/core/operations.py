@@ -87,17 +87,17 @@ def describe(operation, new_tables: frozenset[str] = frozenset()) -> Change:
     if isinstance(o, ops.CreateUniqueConstraintOp):
         return Change(
             ADD, f"Create unique constraint {o.constraint_name or ''} on {o.table_name}".replace("  ", " "),
-            f"{o.table_name}_unique",
+            f"add_{o.constraint_name}" if o.constraint_name else f"{o.table_name}_unique",
         )
     if isinstance(o, ops.CreateForeignKeyOp):
         return Change(
             ADD, f"Create foreign key {o.constraint_name or ''} on {o.source_table}".replace("  ", " "),
-            f"{o.source_table}_fk",
+            f"add_{o.constraint_name}" if o.constraint_name else f"{o.source_table}_fk",
         )
     if isinstance(o, ops.CreateCheckConstraintOp):
         return Change(
             ADD, f"Create check constraint {o.constraint_name or ''} on {o.table_name}".replace("  ", " "),
-            f"{o.table_name}_check",
+            f"add_{o.constraint_name}" if o.constraint_name else f"{o.table_name}_check",
         )
     if isinstance(o, ops.DropConstraintOp):
         return Change(
@@ -147,7 +147,21 @@ def _name(name, table: str) -> str:
 
 
 def describe_all(operations) -> list[Change]:
-    """Describe every leaf operation of an UpgradeOps tree."""
+    """Describe every leaf operation of an UpgradeOps tree.
+
+    Operations on a table created in the same migration give no name fragment: the
+    migration is named after the table, as Django names it after the model.
+    """
     leaves = flatten(operations)
     new_tables = frozenset(o.table_name for o in leaves if isinstance(o, ops.CreateTableOp))
-    return [describe(o, new_tables) for o in leaves]
+    changes = []
+    for operation in leaves:
+        change = describe(operation, new_tables)
+        if _table_of(operation) in new_tables and not isinstance(operation, ops.CreateTableOp):
+            change = Change(change.mark, change.text, "", change.review)
+        changes.append(change)
+    return changes
+
+
+def _table_of(operation) -> str | None:
+    return getattr(operation, "table_name", None) or getattr(operation, "source_table", None)

@@ -69,22 +69,40 @@ def keep_enums_in_step(script, connection, metadata_list) -> None:
     wanted = model_enums(metadata_list)
     existing = database_enums(connection)
     upgrade, downgrade = script.upgrade_ops.ops, script.downgrade_ops.ops
-    created = {o.table_name for o in upgrade if isinstance(o, ops.CreateTableOp)}
-    dropped = {o.table_name for o in upgrade if isinstance(o, ops.DropTableOp)}
-
+    changed = False
     for name, use in wanted.items():
         if name not in existing:
-            if not all(table in created for table, _, _ in use.columns):
-                upgrade.insert(0, _create(name, use.labels))
+            upgrade.insert(0, _create(name, use.labels))
             downgrade.append(_drop(name))
+            changed = True
         elif existing[name].labels != use.labels:
             upgrade.insert(0, _change(name, existing[name], use.labels))
             downgrade.append(_change(name, existing[name], existing[name].labels, current=use.labels))
+            changed = True
     for name, use in existing.items():
         if name not in wanted:
             upgrade.append(_drop(name))
-            if not all(table in dropped for table, _, _ in use.columns):
-                downgrade.insert(0, _create(name, use.labels))
+            downgrade.insert(0, _create(name, use.labels))
+            changed = True
+    if changed or any(isinstance(o, ops.CreateTableOp) for o in upgrade + downgrade):
+        for operation in upgrade + downgrade:
+            if isinstance(operation, ops.CreateTableOp):
+                _leave_types_to_us(operation)
+
+
+def _leave_types_to_us(create_table) -> None:
+    """Tables never create enum types here: the migration's own CREATE TYPE does, once.
+
+    Left to SQLAlchemy, ``create_table`` emits CREATE TYPE for every enum column, which
+    fails for a type that another table already uses.
+    """
+    from sqlalchemy import Column
+    from sqlalchemy.dialects import postgresql
+
+    for column in create_table.columns:
+        type_ = getattr(column, "type", None)
+        if isinstance(column, Column) and isinstance(type_, Enum) and type_.native_enum and type_.name:
+            column.type = postgresql.ENUM(*type_.enums, name=type_.name, create_type=False)
 
 
 def _labels(labels) -> str:
@@ -94,13 +112,13 @@ def _labels(labels) -> str:
 def _create(name: str, labels) -> DescribedSQLOp:
     return DescribedSQLOp(
         f'CREATE TYPE "{name}" AS ENUM ({_labels(labels)})',
-        Change(ADD, f"Create enum type {name} ({', '.join(labels)})", f"create_{name}"),
+        Change(ADD, f"Create enum type {name} ({', '.join(labels)})", ""),
     )
 
 
 def _drop(name: str) -> DescribedSQLOp:
     return DescribedSQLOp(
-        f'DROP TYPE IF EXISTS "{name}"', Change(REMOVE, f"Drop enum type {name}", f"drop_{name}")
+        f'DROP TYPE IF EXISTS "{name}"', Change(REMOVE, f"Drop enum type {name}", "")
     )
 
 
