@@ -164,6 +164,8 @@ def test_merge_writes_a_revision_with_both_heads_as_parents(project):
     result = project.manage("makemigrations", "--merge")
 
     (merge,) = [p for p in project.versions.glob("0004_merge*.py")]
+    assert merge.name == "0004_merge_fill_other.py"
+    assert result.lines[0] == "Merging project"
     source = merge.read_text()
     assert "'0003_fill_discount_rate'" in source and "'0003_other_branch'" in source
     assert "  Branch 0003_fill_discount_rate" in result.lines

@@ -90,6 +90,7 @@ def command(runtime, name, empty, dry_run, check_changes, merge, update, scripta
         migration.write()
     if runtime.verbosity >= 1:
         if merge:
+            report(f"Merging {project.label}", "heading")
             for head in project.history.heads:
                 report(f"  Branch {project.history.by_id[head].name}")
         for text, style in plain.changes_written(

@@ -89,6 +89,12 @@ def make_migration(
     return _new_migration(project, slug, name, (head,) if head else None, template_args, changes)
 
 
+def _first_word(name: str) -> str:
+    """``fill`` for ``0003_fill_discount_rate``: enough to tell merged heads apart."""
+    words = [w for w in name.split("_") if w and not w.isdigit()]
+    return words[0] if words else name
+
+
 def _add_review_notes(template_args: dict, changes: list[Change]) -> None:
     """Put the review notes at the top of upgrade(), where the pull request's reader sees them."""
     reviewed = [c for c in changes if c.review]
@@ -174,7 +180,7 @@ def make_merge(project, name: str | None = None) -> NewMigration | None:
     if len(history.heads) < 2:
         return None
     heads = [history.by_id[h] for h in history.heads]
-    slug = slugify(name) if name else "merge_" + "_".join(str(m.number or m.revision) for m in heads)
+    slug = slugify(name) if name else "merge_" + "_".join(_first_word(m.name) for m in heads)
     return _new_migration(project, slug, name, tuple(history.heads), {}, [])
 
 
