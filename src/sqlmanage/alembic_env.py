@@ -14,7 +14,7 @@ def run_migrations() -> None:
     """Run the migrations Alembic asked for, online or offline."""
     from alembic import context
 
-    from sqlmanage.project import CONFIGURE_ATTRIBUTE, PROJECT_ATTRIBUTE, Project
+    from sqlmanage.project import CONFIGURE_ATTRIBUTE, LOCK_ATTRIBUTE, PROJECT_ATTRIBUTE, Project
 
     config = context.config
     project = config.attributes.get(PROJECT_ATTRIBUTE)
@@ -49,10 +49,24 @@ def run_migrations() -> None:
         with context.begin_transaction():
             context.run_migrations()
 
-    _with_connection(config.attributes.get("connection"), project, run)
+    def locked_run(connection) -> None:
+        """Our own connection: one run at a time (a caller's connection is the caller's)."""
+        from sqlmanage.core.lock import migration_lock
+
+        timeout, on_wait = config.attributes.get(LOCK_ATTRIBUTE, (None, _log_wait))
+        with migration_lock(connection, project.settings, timeout, on_wait):
+            run(connection)
+
+    _with_connection(config.attributes.get("connection"), project, run, locked_run)
 
 
-def _with_connection(connectable, project, run) -> None:
+def _log_wait(message: str) -> None:
+    import logging
+
+    logging.getLogger("alembic.runtime.migration").info(message)
+
+
+def _with_connection(connectable, project, run, locked_run) -> None:
     """Call ``run`` with a sync Connection from whatever the caller handed in, or our own.
 
     A Connection handed in belongs to the caller, transaction included (Alembic's recipe for
@@ -63,7 +77,7 @@ def _with_connection(connectable, project, run) -> None:
     if connectable is None:
         from sqlmanage.database import connect
 
-        connect(project.url, _committing(run))
+        connect(project.url, _committing(locked_run))
     elif isinstance(connectable, Connection):
         run(connectable)
     elif isinstance(connectable, Engine):

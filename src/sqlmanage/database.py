@@ -136,7 +136,7 @@ def create_engine(url: URL, **kwargs: Any):
 
     kwargs.setdefault("poolclass", pool.NullPool)
     connect_args = dict(kwargs.pop("connect_args", {}))
-    _add_connect_timeout(url, connect_args)
+    _add_connect_args(url, connect_args)
     try:
         if is_async(url):
             from sqlalchemy.ext.asyncio import create_async_engine
@@ -167,13 +167,17 @@ def _sqlite_begin(connection) -> None:
     connection.exec_driver_sql("BEGIN")
 
 
-def _add_connect_timeout(url: URL, connect_args: dict) -> None:
+def _add_connect_args(url: URL, connect_args: dict) -> None:
+    """A connect timeout, and ``application_name=sqlmanage`` where PostgreSQL shows it."""
     backend, _, driver = url.drivername.partition("+")
     if backend == "postgresql" and driver in ("psycopg2", "psycopg", ""):
         if "connect_timeout" not in url.query:
             connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
+        if "application_name" not in url.query:
+            connect_args.setdefault("application_name", "sqlmanage")
     elif backend == "postgresql" and driver == "asyncpg":
         connect_args.setdefault("timeout", CONNECT_TIMEOUT_SECONDS)
+        connect_args.setdefault("server_settings", {"application_name": "sqlmanage"})
     elif backend in ("mysql", "mariadb") and driver == "pymysql":
         if "connect_timeout" not in url.query:
             connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)

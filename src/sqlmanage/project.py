@@ -15,6 +15,7 @@ from sqlmanage.settings import ENV_SETTINGS, Settings, load_settings
 
 PROJECT_ATTRIBUTE = "sqlmanage.project"
 CONFIGURE_ATTRIBUTE = "sqlmanage.configure"
+LOCK_ATTRIBUTE = "sqlmanage.lock"  # (timeout seconds or None, callback for the wait notice)
 INI_SETTINGS_OPTION = "sqlmanage_settings"
 
 

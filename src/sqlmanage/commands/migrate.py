@@ -27,9 +27,14 @@ RELATIVE_STEP = re.compile(r"^-\d+$")
     "--check", "check_unapplied", is_flag=True,
     help="Exit with status 1 if there are unapplied migrations; change nothing.",
 )
+@click.option(
+    "--lock-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
+    help="Give up (exit 1) if another migrate holds the database's migration lock this long. "
+    "Default: wait.",
+)
 @noinput_option
 @common_options
-def command(runtime, target, plan, fake, sql, check_unapplied):
+def command(runtime, target, plan, fake, sql, check_unapplied, lock_timeout):
     """Apply or unapply migrations to bring the database to TARGET.
 
     Without TARGET, applies every unapplied migration. TARGET brings the database to exactly
@@ -62,7 +67,7 @@ def command(runtime, target, plan, fake, sql, check_unapplied):
         return None
     if plan or check_unapplied:
         return _plan_or_check(runtime, target, plan, check_unapplied)
-    _apply(runtime, target, fake)
+    _apply(runtime, target, fake, lock_timeout)
     return None
 
 
@@ -87,7 +92,7 @@ def _plan_or_check(runtime, target, show_plan: bool, check_unapplied: bool) -> i
     return 0
 
 
-def _apply(runtime, target, fake: bool) -> None:
+def _apply(runtime, target, fake: bool, lock_timeout: float | None) -> None:
     from sqlmanage.core.apply import apply_migrations
     from sqlmanage.render import plain
 
@@ -96,6 +101,8 @@ def _apply(runtime, target, fake: bool) -> None:
     partial_line = []  # the step whose "Applying ..." line waits for its " OK"
 
     def on_event(event, subject, seconds=None):
+        if event == "wait":
+            runtime.err(subject, "warning")
         if not verbose:
             return
         if event == "plan":
@@ -109,7 +116,7 @@ def _apply(runtime, target, fake: bool) -> None:
             partial_line.clear()
 
     try:
-        plan = apply_migrations(project, target, fake=fake, on_event=on_event)
+        plan = apply_migrations(project, target, fake=fake, on_event=on_event, lock_timeout=lock_timeout)
     except Exception:
         if partial_line:
             runtime.out(" FAILED", "error")

@@ -23,7 +23,8 @@ EventCallback = Callable[..., None]
 
 
 def apply_migrations(
-    project, target: str | None, *, fake: bool = False, on_event: EventCallback
+    project, target: str | None, *, fake: bool = False, on_event: EventCallback,
+    lock_timeout: float | None = None,
 ) -> Plan:
     """Bring the database to ``target``; ``fake`` records the steps without running them.
 
@@ -58,6 +59,9 @@ def apply_migrations(
         done, progress.step = progress.step, None
         on_event("done", done, time.perf_counter() - progress.started)
 
+    from sqlmanage.project import LOCK_ATTRIBUTE
+
+    project.config.attributes[LOCK_ATTRIBUTE] = (lock_timeout, lambda notice: on_event("wait", notice))
     try:
         _run_env(project, steps, {"on_version_apply": on_version_apply})
     except Exception as exc:
