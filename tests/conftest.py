@@ -21,6 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("SQLMANAGE_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 MARIADB_ADMIN = os.environ.get("SQLMANAGE_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
+AUDIT_TABLE = "sqlmanage_migrations"  # sqlmanage's own bookkeeping, beside alembic_version
 ENV_DROP = ("DATABASE_URL", "SQLMANAGE_SETTINGS_MODULE", "NO_COLOR", "PYTHONDONTWRITEBYTECODE")
 
 
@@ -86,7 +87,7 @@ class Project:
     def sqlite_tables(self) -> set[str]:
         with sqlite3.connect(self.sqlite_file) as connection:
             rows = connection.execute("select name from sqlite_master where type='table'")
-            return {name for (name,) in rows}
+            return {name for (name,) in rows} - {AUDIT_TABLE}
 
     def sqlite_version(self) -> set[str]:
         with sqlite3.connect(self.sqlite_file) as connection:
@@ -172,13 +173,16 @@ def direct_engine(url: str):
 
 
 def inspect_schema(url: str) -> dict[str, set[str]]:
-    """Table name -> column names, read straight from the database."""
+    """Table name -> column names, read straight from the database (the audit table aside)."""
     import sqlalchemy as sa
 
     engine = direct_engine(url)
     try:
         inspector = sa.inspect(engine)
-        return {t: {c["name"] for c in inspector.get_columns(t)} for t in inspector.get_table_names()}
+        return {
+            t: {c["name"] for c in inspector.get_columns(t)}
+            for t in inspector.get_table_names() if t != AUDIT_TABLE
+        }
     finally:
         engine.dispose()
 

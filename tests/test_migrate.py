@@ -169,7 +169,8 @@ def test_sql_output_builds_the_same_database_as_migrate(project, tmp_path):
     def schema(path):
         with sqlite3.connect(path) as connection:
             rows = connection.execute(
-                "select type, name, tbl_name, sql from sqlite_master where name not like 'sqlite_%'"
+                "select type, name, tbl_name, sql from sqlite_master "
+                "where name not like 'sqlite_%' and tbl_name != 'sqlmanage_migrations'"
             )
             # Whitespace and parentheses around a default (online rebuilds add them) aside.
             return sorted(

@@ -14,7 +14,13 @@ def run_migrations() -> None:
     """Run the migrations Alembic asked for, online or offline."""
     from alembic import context
 
-    from sqlmanage.project import CONFIGURE_ATTRIBUTE, LOCK_ATTRIBUTE, PROJECT_ATTRIBUTE, Project
+    from sqlmanage.project import (
+        CONFIGURE_ATTRIBUTE,
+        LOCK_ATTRIBUTE,
+        PREPARE_ATTRIBUTE,
+        PROJECT_ATTRIBUTE,
+        Project,
+    )
 
     config = context.config
     project = config.attributes.get(PROJECT_ATTRIBUTE)
@@ -55,6 +61,10 @@ def run_migrations() -> None:
 
         timeout, on_wait = config.attributes.get(LOCK_ATTRIBUTE, (None, _log_wait))
         with migration_lock(connection, project.settings, timeout, on_wait):
+            prepare = config.attributes.get(PREPARE_ATTRIBUTE)
+            if prepare is not None:
+                prepare(connection)
+                connection.commit()
             run(connection)
 
     _with_connection(config.attributes.get("connection"), project, run, locked_run)

@@ -16,6 +16,7 @@ from sqlmanage.settings import ENV_SETTINGS, Settings, load_settings
 PROJECT_ATTRIBUTE = "sqlmanage.project"
 CONFIGURE_ATTRIBUTE = "sqlmanage.configure"
 LOCK_ATTRIBUTE = "sqlmanage.lock"  # (timeout seconds or None, callback for the wait notice)
+PREPARE_ATTRIBUTE = "sqlmanage.prepare"  # called with the locked connection before migrating
 INI_SETTINGS_OPTION = "sqlmanage_settings"
 
 
@@ -96,10 +97,12 @@ class Project:
         if with_metadata:
             metadata = self.metadata
             options["target_metadata"] = metadata[0] if len(metadata) == 1 else metadata
+        from sqlmanage.core.audit import AUDIT_TABLE
+
         excluded = set(settings.exclude_tables)
 
         def include_object(obj, name, type_, reflected, compare_to):
-            if type_ == "table" and name in excluded:
+            if type_ == "table" and (name in excluded or name == AUDIT_TABLE):
                 return False
             return not (reflected and comparison.is_database_own_check(obj, type_))
 

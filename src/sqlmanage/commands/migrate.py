@@ -103,6 +103,13 @@ def _apply(runtime, target, fake: bool, lock_timeout: float | None) -> None:
     def on_event(event, subject, seconds=None):
         if event == "wait":
             runtime.err(subject, "warning")
+        elif event == "changed":
+            names = ", ".join(migration.name for migration in subject)
+            runtime.err(
+                f"Warning: applied migrations changed since they ran: {names}. The database ran "
+                "the earlier version; put further changes in a new migration.",
+                "warning",
+            )
         if not verbose:
             return
         if event == "plan":

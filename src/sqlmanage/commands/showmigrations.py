@@ -43,6 +43,12 @@ def command(runtime, plan, output_format):
         console = runtime.rich_console()
         console.print(table)
         console.print(summary)
+    for state in status.changed:
+        runtime.err(
+            f"Warning: {state.migration.name} was changed after it was applied; the database "
+            "ran the earlier version. Restore the file, or put the change in a new migration.",
+            "warning",
+        )
     for revision in status.missing_files:
         runtime.err(
             f"Warning: the database records revision {revision}, which has no migration file. "

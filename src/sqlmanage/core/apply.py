@@ -14,6 +14,7 @@ from typing import Callable
 
 from alembic.runtime.migration import RevisionStep
 
+from sqlmanage.core import audit
 from sqlmanage.core.plan import TRANSACTIONAL_DDL, Plan, Step, is_zero, plan_migrations
 from sqlmanage.database import first_line
 from sqlmanage.errors import MigrationFailed, SqlmanageError, UnknownDatabaseRevision
@@ -32,7 +33,7 @@ def apply_migrations(
     a broken history changes nothing (not even an SQLite file is created), and again from
     the heads that the migration connection itself reads.
     """
-    from sqlmanage.core.status import read_database_heads
+    from sqlmanage.core.status import heads_on, read_database_heads
 
     history = project.history
     try:
@@ -57,11 +58,31 @@ def apply_migrations(
 
     def on_version_apply(ctx, step, heads, run_args):
         done, progress.step = progress.step, None
-        on_event("done", done, time.perf_counter() - progress.started)
+        seconds = time.perf_counter() - progress.started
+        direction = ("fake-" if fake else "") + ("apply" if done.forward else "unapply")
+        audit.record(ctx.connection, project.settings, done.migration, direction, seconds)
+        on_event("done", done, seconds)
 
-    from sqlmanage.project import LOCK_ATTRIBUTE
+    def prepare(connection):
+        """Under the lock: the audit table, records for what plain alembic applied, edits."""
+        audit.ensure_table(connection, project.settings)
+        records = audit.read_records(connection, project.settings)
+        heads = heads_on(connection, project.settings)
+        changed = []
+        for revision in history.ancestors(heads):
+            migration = history.by_id[revision]
+            found = records.get(revision)
+            if found is None or not found.applied:
+                audit.record(connection, project.settings, migration, "recorded", None)
+            elif found.checksum != audit.file_checksum(migration.path):
+                changed.append(migration)
+        if changed:
+            on_event("changed", changed)
+
+    from sqlmanage.project import LOCK_ATTRIBUTE, PREPARE_ATTRIBUTE
 
     project.config.attributes[LOCK_ATTRIBUTE] = (lock_timeout, lambda notice: on_event("wait", notice))
+    project.config.attributes[PREPARE_ATTRIBUTE] = prepare
     try:
         _run_env(project, steps, {"on_version_apply": on_version_apply})
     except Exception as exc:

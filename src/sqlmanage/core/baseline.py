@@ -49,13 +49,23 @@ def replay(project, connection, migrations) -> None:
     from alembic.operations import Operations
     from alembic.runtime.migration import MigrationContext
 
+    from sqlmanage.database import first_line
+
     context = MigrationContext.configure(
         connection, opts=project.context_options(connection.dialect.name, with_metadata=False)
     )
     script = project.history.script
     with Operations.context(context):
         for migration in migrations:
-            script.get_revision(migration.revision).module.upgrade()
+            try:
+                script.get_revision(migration.revision).module.upgrade()
+            except Exception as exc:
+                raise SqlmanageError(
+                    f"Replaying the migration history failed at {migration.name}: "
+                    f"{type(exc).__name__}: {first_line(exc)}",
+                    hint="makemigrations builds the schema from the migration files; fix that "
+                    "migration first.",
+                ) from exc
     if connection.in_transaction():
         connection.commit()
 

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlmanage.history import Migration
 
 
 @dataclass(frozen=True)
 class MigrationState:
+    """One migration: applied or not, and what the audit trail says about it.
+
+    ``applied_at`` is None for a migration applied without sqlmanage (plain alembic): not
+    verified until the next ``migrate`` records it. ``changed`` means its file differs from
+    the one that was applied.
+    """
+
     migration: Migration
     applied: bool
+    applied_at: datetime | None = None
+    changed: bool = False
+
+    @property
+    def verified(self) -> bool:
+        return self.applied_at is not None
 
 
 @dataclass
@@ -32,42 +46,62 @@ class Status:
     def pending_count(self) -> int:
         return len(self.migrations) - self.applied_count
 
+    @property
+    def changed(self) -> list[MigrationState]:
+        return [state for state in self.migrations if state.changed]
+
+
+def heads_on(connection, settings) -> tuple[str, ...]:
+    """The revisions in the version table, read on an open connection."""
+    from alembic.runtime.migration import MigrationContext
+
+    context = MigrationContext.configure(connection, opts={
+        "version_table": settings.version_table,
+        "version_table_schema": settings.version_table_schema,
+    })
+    return tuple(context.get_current_heads())
+
 
 def read_database_heads(project) -> tuple[str, ...]:
     """The revisions in the version table; nothing for a database not created yet. Read-only."""
+    return read_database_state(project)[0]
+
+
+def read_database_state(project) -> tuple[tuple[str, ...], dict]:
+    """The version table's revisions and the audit trail's records, in one read-only visit."""
+    from sqlmanage.core.audit import read_records
     from sqlmanage.database import connect, is_empty_sqlite
 
-    url = project.url
-    if is_empty_sqlite(url):
-        return ()
-    settings = project.settings
+    if is_empty_sqlite(project.url):
+        return (), {}
 
-    def read(connection) -> tuple[str, ...]:
-        from alembic.runtime.migration import MigrationContext
+    def read(connection):
+        return heads_on(connection, project.settings), read_records(connection, project.settings)
 
-        context = MigrationContext.configure(
-            connection,
-            opts={
-                "version_table": settings.version_table,
-                "version_table_schema": settings.version_table_schema,
-            },
-        )
-        return tuple(context.get_current_heads())
-
-    return connect(url, read)
+    return connect(project.url, read)
 
 
 def migration_status(project) -> Status:
     """Every migration with its applied state, plus revisions the database has but files lack."""
+    from sqlmanage.core.audit import file_checksum
     from sqlmanage.database import display_url
 
     history = project.history
-    database_heads = read_database_heads(project)
+    database_heads, records = read_database_state(project)
     applied = history.ancestors(database_heads)
+    states = []
+    for migration in history.migrations:
+        found = records.get(migration.revision)
+        if migration.revision in applied and found is not None and found.applied:
+            states.append(MigrationState(
+                migration, True, found.applied_at, found.checksum != file_checksum(migration.path)
+            ))
+        else:
+            states.append(MigrationState(migration, migration.revision in applied))
     return Status(
         label=project.label,
         database=display_url(project.url),
-        migrations=[MigrationState(m, m.revision in applied) for m in history.migrations],
+        migrations=states,
         database_heads=database_heads,
         missing_files=tuple(r for r in database_heads if r not in history.by_id),
         heads=history.heads,

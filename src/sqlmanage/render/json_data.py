@@ -23,6 +23,9 @@ def showmigrations(status) -> str:
                 "parents": list(s.migration.parents),
                 "created": s.migration.created.isoformat() if s.migration.created else None,
                 "applied": s.applied,
+                "applied_at": s.applied_at.isoformat() if s.applied_at else None,
+                "verified": s.verified,
+                "changed_since_applied": s.changed,
                 "path": str(s.migration.path),
             }
             for s in status.migrations

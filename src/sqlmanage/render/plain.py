@@ -13,6 +13,8 @@ Line = tuple[str, "str | None"]
 def showmigrations(status, plan: bool, verbosity: int) -> Iterator[Line]:
     """` [X] 0001_initial` lines under the project's label, or `[X]  name` in plan order."""
     if plan:
+        if not status.migrations and not status.missing_files:
+            yield "(no migrations)", None
         for state in status.migrations:
             mark = "[X]" if state.applied else "[ ]"
             parents = ""
@@ -28,7 +30,12 @@ def showmigrations(status, plan: bool, verbosity: int) -> Iterator[Line]:
         yield " (no migrations)", None
     for state in status.migrations:
         mark = "[X]" if state.applied else "[ ]"
-        yield f" {mark} {printable(state.migration.name)}", None
+        notes = ""
+        if verbosity >= 2 and state.applied_at is not None:
+            notes += f" (applied at {state.applied_at:%Y-%m-%d %H:%M:%S})"
+        if state.changed:
+            notes += " (file changed since it was applied)"
+        yield f" {mark} {printable(state.migration.name)}{notes}", "error" if state.changed else None
     for revision in status.missing_files:
         yield f" [?] {printable(revision)} (recorded in the database; no migration file)", "error"
 

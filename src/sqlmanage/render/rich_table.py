@@ -16,6 +16,7 @@ def showmigrations(status, plan: bool, verbosity: int):
     table.add_column("Message")
     table.add_column("Created", no_wrap=True)
     if verbosity >= 2:
+        table.add_column("Applied (UTC)", no_wrap=True)
         table.add_column("Parents")
         table.add_column("Notes")
     names = {s.migration.revision: s.migration.name for s in status.migrations}
@@ -23,7 +24,10 @@ def showmigrations(status, plan: bool, verbosity: int):
     db_heads = set(status.database_heads)
     for state in status.migrations:
         migration = state.migration
-        mark = Text("[X]", style="green") if state.applied else Text("[ ]", style="yellow")
+        if state.changed:
+            mark = Text("[!]", style="red bold")
+        else:
+            mark = Text("[X]", style="green") if state.applied else Text("[ ]", style="yellow")
         row = [
             mark,
             Text(printable(migration.name)),
@@ -31,7 +35,11 @@ def showmigrations(status, plan: bool, verbosity: int):
             Text(f"{migration.created:%Y-%m-%d %H:%M}" if migration.created else ""),
         ]
         if verbosity >= 2:
+            applied_at = f"{state.applied_at:%Y-%m-%d %H:%M}" if state.applied_at else ""
+            row.append(Text(applied_at if state.applied_at or not state.applied else "not verified"))
             notes = []
+            if state.changed:
+                notes.append("file changed since applied")
             if migration.is_merge:
                 notes.append("merge")
             if migration.revision in db_heads:
@@ -45,7 +53,7 @@ def showmigrations(status, plan: bool, verbosity: int):
         row = [Text("[?]", style="red"), Text(printable(revision), style="red"),
                Text("recorded in the database; no migration file", style="red"), Text("")]
         if verbosity >= 2:
-            row += [Text(""), Text("")]
+            row += [Text(""), Text(""), Text("")]
         table.add_row(*row)
     return table, summary(status, names)
 
