@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command and return its exit code; the only place errors become stderr text."""
     args = sys.argv[1:] if argv is None else list(argv)
     STATE.reset()
+    _interrupt_on_sigterm()
     try:
         result = cli.main(args=args, prog_name=_prog_name(sys.argv[0]), standalone_mode=False)
     except SqlmanageError as exc:
@@ -103,6 +104,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     return result if isinstance(result, int) else 0
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (a deploy tool stopping the job) unwinds like Ctrl-C: rollback, lock released."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (call from a library): leave signals alone
+        pass
 
 
 def _report(message: str, hint: str | None) -> None:

@@ -63,3 +63,13 @@ class InputRequired(SqlmanageError):
 
 class MigrationFailed(SqlmanageError):
     """A migration raised while it ran."""
+
+
+class Interrupted(SqlmanageError):
+    """Ctrl-C or SIGTERM during a run (exit 130, as a shell reports SIGINT)."""
+
+    exit_code = 130
+
+
+class HalfApplied(SqlmanageError):
+    """A migration was cut off on a database that cannot roll DDL back."""

@@ -17,7 +17,13 @@ from alembic.runtime.migration import RevisionStep
 from sqlmanage.core import audit
 from sqlmanage.core.plan import TRANSACTIONAL_DDL, Plan, Step, is_zero, plan_migrations
 from sqlmanage.database import first_line
-from sqlmanage.errors import MigrationFailed, SqlmanageError, UnknownDatabaseRevision
+from sqlmanage.errors import (
+    HalfApplied,
+    Interrupted,
+    MigrationFailed,
+    SqlmanageError,
+    UnknownDatabaseRevision,
+)
 from sqlmanage.redaction import redact
 
 EventCallback = Callable[..., None]
@@ -53,6 +59,10 @@ def apply_migrations(
         for step in progress.plan.steps:
             alembic_step = _alembic_step(history, step, fake)
             progress.step, progress.started = step, time.perf_counter()
+            if not fake and context.connection.dialect.name not in TRANSACTIONAL_DDL:
+                direction = "running-apply" if step.forward else "running-unapply"
+                audit.record(context.connection, project.settings, step.migration, direction, None)
+                context.connection.commit()
             on_event("start", step)
             yield alembic_step
 
@@ -68,6 +78,18 @@ def apply_migrations(
         audit.ensure_table(connection, project.settings)
         records = audit.read_records(connection, project.settings)
         heads = heads_on(connection, project.settings)
+        running = [r for r in records.values() if r.running and r.revision in history.by_id]
+        if running and fake:
+            for mark in running:  # --fake is how the user records the real state: marks go
+                audit.record(connection, project.settings, history.by_id[mark.revision], "cleared", None)
+        elif running:
+            names = ", ".join(history.by_id[r.revision].name for r in running)
+            raise HalfApplied(
+                f"{names} was cut off while it ran, on a database that cannot roll DDL back: "
+                "part of it may be applied.",
+                hint="Compare the schema with the migration, finish or undo it by hand, then "
+                "record the real state with 'python manage.py migrate --fake <migration>'.",
+            )
         changed = []
         for revision in history.ancestors(heads):
             migration = history.by_id[revision]
@@ -85,6 +107,8 @@ def apply_migrations(
     project.config.attributes[PREPARE_ATTRIBUTE] = prepare
     try:
         _run_env(project, steps, {"on_version_apply": on_version_apply})
+    except KeyboardInterrupt as exc:
+        raise _interrupted(project, progress.step) from exc
     except Exception as exc:
         failed = progress.step
         if failed is None:
@@ -180,6 +204,20 @@ def _alembic_step(history, step: Step, fake: bool) -> RevisionStep:
     return alembic_step
 
 
+def _interrupted(project, step: Step | None) -> Interrupted:
+    if step is None:
+        return Interrupted("Interrupted before any migration ran; nothing was changed.")
+    action = "applying" if step.forward else "unapplying"
+    if project.url.get_backend_name() in TRANSACTIONAL_DDL:
+        hint = f"{step.migration.name} was rolled back and the lock released; run migrate again."
+    else:
+        hint = (
+            f"{step.migration.name} may be half-applied: the next migrate refuses until you "
+            "check it and record the real state with 'python manage.py migrate --fake'."
+        )
+    return Interrupted(f"Interrupted while {action} {step.migration.name}.", hint=hint)
+
+
 def _failure(project, step: Step, exc: Exception) -> MigrationFailed:
     reason = first_line(exc)
     action = "Applying" if step.forward else "Unapplying"
@@ -192,7 +230,8 @@ def _failure(project, step: Step, exc: Exception) -> MigrationFailed:
     else:
         hint = (
             f"{backend} cannot roll back DDL: check what {step.migration.name} left behind, fix "
-            "it by hand, then record the real state with 'python manage.py migrate --fake'."
+            "it by hand, then record the real state with 'python manage.py migrate --fake'. "
+            "Until then migrate refuses to run."
         )
     return MigrationFailed(
         redact(f"{action} {step.migration.name} failed: {type(exc).__name__}: {reason}"),

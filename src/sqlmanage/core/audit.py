@@ -35,6 +35,11 @@ class Record:
         """Whether the latest record leaves the migration applied (run, faked or recorded)."""
         return self.direction in ("apply", "fake-apply", "recorded")
 
+    @property
+    def running(self) -> bool:
+        """A mark left by a run that never finished this migration (MySQL/MariaDB only)."""
+        return self.direction.startswith("running")
+
 
 def audit_table(settings) -> Table:
     return Table(

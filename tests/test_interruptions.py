@@ -1,0 +1,108 @@
+"""Interrupted and half-applied runs: rolled back where DDL is transactional, refused where not."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import direct_engine, inspect_schema, version_rows
+
+SLOW = '''"""slow"""
+import time
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004_slow"
+down_revision = "0003_fill_discount_rate"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table("events", sa.Column("id", sa.Integer, primary_key=True))
+    time.sleep(5)
+
+
+def downgrade():
+    op.drop_table("events")
+'''
+
+HALF = '''"""half"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004_half"
+down_revision = "0003_fill_discount_rate"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))
+    op.execute("INSERT INTO no_such_table VALUES (1)")
+
+
+def downgrade():
+    op.drop_table("half_done")
+'''
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_rolls_the_migration_back_and_releases_the_lock(project, pg_url, signum):
+    env = {"DATABASE_URL": pg_url}
+    project.manage("migrate", env=env)
+    (project.versions / "0004_slow.py").write_text(SLOW)
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "migrate", "--noinput"], cwd=project.path,
+        env=project.environment(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(2.5)
+    assert process.poll() is None
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stdout + stderr
+    assert "Interrupted while applying 0004_slow" in stderr
+    assert "rolled back" in stderr
+    assert "Traceback" not in stderr
+    assert version_rows(pg_url) == {"0003_fill_discount_rate"}
+    assert "events" not in inspect_schema(pg_url)
+    again = project.run("migrate", "--noinput", "--lock-timeout", "2", env=env)
+    assert again.returncode == 0, again.stderr
+    assert version_rows(pg_url) == {"0004_slow"}
+
+
+@pytest.mark.mariadb
+def test_mariadb_half_applied_migration_is_refused_until_recorded(project, mariadb_url):
+    env = {"DATABASE_URL": mariadb_url}
+    project.manage("migrate", env=env)
+    path = project.versions / "0004_half.py"
+    path.write_text(HALF)
+
+    failed = project.run("migrate", "--noinput", env=env)
+    assert failed.returncode == 1
+    assert "cannot roll back DDL" in failed.stderr
+    assert "half_done" in inspect_schema(mariadb_url), "MariaDB committed the CREATE TABLE"
+
+    refused = project.run("migrate", "--noinput", env=env)
+    assert refused.returncode == 1
+    assert "0004_half was cut off while it ran" in refused.stderr
+    assert "migrate --fake" in refused.stderr
+
+    # The user undoes it by hand, fixes the file, records the real state, and migrates.
+    engine = direct_engine(mariadb_url)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP TABLE half_done")
+    finally:
+        engine.dispose()
+    path.write_text(HALF.replace('    op.execute("INSERT INTO no_such_table VALUES (1)")\n', ""))
+    project.manage("migrate", "--fake", "0003", env=env)
+    project.manage("migrate", env=env)
+    assert version_rows(mariadb_url) == {"0004_half"}
+    assert "half_done" in inspect_schema(mariadb_url)
