@@ -700,3 +700,27 @@ def test_migrate_flags_that_cannot_be_combined(project, flags):
     result = project.run("migrate", *flags)
     assert_user_error(result, "cannot be combined", code=2)
     assert not project.sqlite_file.exists()
+
+
+def test_a_down_revision_cycle_is_named(migrated):
+    """0001 made to depend on 0003: the history has a cycle; the message says so."""
+    project = migrated
+    project.edit(f"{VERSIONS}/0001_initial.py",
+                 "down_revision: Union[str, Sequence[str], None] = None",
+                 "down_revision: Union[str, Sequence[str], None] = '0003_fill_discount_rate'")
+    before = tree(project.path)
+    for command in ("migrate", "showmigrations"):
+        result = project.run(command)
+        assert_user_error(result, "Cycle is detected", "0001_initial", hint="down_revision")
+    assert_unchanged(before, tree(project.path))
+
+
+def test_mariadb_wrong_password_never_shows_it(project, mariadb_url):
+    """A real server refusing the password: 'Cannot connect', exit 1, the password nowhere."""
+    password = "n0t-the-r1ght-pw"
+    url = mariadb_url.replace("root@", f"root:{password}@")
+    for verbosity in ([], ["-v", "3"]):
+        result = project.run("migrate", *verbosity, env={"DATABASE_URL": url})
+        assert_user_error(result, "Cannot connect to the database", "Access denied",
+                          traceback_allowed=bool(verbosity))
+        assert_no_password(result, password)

@@ -106,3 +106,66 @@ def test_mariadb_half_applied_migration_is_refused_until_recorded(project, maria
     project.manage("migrate", env=env)
     assert version_rows(mariadb_url) == {"0004_half"}
     assert "half_done" in inspect_schema(mariadb_url)
+
+
+KILL_LOOP = '''"""three tables, slowly"""
+import time
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004_three"
+down_revision = "0003_fill_discount_rate"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    for name in ("k1", "k2", "k3"):
+        op.create_table(name, sa.Column("id", sa.Integer, primary_key=True))
+        time.sleep(0.3)
+
+
+def downgrade():
+    for name in ("k3", "k2", "k1"):
+        op.drop_table(name)
+'''
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_sigkill_at_random_moments_never_leaves_a_half_applied_migration(project, request, kind):
+    """Five kills at random moments of a full migrate: after each, every migration is either
+    wholly applied or not at all; a final run completes."""
+    import random
+
+    if kind == "postgresql":
+        url = request.getfixturevalue("pg_url")
+        env = {"DATABASE_URL": url}
+    else:
+        url, env = f"sqlite:///{project.sqlite_file}", {}
+    (project.versions / "0004_three.py").write_text(KILL_LOOP)
+    expected_tables = {
+        "0001_initial": {"categories", "products", "customers", "reviews"},
+        "0004_three": {"k1", "k2", "k3"},
+    }
+    chance = random.Random(4242)
+    for _ in range(5):
+        project.run("migrate", "zero", "--noinput", env=env)
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "migrate", "--noinput"], cwd=project.path,
+            env=project.environment(env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        time.sleep(chance.uniform(0.3, 1.8))
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        tables = set(inspect_schema(url))
+        applied = version_rows(url)
+        order = ["0001_initial", "0002_add_products_discount_rate", "0003_fill_discount_rate", "0004_three"]
+        reached = order.index(next(iter(applied))) if applied else -1
+        for index, name in enumerate(order):
+            if name in expected_tables:
+                present = expected_tables[name] & tables
+                assert present == (expected_tables[name] if index <= reached else set()), (name, applied, tables)
+    final = project.run("migrate", "--noinput", "--lock-timeout", "10", env=env)
+    assert final.returncode == 0, final.stderr
+    assert version_rows(url) == {"0004_three"}
