@@ -108,6 +108,20 @@ def project(tmp_path: Path) -> Project:
     return Project(target)
 
 
+def migration_file(revision: str, upgrade: str, downgrade: str,
+                   down_revision: str = "0003_fill_discount_rate") -> str:
+    """The text of a hand-written migration after the example's 0003, for scenario tests.
+
+    ``upgrade`` and ``downgrade`` are function bodies, indented by four spaces.
+    """
+    return (
+        f'"""{revision}"""\nimport time\n\nimport sqlalchemy as sa\nfrom alembic import op\n\n'
+        f"revision = {revision!r}\ndown_revision = {down_revision!r}\n"
+        "branch_labels = None\ndepends_on = None\n\n\n"
+        f"def upgrade():\n{upgrade}\n\n\ndef downgrade():\n{downgrade}\n"
+    )
+
+
 def add_discount_code(project: Project) -> None:
     """A model change for makemigrations: products gets a nullable discount_code column."""
     project.edit(

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from conftest import direct_engine
+from conftest import direct_engine, migration_file
 
 
 def audit_rows(project) -> list[tuple]:
@@ -79,24 +79,14 @@ def test_line_endings_and_a_bom_are_not_a_change(project):
     assert not any(m["changed_since_applied"] for m in status(project).values())
 
 
-BROKEN = '''"""broken"""
-import sqlalchemy as sa
-from alembic import op
-
-revision = "0004_broken"
-down_revision = "0003_fill_discount_rate"
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-    op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))
-    op.execute("INSERT INTO no_such_table VALUES (1)")
-
-
-def downgrade():
-    op.drop_table("half_done")
-'''
+BROKEN = migration_file(
+    "0004_broken",
+    upgrade=(
+        '    op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))\n'
+        '    op.execute("INSERT INTO no_such_table VALUES (1)")'
+    ),
+    downgrade='    op.drop_table("half_done")',
+)
 
 
 def test_a_failed_migration_leaves_no_record_on_sqlite(project):

@@ -12,29 +12,17 @@ import sys
 
 import pytest
 
-from conftest import direct_engine, inspect_schema, version_rows
+from conftest import direct_engine, inspect_schema, migration_file, version_rows
 
-SLOW_MIGRATION = '''"""slow: create a table, sleep, insert one row"""
-import time
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "0004_slow"
-down_revision = "0003_fill_discount_rate"
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-    op.create_table("events", sa.Column("id", sa.Integer, primary_key=True), sa.Column("note", sa.String(20)))
-    time.sleep(0.6)
-    op.execute("INSERT INTO events (note) VALUES ('once')")
-
-
-def downgrade():
-    op.drop_table("events")
-'''
+SLOW_MIGRATION = migration_file(
+    "0004_slow",
+    upgrade=(
+        '    op.create_table("events", sa.Column("id", sa.Integer, primary_key=True), sa.Column("note", sa.String(20)))\n'
+        '    time.sleep(0.6)\n'
+        '    op.execute("INSERT INTO events (note) VALUES (\'once\')")'
+    ),
+    downgrade='    op.drop_table("events")',
+)
 
 
 def start_together(project, count: int, env: dict, *args: str) -> list[subprocess.CompletedProcess]:

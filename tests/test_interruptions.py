@@ -9,47 +9,22 @@ import time
 
 import pytest
 
-from conftest import direct_engine, inspect_schema, version_rows
+from conftest import direct_engine, inspect_schema, migration_file, version_rows
 
-SLOW = '''"""slow"""
-import time
+SLOW = migration_file(
+    "0004_slow",
+    upgrade='    op.create_table("events", sa.Column("id", sa.Integer, primary_key=True))\n    time.sleep(5)',
+    downgrade='    op.drop_table("events")',
+)
 
-import sqlalchemy as sa
-from alembic import op
-
-revision = "0004_slow"
-down_revision = "0003_fill_discount_rate"
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-    op.create_table("events", sa.Column("id", sa.Integer, primary_key=True))
-    time.sleep(5)
-
-
-def downgrade():
-    op.drop_table("events")
-'''
-
-HALF = '''"""half"""
-import sqlalchemy as sa
-from alembic import op
-
-revision = "0004_half"
-down_revision = "0003_fill_discount_rate"
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-    op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))
-    op.execute("INSERT INTO no_such_table VALUES (1)")
-
-
-def downgrade():
-    op.drop_table("half_done")
-'''
+HALF = migration_file(
+    "0004_half",
+    upgrade=(
+        '    op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))\n'
+        '    op.execute("INSERT INTO no_such_table VALUES (1)")'
+    ),
+    downgrade='    op.drop_table("half_done")',
+)
 
 
 @pytest.mark.postgres
@@ -108,28 +83,15 @@ def test_mariadb_half_applied_migration_is_refused_until_recorded(project, maria
     assert "half_done" in inspect_schema(mariadb_url)
 
 
-KILL_LOOP = '''"""three tables, slowly"""
-import time
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "0004_three"
-down_revision = "0003_fill_discount_rate"
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-    for name in ("k1", "k2", "k3"):
-        op.create_table(name, sa.Column("id", sa.Integer, primary_key=True))
-        time.sleep(0.3)
-
-
-def downgrade():
-    for name in ("k3", "k2", "k1"):
-        op.drop_table(name)
-'''
+KILL_LOOP = migration_file(
+    "0004_three",
+    upgrade=(
+        '    for name in ("k1", "k2", "k3"):\n'
+        '        op.create_table(name, sa.Column("id", sa.Integer, primary_key=True))\n'
+        '        time.sleep(0.3)'
+    ),
+    downgrade='    for name in ("k3", "k2", "k1"):\n        op.drop_table(name)',
+)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
