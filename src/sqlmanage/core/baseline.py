@@ -89,11 +89,11 @@ def _scratch_database(project, migrations, fn):
     from sqlalchemy.exc import DBAPIError
 
     from sqlmanage.database import connect, display_url, first_line
+    from sqlmanage.errors import DatabaseUnavailable
 
     url = project.url
     backend = url.get_backend_name()
     name = f"{SCRATCH_PREFIX}{uuid.uuid4().hex[:12]}"
-    admin_url = url.set(database="postgres" if backend == "postgresql" else None)
 
     def admin(statement: str):
         def run(connection):
@@ -101,12 +101,19 @@ def _scratch_database(project, migrations, fn):
 
         return run
 
+    # The configured database is the natural place to issue CREATE DATABASE from (managed
+    # servers often close 'postgres'); before it exists, the server's default one.
+    admin_url = url
     try:
-        connect(admin_url, admin(f"CREATE DATABASE {name}"))
-    except DBAPIError as exc:
+        try:
+            connect(admin_url, admin(f"CREATE DATABASE {name}"))
+        except DatabaseUnavailable:
+            admin_url = url.set(database="postgres" if backend == "postgresql" else None)
+            connect(admin_url, admin(f"CREATE DATABASE {name}"))
+    except (DBAPIError, SqlmanageError) as exc:
         raise SqlmanageError(
             f"makemigrations could not create a scratch database on {display_url(url)} to "
-            f"replay the migrations into: {first_line(exc)}",
+            f"replay the migrations into: {first_line(exc.__cause__ or exc)}",
             hint="Grant the user CREATE DATABASE, or run 'python manage.py migrate' first: "
             "with the database at the latest migration it compares with it directly.",
         ) from None
