@@ -183,3 +183,20 @@ def test_sql_output_builds_the_same_database_as_migrate(project, tmp_path):
         assert connection.execute("select version_num from alembic_version").fetchall() == [
             ("0003_fill_discount_rate",)
         ]
+
+
+def test_plan_describes_assigned_operations_and_bulk_inserts(project):
+    from conftest import migration_file
+
+    (project.versions / "0004_tags.py").write_text(migration_file(
+        "0004_tags",
+        upgrade=(
+            '    tags = op.create_table("tags", sa.Column("id", sa.Integer, primary_key=True))\n'
+            '    op.bulk_insert(tags, [{"id": 1}])'
+        ),
+        downgrade='    op.drop_table("tags")',
+    ))
+    project.manage("migrate", "0003")
+    assert project.manage("migrate", "--plan").lines == [
+        "Planned operations:", "0004_tags", "    Create table tags", "    Insert rows into tags",
+    ]

@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 from alembic.operations import ops
-from sqlalchemy import Column
+from sqlalchemy import Column, MetaData, Table
 from sqlalchemy.types import NullType
 
 from sqlmanage.core.operations import describe
@@ -64,8 +64,9 @@ def _walk(statements, batch_names: dict[str, str], found: list) -> None:
         for child in ("body", "orelse", "finalbody"):
             if hasattr(statement, child) and not isinstance(statement, ast.FunctionDef):
                 _walk(getattr(statement, child), batch_names, found)
-        if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
-            operation = _to_operation(statement.value, batch_names)
+        value = getattr(statement, "value", None)  # op.x(...), or t = op.create_table(...)
+        if isinstance(statement, (ast.Expr, ast.Assign, ast.AnnAssign)) and isinstance(value, ast.Call):
+            operation = _to_operation(value, batch_names)
             if operation is not None:
                 found.append(operation)
 
@@ -137,7 +138,8 @@ def _to_operation(call: ast.Call, batch_names: dict[str, str]):
     if name == "execute":
         return ops.ExecuteSQLOp("")
     if name == "bulk_insert":
-        return ops.ExecuteSQLOp("")
+        table = _argument(call, 0, "table")
+        return ops.BulkInsertOp(Table(table.id if isinstance(table, ast.Name) else "?", MetaData()), [])
     if name == "rename_table":
         return ops.RenameTableOp(arg(0, "old_table_name"), arg(1, "new_table_name"))
     return None
