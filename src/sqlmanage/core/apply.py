@@ -1,9 +1,11 @@
-"""Run a plan through Alembic, online (``migrate``) or offline (``migrate --sql``).
+"""Run a plan through Alembic (``migrate``), or render it as SQL (``migrate --sql``).
 
 The steps come from ``plan.plan_migrations`` and are handed to Alembic as its migration
 function, so the project's env.py (and so ``sqlmanage.alembic_env``) runs them with the same
-configuration as the plain ``alembic`` CLI. Progress goes to a callback, never to a stream:
-``on_event("plan", plan)``, ``on_event("start", step)``, ``on_event("done", step, seconds)``.
+configuration as the plain ``alembic`` CLI, under the migration lock, each step recorded in
+the audit trail. Progress goes to a callback, never to a stream: ``on_event("plan", plan)``,
+``("start", step)``, ``("done", step, seconds)``, ``("wait", notice)`` while another run
+holds the lock, ``("changed", migrations)`` for applied migrations edited since.
 """
 
 from __future__ import annotations
