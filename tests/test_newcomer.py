@@ -90,3 +90,20 @@ def test_unknown_command_is_a_usage_error(project):
     result = project.run("migrat")
     assert result.returncode == 2
     assert "No such command 'migrat'" in result.stderr
+
+
+def test_help_command_and_bare_manage_py_print_help(project):
+    """Django's habits: 'manage.py' alone and 'manage.py help [COMMAND]' print help, exit 0."""
+    bare = project.manage()
+    assert "Commands:" in bare.stdout and "migrate" in bare.stdout and "help" in bare.stdout
+    assert project.manage("help").stdout == bare.stdout
+    migrate_help = project.manage("help", "migrate").stdout
+    assert migrate_help.startswith("Usage: python manage.py migrate [OPTIONS] [TARGET]")
+    unknown = project.run("help", "nope")
+    assert unknown.returncode == 2 and "Unknown command: 'nope'" in unknown.stderr
+
+
+def test_hints_name_the_program_that_ran(project):
+    result = project.run("migrate", "0042", program=[sys.executable, "-m", "sqlmanage"])
+    assert result.returncode == 1
+    assert "Run 'python -m sqlmanage showmigrations'" in result.stderr

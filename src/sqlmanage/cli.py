@@ -32,6 +32,8 @@ COMMANDS = {
     ),
     "sqlmigrate": ("sqlmanage.commands.sqlmigrate", "Print the SQL of one migration."),
 }
+HELP = "help"  # Django's 'manage.py help [COMMAND]'
+
 
 
 class LazyGroup(click.Group):
@@ -41,6 +43,8 @@ class LazyGroup(click.Group):
         return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name == HELP:
+            return help_command
         if name not in COMMANDS:
             return None
         import importlib
@@ -49,6 +53,7 @@ class LazyGroup(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        rows.append((HELP, "Show the help of sqlmanage or of one command."))
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
@@ -69,6 +74,22 @@ def cli() -> None:
     """
 
 
+@click.command(HELP)
+@click.argument("command_name", metavar="COMMAND", required=False)
+@click.pass_context
+def help_command(ctx: click.Context, command_name: str | None) -> None:
+    """Show the help of sqlmanage or of one COMMAND, as 'manage.py help' does in Django."""
+    root = ctx.find_root()
+    if command_name is None:
+        click.echo(root.get_help())
+        return
+    command = root.command.get_command(root, command_name)
+    if command is None:
+        raise click.UsageError(f"Unknown command: '{command_name}'. Type '{root.info_name} help' for usage.")
+    with click.Context(command, info_name=command_name, parent=root) as sub:
+        click.echo(command.get_help(sub))
+
+
 def _prog_name(argv0: str) -> str:
     name = os.path.basename(argv0)
     if name == "manage.py":
@@ -82,9 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command and return its exit code; the only place errors become stderr text."""
     args = sys.argv[1:] if argv is None else list(argv)
     STATE.reset()
+    STATE.prog_name = _prog_name(sys.argv[0])
+    if not args:
+        args = ["--help"]  # Django prints its help and exits 0 for a bare 'manage.py'
     _interrupt_on_sigterm()
     try:
-        result = cli.main(args=args, prog_name=_prog_name(sys.argv[0]), standalone_mode=False)
+        result = cli.main(args=args, prog_name=STATE.prog_name, standalone_mode=False)
     except SqlmanageError as exc:
         _report(exc.message, exc.hint)
         return exc.exit_code
@@ -120,6 +144,9 @@ def _interrupt_on_sigterm() -> None:
 
 
 def _report(message: str, hint: str | None) -> None:
+    """The one place errors reach stderr; hints name the program the user actually ran."""
+    if hint and STATE.prog_name != "python manage.py":
+        hint = hint.replace("python manage.py", STATE.prog_name)
     if STATE.traceback:
         click.echo(redact(traceback.format_exc()), err=True)
     style = {} if STATE.plain_errors() else {"fg": "red", "bold": True}

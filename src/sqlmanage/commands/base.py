@@ -38,6 +38,7 @@ class _State:
     def reset(self) -> None:
         self.traceback = False
         self.no_color = False
+        self.prog_name = "python manage.py"
 
     def plain_errors(self) -> bool:
         return self.no_color or "NO_COLOR" in os.environ or not sys.stderr.isatty()
