@@ -36,6 +36,9 @@ def test_a_signal_rolls_the_migration_back_and_releases_the_lock(project, pg_url
     process = subprocess.Popen(
         [sys.executable, "manage.py", "migrate", "--noinput"], cwd=project.path,
         env=project.environment(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A run started from a background job inherits SIGINT ignored (no Ctrl-C reaches it
+        # there); give it a terminal's default disposition, as when a developer presses Ctrl-C.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     time.sleep(2.5)
     assert process.poll() is None
