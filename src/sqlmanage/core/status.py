@@ -64,21 +64,26 @@ def heads_on(connection, settings) -> tuple[str, ...]:
 
 def read_database_heads(project) -> tuple[str, ...]:
     """The revisions in the version table; nothing for a database not created yet. Read-only."""
-    return read_database_state(project)[0]
+    return _read(project, lambda connection: heads_on(connection, project.settings), ())
 
 
 def read_database_state(project) -> tuple[tuple[str, ...], dict]:
     """The version table's revisions and the audit trail's records, in one read-only visit."""
     from sqlmanage.core.audit import read_records
-    from sqlmanage.database import connect, is_empty_sqlite
-
-    if is_empty_sqlite(project.url):
-        return (), {}
 
     def read(connection):
         return heads_on(connection, project.settings), read_records(connection, project.settings)
 
-    return connect(project.url, read)
+    return _read(project, read, ((), {}))
+
+
+def _read(project, fn, empty):
+    """``fn`` on a connection, or ``empty`` for an SQLite file not created yet (none is made)."""
+    from sqlmanage.database import connect, is_empty_sqlite
+
+    if is_empty_sqlite(project.url):
+        return empty
+    return connect(project.url, fn)
 
 
 def migration_status(project) -> Status:
