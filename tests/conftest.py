@@ -186,6 +186,17 @@ def direct_engine(url: str):
     return sa.create_engine(with_driver(url), poolclass=sa.pool.NullPool)
 
 
+def execute(url: str, *statements: str) -> None:
+    """Run SQL behind sqlmanage's back, in one committed transaction (a user's hand edit)."""
+    engine = direct_engine(url)
+    try:
+        with engine.begin() as connection:
+            for statement in statements:
+                connection.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+
+
 def inspect_schema(url: str) -> dict[str, set[str]]:
     """Table name -> column names, read straight from the database (the audit table aside)."""
     import sqlalchemy as sa

@@ -18,7 +18,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from conftest import PG_ADMIN_URL, add_discount_code, direct_engine, version_rows
+from conftest import PG_ADMIN_URL, add_discount_code, execute, version_rows
 
 VERSIONS = "project/migrations/versions"
 LAST = "0003_fill_discount_rate"
@@ -656,12 +656,7 @@ def test_postgresql_unknown_target_and_unknown_revision_change_nothing(project, 
     assert version_rows(pg_url) == {"0002_add_products_discount_rate"}
     assert inspect_schema(pg_url) == schema
 
-    engine = direct_engine(pg_url)
-    try:
-        with engine.begin() as connection:
-            connection.exec_driver_sql("update alembic_version set version_num = 'ffff_gone'")
-    finally:
-        engine.dispose()
+    execute(pg_url, "update alembic_version set version_num = 'ffff_gone'")
     gone = project.run("migrate", env=env)
     assert_user_error(gone, "ffff_gone", hint="migrate --fake")
     assert version_rows(pg_url) == {"ffff_gone"}

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import direct_engine, inspect_schema, migration_file, version_rows
+from conftest import execute, inspect_schema, migration_file, version_rows
 
 SLOW = migration_file(
     "0004_slow",
@@ -73,12 +73,7 @@ def test_mariadb_half_applied_migration_is_refused_until_recorded(project, maria
     assert "migrate --fake" in refused.stderr
 
     # The user undoes it by hand, fixes the file, records the real state, and migrates.
-    engine = direct_engine(mariadb_url)
-    try:
-        with engine.begin() as connection:
-            connection.exec_driver_sql("DROP TABLE half_done")
-    finally:
-        engine.dispose()
+    execute(mariadb_url, "DROP TABLE half_done")
     path.write_text(HALF.replace('    op.execute("INSERT INTO no_such_table VALUES (1)")\n', ""))
     project.manage("migrate", "--fake", "0003", env=env)
     project.manage("migrate", env=env)
