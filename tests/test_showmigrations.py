@@ -44,7 +44,8 @@ def test_json_has_every_migration_and_the_database_state(project):
 
 def test_table_format_off_a_terminal_is_a_plain_table(project):
     project.manage("migrate", "0002")
-    result = project.manage("showmigrations", "--format", "table")
+    # Wide enough for the database's path in the title, however deep the temporary folder is.
+    result = project.manage("showmigrations", "--format", "table", env={"COLUMNS": "400"})
     assert "Migrations for project" in result.stdout
     assert "0003_fill_discount_rate" in result.stdout and "fill discount rate" in result.stdout
     assert "2 applied, 1 pending · database at 0002_add_products_discount_rate · head is 0003_fill_discount_rate" in result.stdout

@@ -9,6 +9,9 @@ alone; async URLs run through ``run_sync``.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 
 def run_migrations() -> None:
     """Run the migrations Alembic asked for, online or offline."""
@@ -52,7 +55,7 @@ def run_migrations() -> None:
             **project.context_options(connection.dialect.name, with_metadata=needs_models),
             **extra,
         )
-        with context.begin_transaction():
+        with _batch_reflects_its_table_only(), context.begin_transaction():
             context.run_migrations()
 
     def locked_run(connection) -> None:
@@ -68,6 +71,29 @@ def run_migrations() -> None:
             run(connection)
 
     _with_connection(config.attributes.get("connection"), project, run, locked_run)
+
+
+@contextmanager
+def _batch_reflects_its_table_only() -> Iterator[None]:
+    """Batch rebuilds (SQLite) reflect the table without every table its foreign keys reach.
+
+    Alembic only needs the referenced tables' names, which it stubs itself; reflecting them,
+    recursively, for every rebuild is most of a long SQLite history's run time. A migration
+    that passes its own ``reflect_kwargs`` keeps them.
+    """
+    from alembic.operations.batch import BatchOperationsImpl
+
+    original = BatchOperationsImpl.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.reflect_kwargs.setdefault("resolve_fks", False)
+
+    BatchOperationsImpl.__init__ = init
+    try:
+        yield
+    finally:
+        BatchOperationsImpl.__init__ = original
 
 
 def _log_wait(message: str) -> None:

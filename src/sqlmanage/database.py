@@ -135,6 +135,10 @@ def create_engine(url: URL, **kwargs: Any):
     from sqlalchemy.exc import NoSuchModuleError
 
     kwargs.setdefault("poolclass", pool.NullPool)
+    if url.get_backend_name() == "sqlite":
+        # Batch rebuilds reflect a fresh Table per migration, so every statement is new and
+        # each cached one pins its reflected tables: 100 MiB over a long history, for nothing.
+        kwargs.setdefault("query_cache_size", 0)
     connect_args = dict(kwargs.pop("connect_args", {}))
     _add_connect_args(url, connect_args)
     try:

@@ -13,21 +13,24 @@ import warnings
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from sqlmanage.errors import (
     AmbiguousMigration,
     MigrationFileError,
     MultipleHeads,
     SettingsError,
+    SqlmanageError,
     UnknownMigration,
 )
 
 NUMBER_PREFIX = re.compile(r"^(\d{4,})_")
 CREATE_DATE = re.compile(r"^Create Date:\s*(.+?)\s*$", re.MULTILINE)
 MAKE_MIGRATIONS_HINT = "Run 'python manage.py makemigrations --merge' to merge them."
+REPLACED_FOLDER = "replaced"  # versions/replaced/: the originals of squashed migrations
 
 
 @dataclass(frozen=True)
@@ -48,25 +51,117 @@ class Migration:
         return len(self.parents) > 1
 
 
-class History:
-    """Every migration of one migrations folder, in the order they apply."""
+@dataclass(frozen=True)
+class Squash:
+    """A squashed migration and the original files it replaces, kept in versions/replaced/.
 
-    def __init__(self, script_directory, project_label: str = "project"):
-        """``script_directory`` is None for a project whose migrations folder is not made yet."""
-        self.script = script_directory
+    The last original has the squashed migration's revision id; a database at any earlier
+    one runs the rest of the originals to reach it.
+    """
+
+    migration: Migration
+    replaced: tuple[Migration, ...]
+
+    def remaining(self, revision: str) -> tuple[Migration, ...]:
+        """The originals still to run for a database at ``revision`` (one of them)."""
+        index = [m.revision for m in self.replaced].index(revision)
+        return self.replaced[index + 1:]
+
+
+class History:
+    """Every migration of one migrations folder, in the order they apply.
+
+    ``script`` (Alembic's ScriptDirectory, needed only to run or render migrations) is made
+    on first use; reading where a database stands never imports Alembic.
+    """
+
+    def __init__(self, migrations: list[Migration], heads: tuple[str, ...], project_label: str,
+                 load_script: Callable[[], object] | None = None):
+        self.migrations = migrations
+        self.by_id: dict[str, Migration] = {m.revision: m for m in migrations}
+        self.heads = heads
         self.label = project_label
-        if script_directory is None:
-            self.migrations, self.by_id, self.heads = [], {}, ()
-            return
+        self._load_script = load_script
+        self.exists = load_script is not None
+        self.checksums: dict[str, str] = {}
+        self.replaced_dir: Path | None = None
+
+    @classmethod
+    def from_script(cls, script_directory, project_label: str) -> History:
+        """Alembic's reading of the folder: for histories with branch labels or depends_on."""
         with translate_revision_errors(), warnings.catch_warnings():
             # Alembic only warns about two files with one revision id, or a down_revision
             # that no file has; either way the history is not what the files say.
             warnings.simplefilter("error")
             scripts = list(script_directory.walk_revisions("base", "heads"))
             heads = tuple(script_directory.get_heads())
-        self.migrations: list[Migration] = [_migration(s) for s in reversed(scripts)]
-        self.by_id: dict[str, Migration] = {m.revision: m for m in self.migrations}
-        self.heads: tuple[str, ...] = heads
+        migrations = [_migration(s) for s in reversed(scripts)]
+        return cls(migrations, heads, project_label, lambda: script_directory)
+
+    @cached_property
+    def script(self):
+        return self._load_script() if self._load_script else None
+
+    @cached_property
+    def squashes(self) -> dict[str, Squash]:
+        """Replaced revision -> its squash, for every original that is no longer in the history.
+
+        Read only when a database stands at a revision the history lacks: versions/replaced/
+        is usually absent or irrelevant.
+        """
+        originals = _replaced_originals(self.replaced_dir)
+        found: dict[str, Squash] = {}
+        for original in originals.values():
+            squashed = self.by_id.get(original.revision)
+            if squashed is None:
+                continue
+            chain = [original]
+            while (chain[-1].parents and chain[-1].parents != squashed.parents
+                   and chain[-1].parents[0] in originals):
+                chain.append(originals[chain[-1].parents[0]])
+            squash = Squash(squashed, tuple(reversed(chain)))
+            found.update((m.revision, squash) for m in chain[1:])
+        return found
+
+    @cached_property
+    def replaced_revision_map(self):
+        """Alembic's RevisionMap over versions/replaced/, to run originals (mid-range databases)."""
+        from alembic.script import Script
+        from alembic.script.revision import RevisionMap
+
+        from sqlmanage.revision_index import LazyMigrationModule
+
+        # The first original of each squash is only ever where a database stands, never a
+        # step to run: it is made a root here, since its parent lives in the main history.
+        scripts = [
+            Script(LazyMigrationModule(m.path, {
+                "revision": m.revision,
+                "down_revision": _down_revision(m.parents) if index else None,
+            }), m.revision, m.path)
+            for squash in {id(s): s for s in self.squashes.values()}.values()
+            for index, m in enumerate(squash.replaced)
+        ]
+        return RevisionMap(lambda: scripts)
+
+    def inside_squashes(self, heads: Iterable[str]) -> dict[str, Squash]:
+        """The database heads that stand inside a squashed range, with their squash."""
+        unknown = [r for r in heads if r not in self.by_id]
+        if not unknown:
+            return {}
+        return {r: self.squashes[r] for r in unknown if r in self.squashes}
+
+    def is_replaced(self, migration: Migration) -> bool:
+        """Whether ``migration`` is an original in versions/replaced/, not a history file."""
+        return self.by_id.get(migration.revision) != migration
+
+    def alembic_script(self, migration: Migration):
+        """Alembic's Script for a migration of the history, or for a replaced original."""
+        if self.is_replaced(migration):
+            return self.replaced_revision_map.get_revision(migration.revision)
+        return self.script.get_revision(migration.revision)
+
+    def revision_map_for(self, migration: Migration):
+        return self.replaced_revision_map if self.is_replaced(migration) else self.script.revision_map
 
     def head(self) -> str | None:
         """The single head, or None for an empty history; several heads are an error."""
@@ -123,40 +218,216 @@ class History:
             queue.extend(p for p in migration.parents + migration.dependencies if p in self.by_id)
         return seen
 
+    def checksum(self, migration: Migration) -> str:
+        """The file's checksum as the audit trail records it (cached with the headers)."""
+        known = self.checksums.get(migration.revision)
+        if known is None:
+            from sqlmanage.revision_index import file_checksum
+
+            known = self.checksums[migration.revision] = file_checksum(migration.path.read_bytes())
+        return known
+
+    def changed_since(self, migration: Migration, recorded_checksum: str | None) -> bool:
+        """Whether the file differs from the one the database ran (its recorded checksum).
+
+        A squashed migration stands for its originals: a database that ran them recorded
+        their checksums, so a file that declares ``replaces`` of its own revision is not
+        counted as changed.
+        """
+        if recorded_checksum == self.checksum(migration):
+            return False
+        return migration.revision not in _declared_replaces(migration.path)
+
+    def import_modules(self, migrations: Iterable[Migration]) -> None:
+        """Import each migration's module once, to find one that fails (``check`` does this)."""
+        for migration in migrations:
+            module = self.script.get_revision(migration.revision).module
+            if hasattr(module, "load"):
+                module.load()
+                module.unload()
+
+    def release_module(self, migration: Migration) -> None:
+        """Forget a migration's imported module after it ran (it is imported again if needed)."""
+        module = self.alembic_script(migration).module
+        if hasattr(module, "unload"):
+            module.unload()
+
     def next_number(self) -> int:
         """The number for a new migration: one above the highest in the history."""
         numbers = [m.number for m in self.migrations if m.number is not None]
         return max(numbers, default=len(self.migrations)) + 1
 
 
-def load_history(config, project_label: str) -> History:
-    """Load the migrations folder named by an Alembic Config, translating every failure."""
-    from alembic.script import ScriptDirectory
-    from alembic.util import CommandError
+def load_history(migrations_dir: Path, ini_file: Path, project_label: str,
+                 make_config: Callable[[], object]) -> History:
+    """The history of a migrations folder, translating every failure into a sqlmanage error.
 
-    location = Path(config.get_main_option("script_location"))
-    if not location.exists():
-        return History(None, project_label)
-    if not (location / "env.py").is_file():
+    Headers come from ``revision_index`` when the folder is plain (one versions folder, no
+    branch labels or depends_on); otherwise Alembic reads the folder, importing every file.
+    """
+    from sqlmanage import revision_index
+
+    if not migrations_dir.exists():
+        return History([], (), project_label)
+    if not (migrations_dir / "env.py").is_file():
         raise SettingsError(
-            f"The migrations folder {location} has no env.py.",
+            f"The migrations folder {migrations_dir} has no env.py.",
             hint="Run 'python manage.py makemigrations' in a project without that folder to "
             "have it created, or copy env.py from a project made by sqlmanage.",
         )
+
+    def script_directory():
+        return _script_directory(make_config(), migrations_dir)
+
+    history = None
+    if _plain_layout(ini_file):
+        with translate_revision_errors():
+            headers = revision_index.read_folder(migrations_dir)
+        if headers is not None:
+            history = _history_from_headers(headers, project_label, script_directory)
+    if history is None:
+        history = History.from_script(script_directory(), project_label)
+    history.replaced_dir = migrations_dir / "versions" / REPLACED_FOLDER
+    return history
+
+
+def _declared_replaces(path: Path) -> tuple[str, ...]:
+    """The ``replaces = (...)`` a squashed migration declares (read, not imported)."""
+    import ast
+
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (OSError, SyntaxError, ValueError):
+        return ()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "replaces" for t in node.targets
+        ):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                return ()
+            return tuple(v for v in value if isinstance(v, str)) if isinstance(value, (list, tuple)) else ()
+    return ()
+
+
+def _replaced_originals(folder: Path | None) -> dict[str, Migration]:
+    """The migrations in versions/replaced/, by revision, read from their headers."""
+    from sqlmanage.revision_index import REVISION_FILE, RevisionIndex
+
+    if folder is None or not folder.is_dir():
+        return {}
+    index = RevisionIndex(folder)
+    found: dict[str, Migration] = {}
+    with translate_revision_errors():
+        for path in sorted(folder.iterdir()):
+            if not REVISION_FILE.match(path.name) or not path.is_file():
+                continue
+            header = index.header(path)
+            if header is None:
+                raise MigrationFileError(
+                    f"Cannot read the revision of the replaced migration {path}.",
+                    hint="Its revision and down_revision must be plain strings.",
+                )
+            migration = _migration_from_header(path.resolve(), header)
+            found[migration.revision] = migration
+    index.save()
+    return found
+
+
+def _plain_layout(ini_file: Path) -> bool:
+    """Whether alembic.ini leaves the versions folder where sqlmanage looks for it."""
+    if not ini_file.is_file():
+        return True
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(ini_file, encoding="utf-8")
+    except configparser.Error:
+        return False
+    special = {"version_locations", "recursive_version_locations", "sourceless"}
+    return not parser.has_section("alembic") or not special & set(parser.options("alembic"))
+
+
+def _script_directory(config, location: Path):
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    from sqlmanage.revision_index import install_lazy_loading
+
     try:
         with translate_revision_errors():
             script = ScriptDirectory.from_config(config)
     except CommandError as exc:
         raise MigrationFileError(f"Cannot read the migrations in {location}: {exc}") from exc
-    return History(script, project_label)
+    install_lazy_loading(script)
+    return script
+
+
+def _history_from_headers(headers: list, project_label: str, load_script) -> History:
+    """Order plain migration headers parents first; refuse duplicates, orphans and cycles."""
+    by_id: dict[str, Migration] = {}
+    checksums = {}
+    for path, header, checksum in headers:
+        migration = _migration_from_header(path, header)
+        checksums[migration.revision] = checksum
+        if migration.revision in by_id:
+            raise MigrationFileError(
+                f"The migration history is broken: Revision {migration.revision} is present "
+                f"more than once ({by_id[migration.revision].path.name}, {path.name}).",
+                hint="Give one of the files a new revision id.",
+            )
+        by_id[migration.revision] = migration
+    children: dict[str, list[str]] = {revision: [] for revision in by_id}
+    waiting: dict[str, int] = {}
+    for migration in by_id.values():
+        for parent in migration.parents:
+            if parent not in by_id:
+                raise MigrationFileError(
+                    f"The migration history is broken: {migration.name} has down_revision "
+                    f"{parent}, which no migration file has.",
+                    hint="Check the revision and down_revision of the migration files.",
+                )
+            children[parent].append(migration.revision)
+        waiting[migration.revision] = len(set(migration.parents))
+    order_key = {revision: _sort_key(m) for revision, m in by_id.items()}
+    ready = sorted((r for r, count in waiting.items() if count == 0), key=order_key.get)
+    ordered: list[Migration] = []
+    while ready:
+        revision = ready.pop(0)
+        ordered.append(by_id[revision])
+        released = []
+        for child in children[revision]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                released.append(child)
+        if released:
+            ready = sorted(ready + released, key=order_key.get)
+    if len(ordered) < len(by_id):
+        stuck = sorted(r for r in by_id if waiting[r] > 0)
+        raise MigrationFileError(
+            f"The migration history has a cycle: Cycle is detected in revisions ({', '.join(stuck)}).",
+            hint="Check the down_revision of the migrations named above.",
+        )
+    heads = tuple(sorted((r for r in by_id if not children[r]), key=order_key.get))
+    history = History(ordered, heads, project_label, load_script)
+    history.checksums = checksums
+    return history
+
+
+def _sort_key(migration: Migration) -> tuple:
+    return (migration.number is None, migration.number or 0, migration.name)
+
+
+def _migration_from_header(path: Path, header: dict) -> Migration:
+    doc = (header.get("doc") or "").strip()
+    return _make_migration(path, header["revision"], doc, _as_tuple(header.get("down_revision")), ())
 
 
 @contextmanager
 def translate_revision_errors() -> Iterator[None]:
     """Turn Alembic's history errors and broken migration files into sqlmanage errors."""
-    from alembic.script.revision import CycleDetected, RevisionError
-    from alembic.util import CommandError
-
     try:
         yield
     except SyntaxError as exc:
@@ -164,17 +435,20 @@ def translate_revision_errors() -> Iterator[None]:
             f"Migration file {exc.filename} has a syntax error on line {exc.lineno}: {exc.msg}.",
             hint="Fix the file; every migration file must be valid Python.",
         ) from exc
-    except CycleDetected as exc:
-        raise MigrationFileError(
-            f"The migration history has a cycle: {exc}.",
-            hint="Check the down_revision of the migrations named above.",
-        ) from exc
-    except (RevisionError, CommandError, UserWarning) as exc:
-        raise MigrationFileError(
-            f"The migration history is broken: {exc}",
-            hint="Check the revision and down_revision of the migration files.",
-        ) from exc
+    except SqlmanageError:
+        raise
     except Exception as exc:
+        kind = _alembic_error_kind(exc)
+        if kind == "cycle":
+            raise MigrationFileError(
+                f"The migration history has a cycle: {exc}.",
+                hint="Check the down_revision of the migrations named above.",
+            ) from exc
+        if kind == "revision" or isinstance(exc, UserWarning):
+            raise MigrationFileError(
+                f"The migration history is broken: {exc}",
+                hint="Check the revision and down_revision of the migration files.",
+            ) from exc
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/alembic/" not in f.filename]
         where = f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
         raise MigrationFileError(
@@ -183,10 +457,32 @@ def translate_revision_errors() -> Iterator[None]:
         ) from exc
 
 
+def _alembic_error_kind(exc: Exception) -> str | None:
+    """"cycle" or "revision" for Alembic's history errors; looked up without importing Alembic."""
+    import sys
+
+    revision = sys.modules.get("alembic.script.revision")
+    util = sys.modules.get("alembic.util")
+    if revision is not None and isinstance(exc, revision.CycleDetected):
+        return "cycle"
+    if revision is not None and isinstance(exc, revision.RevisionError):
+        return "revision"
+    if util is not None and isinstance(exc, util.CommandError):
+        return "revision"
+    return None
+
+
 def _migration(script) -> Migration:
-    path = Path(script.path)
+    return _make_migration(
+        Path(script.path), script.revision, (script.module.__doc__ or "").strip(),
+        _as_tuple(script.down_revision),
+        tuple(getattr(script, "_resolved_dependencies", ()) or ()),
+    )
+
+
+def _make_migration(path: Path, revision: str, doc: str, parents: tuple[str, ...],
+                    dependencies: tuple[str, ...]) -> Migration:
     number_match = NUMBER_PREFIX.match(path.stem)
-    doc = script.module.__doc__ or ""
     created = None
     date_match = CREATE_DATE.search(doc)
     if date_match:
@@ -195,15 +491,22 @@ def _migration(script) -> Migration:
         except ValueError:
             created = None
     return Migration(
-        revision=script.revision,
+        revision=revision,
         name=path.stem,
         number=int(number_match.group(1)) if number_match else None,
-        message=(script.doc or "").strip(),
-        parents=_as_tuple(script.down_revision),
-        dependencies=tuple(getattr(script, "_resolved_dependencies", ()) or ()),
+        message=re.split("\n\n", doc)[0],
+        parents=parents,
+        dependencies=dependencies,
         path=path,
         created=created,
     )
+
+
+def _down_revision(parents: tuple[str, ...]):
+    """A down_revision as a header holds it: None, one id, or a list of ids."""
+    if not parents:
+        return None
+    return parents[0] if len(parents) == 1 else list(parents)
 
 
 def _as_tuple(value) -> tuple[str, ...]:

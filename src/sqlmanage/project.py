@@ -32,9 +32,14 @@ class Project:
 
     @classmethod
     def from_alembic_config(cls, config) -> Project:
-        """The project behind a plain ``alembic`` run: settings named in alembic.ini or found."""
-        explicit = os.environ.get(ENV_SETTINGS) or config.get_main_option(INI_SETTINGS_OPTION)
-        return cls.load(explicit)
+        """The project behind a plain ``alembic`` run: settings named in alembic.ini or found.
+
+        The database is ``-x database=ALIAS``, else the alias that names the ini section
+        (``alembic -n analytics``), else the alias whose MIGRATIONS is the script location.
+        """
+        explicit = os.environ.get(ENV_SETTINGS) or _ini_option(config, INI_SETTINGS_OPTION)
+        settings = load_settings(explicit)
+        return cls(settings, _alembic_alias(config, settings))
 
     @property
     def migrations_dir(self) -> Path:
@@ -75,7 +80,9 @@ class Project:
     def history(self):
         from sqlmanage.history import load_history
 
-        return load_history(self.config, self.label)
+        return load_history(
+            self.migrations_dir, self.settings.base_dir / "alembic.ini", self.label, lambda: self.config
+        )
 
     def context_options(self, dialect_name: str, with_metadata: bool = True) -> dict:
         """Options for Alembic's ``context.configure``, the same for alembic and manage.py."""
@@ -108,3 +115,39 @@ class Project:
 
         options["include_object"] = include_object
         return options
+
+
+def _ini_option(config, name: str) -> str | None:
+    """An option of the ini section in use, falling back to the [alembic] section."""
+    value = config.get_main_option(name)
+    file_config = config.file_config
+    if value is None and config.config_ini_section != "alembic" and file_config.has_section("alembic"):
+        value = file_config.get("alembic", name, fallback=None)
+    return value
+
+
+def _alembic_alias(config, settings: Settings) -> str:
+    from sqlmanage.errors import SettingsError
+    from sqlmanage.settings import DEFAULT_ALIAS
+
+    location = config.get_main_option("script_location")
+    folder = Path(location).resolve() if location else None  # pkg:migrations matches no folder
+    chosen = None
+    for argument in getattr(config.cmd_opts, "x", None) or []:
+        key, _, value = argument.partition("=")
+        if key.strip() == "database":
+            chosen = settings.database(value.strip()).alias
+    if chosen is None and config.config_ini_section in settings.databases:
+        chosen = config.config_ini_section
+    if chosen is None:
+        matching = [a for a, d in settings.databases.items() if d.migrations.resolve() == folder]
+        return matching[0] if matching and DEFAULT_ALIAS not in matching else DEFAULT_ALIAS
+    expected = settings.databases[chosen].migrations
+    if folder is not None and folder.is_dir() and expected.resolve() != folder:
+        raise SettingsError(
+            f"The database '{chosen}' keeps its migrations in {expected}, but alembic was "
+            f"given script_location {location}.",
+            hint=f"Add an [{chosen}] section with script_location = {expected} to alembic.ini "
+            f"and run 'alembic -n {chosen} ...'.",
+        )
+    return chosen

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -21,6 +22,15 @@ from sqlmanage.errors import SettingsError
 ENV_SETTINGS = "SQLMANAGE_SETTINGS_MODULE"
 ENV_DATABASE_URL = "DATABASE_URL"
 DEFAULT_ALIAS = "default"
+DATABASE_KEYS = ("URL", "MODELS", "MIGRATIONS")
+
+
+def database_url_variable(alias: str) -> str:
+    """The environment variable that overrides an alias's URL: DATABASE_URL for 'default',
+    DATABASE_URL_<ALIAS> for the others (upper case, other characters as '_')."""
+    if alias == DEFAULT_ALIAS:
+        return ENV_DATABASE_URL
+    return f"{ENV_DATABASE_URL}_{re.sub(r'[^A-Za-z0-9]', '_', alias).upper()}"
 
 
 @dataclass
@@ -163,14 +173,24 @@ def load_settings(explicit: str | None = None) -> Settings:
     )
     databases = {DEFAULT_ALIAS: default}
     for alias, entry in (check.value("DATABASES", dict, None) or {}).items():
+        if not isinstance(alias, str) or not alias.strip():
+            raise SettingsError(f"{module_name}.DATABASES has a key {alias!r}: aliases are names.")
         if not isinstance(entry, dict):
             raise SettingsError(f"{module_name}.DATABASES['{alias}'] must be a dict.")
+        unknown = sorted(str(key) for key in entry if key not in DATABASE_KEYS)
+        if unknown:
+            raise SettingsError(
+                f"{module_name}.DATABASES['{alias}'] has unknown key(s): {', '.join(unknown)}.",
+                hint=f"Each database takes {', '.join(DATABASE_KEYS)}.",
+            )
         for key, kinds in (("URL", str), ("MIGRATIONS", (str, Path))):
             if entry.get(key) is not None and not isinstance(entry[key], kinds):
                 raise SettingsError(f"{module_name}.DATABASES['{alias}']['{key}'] must be a {_kind(kinds)}.")
         databases[alias] = DatabaseSettings(
             alias=alias,
-            url=entry.get("URL") or (default.url if alias == DEFAULT_ALIAS else None) or "",
+            url=os.environ.get(database_url_variable(alias))
+            or entry.get("URL")
+            or (default.url if alias == DEFAULT_ALIAS else ""),
             models=_as_list(entry.get("MODELS", default.models), "MODELS", module_name),
             migrations=_migrations_path(entry.get("MIGRATIONS"), package_dir, base_dir)
             if entry.get("MIGRATIONS")
@@ -178,7 +198,10 @@ def load_settings(explicit: str | None = None) -> Settings:
             label=label if alias == DEFAULT_ALIAS else f"{label}:{alias}",
         )
         if not databases[alias].url:
-            raise SettingsError(f"{module_name}.DATABASES['{alias}'] has no URL.")
+            raise SettingsError(
+                f"{module_name}.DATABASES['{alias}'] has no URL.",
+                hint=f"Give it a 'URL', or set the environment variable {database_url_variable(alias)}.",
+            )
     env_url = os.environ.get(ENV_DATABASE_URL)
     if env_url:
         databases[DEFAULT_ALIAS].url = env_url

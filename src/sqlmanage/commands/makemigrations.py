@@ -64,12 +64,13 @@ def command(runtime, name, empty, dry_run, check_changes, merge, update, scripta
                 report("No conflicts detected to merge.")
             return 0
     else:
-        from sqlmanage.commands.questioner import InteractiveQuestioner
-        from sqlmanage.core.questions import NonInteractiveQuestioner
-
         if runtime.can_prompt(on_stderr=scriptable) and not check_changes:
+            from sqlmanage.commands.questioner import InteractiveQuestioner
+
             questioner = InteractiveQuestioner(err=scriptable)
         elif write:
+            from sqlmanage.core.questions import NonInteractiveQuestioner
+
             questioner = NonInteractiveQuestioner()
         else:
             questioner = None  # --check / --dry-run off a terminal: report, never ask or refuse

@@ -10,10 +10,10 @@ autocrlf changes nothing; any other edit of an applied migration is noticed.
 from __future__ import annotations
 
 import getpass
-import hashlib
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, inspect, select
@@ -42,6 +42,12 @@ class Record:
 
 
 def audit_table(settings) -> Table:
+    return _audit_table(settings.version_table_schema)
+
+
+@lru_cache(maxsize=None)
+def _audit_table(schema: str | None) -> Table:
+    """One Table object per schema, so its INSERT is compiled once and cached per run."""
     return Table(
         AUDIT_TABLE,
         MetaData(),
@@ -53,40 +59,42 @@ def audit_table(settings) -> Table:
         Column("db_user", String(128)),
         Column("host", String(255)),
         Column("checksum", String(64)),
-        schema=settings.version_table_schema,
+        schema=schema,
     )
 
 
 def file_checksum(path: Path) -> str:
     """SHA-256 of the file, ignoring a BOM and CRLF/CR line endings."""
-    data = Path(path).read_bytes()
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    return hashlib.sha256(data).hexdigest()
+    from sqlmanage.revision_index import file_checksum as checksum_of
+
+    return checksum_of(Path(path).read_bytes())
 
 
 def ensure_table(connection, settings) -> None:
     audit_table(settings).create(connection, checkfirst=True)
 
 
-def record(connection, settings, migration, direction: str, seconds: float | None) -> None:
-    """Write one row; inside the migration's transaction when called from a running step."""
+def record(connection, settings, migration, direction: str, seconds: float | None,
+           checksum: str | None = None) -> None:
+    """Write one row; inside the migration's transaction when called from a running step.
+
+    ``checksum`` is the file's, when the caller knows it already (the history caches it).
+    """
     connection.execute(audit_table(settings).insert().values(
         revision=migration.revision,
         direction=direction,
         applied_at=datetime.now(timezone.utc),
         duration_ms=None if seconds is None else round(seconds * 1000),
         db_user=_database_user(connection),
-        host=socket.gethostname()[:255],
-        checksum=file_checksum(migration.path),
+        host=_host(),
+        checksum=checksum or file_checksum(migration.path),
     ))
 
 
-def read_records(connection, settings) -> dict[str, Record]:
-    """The latest record per revision; empty when the table does not exist yet."""
+def read_records(connection, settings, none_if_missing: bool = False) -> dict[str, Record] | None:
+    """The latest record per revision; empty (or None) when the table does not exist yet."""
     if not inspect(connection).has_table(AUDIT_TABLE, schema=settings.version_table_schema):
-        return {}
+        return None if none_if_missing else {}
     table = audit_table(settings)
     rows = connection.execute(
         select(table.c.revision, table.c.direction, table.c.applied_at, table.c.checksum)
@@ -97,9 +105,17 @@ def read_records(connection, settings) -> dict[str, Record]:
 
 def _database_user(connection) -> str:
     user = connection.engine.url.username
-    if user:
-        return user[:128]
+    return user[:128] if user else _login()
+
+
+@lru_cache(maxsize=None)
+def _login() -> str:
     try:
         return getpass.getuser()[:128]
     except Exception:
         return ""
+
+
+@lru_cache(maxsize=None)
+def _host() -> str:
+    return socket.gethostname()[:255]

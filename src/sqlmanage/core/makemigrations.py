@@ -14,8 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlmanage.core.operations import Change, describe_all
+from typing import TYPE_CHECKING
+
 from sqlmanage.errors import SqlmanageError
+
+if TYPE_CHECKING:
+    from sqlmanage.core.operations import Change
 
 REVISION_MAX = 32
 NAME_MAX = 52
@@ -83,6 +87,8 @@ def make_migration(
     script, template_args = detect_changes(project, questioner)
     if script.upgrade_ops.is_empty():
         return None
+    from sqlmanage.core.operations import describe_all
+
     changes = describe_all(script.upgrade_ops.ops)
     slug = slugify(name) if name else suggest_name(changes, initial=head is None)
     _add_review_notes(template_args, changes)
@@ -130,6 +136,8 @@ def update_latest(project, questioner=None) -> NewMigration | None:
             f"Cannot update {latest.name}: it is applied to the database.",
             hint=f"Unapply it first: python manage.py migrate {latest.parents[0] if latest.parents else 'zero'}",
         )
+    from sqlmanage.core.operations import describe_all
+
     changes = describe_all(script.upgrade_ops.ops)
     _add_review_notes(template_args, changes)
     original = latest.path.read_text(encoding="utf-8")
@@ -190,8 +198,15 @@ def detect_changes(project, questioner=None, revision: str | None = None):
     ``revision`` is where the history is taken to (default: its head). A ``questioner``
     answers Django's questions (renames, a value for NOT NULL); without one nothing is asked
     and nothing is assumed. Returns Alembic's MigrationScript and the template arguments
-    (upgrades, downgrades, imports) that render it.
+    (upgrades, downgrades, imports) that render it. A comparison with the head that found
+    nothing is remembered (``comparison_cache``) until the models or migrations change.
     """
+    from sqlmanage.core import comparison_cache
+
+    key = comparison_cache.models_key(project) if revision is None else None
+    if comparison_cache.is_remembered(project, key):
+        return NO_CHANGES, {}
+
     from alembic.autogenerate import produce_migrations
     from alembic.autogenerate.api import AutogenContext
     from alembic.autogenerate.render import _render_python_into_templatevars
@@ -220,7 +235,29 @@ def detect_changes(project, questioner=None, revision: str | None = None):
             _render_python_into_templatevars(AutogenContext(context), script, template_args)
         return script, template_args
 
-    return with_baseline(project, compare, revision)
+    script, template_args = with_baseline(project, compare, revision)
+    if script.upgrade_ops.is_empty():
+        comparison_cache.remember(project, key)
+    return script, template_args
+
+
+@dataclass(frozen=True)
+class _NoOperations:
+    ops: tuple = ()
+
+    def is_empty(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class _NoChanges:
+    """A remembered clean comparison, shaped like Alembic's MigrationScript (no Alembic import)."""
+
+    upgrade_ops: _NoOperations = _NoOperations()
+    downgrade_ops: _NoOperations = _NoOperations()
+
+
+NO_CHANGES = _NoChanges()
 
 
 def suggest_name(changes: list[Change], initial: bool) -> str:

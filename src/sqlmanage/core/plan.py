@@ -43,7 +43,23 @@ class Plan:
 
 
 def plan_migrations(history: History, current: tuple[str, ...], target: str | None) -> Plan:
-    """The steps that bring a database at ``current`` to ``target`` (Django's meaning)."""
+    """The steps that bring a database at ``current`` to ``target`` (Django's meaning).
+
+    A database inside a squashed range first runs the rest of the replaced originals, which
+    brings it to the squashed migration's revision; the plan goes on from there.
+    """
+    catch_up: list[Step] = []
+    inside = history.inside_squashes(current)
+    if inside:
+        for revision, squash in inside.items():
+            catch_up.extend(Step(m, True) for m in squash.remaining(revision))
+        current = tuple(inside[r].migration.revision if r in inside else r for r in current)
+    plan = _plan(history, current, target)
+    plan.steps[:0] = catch_up
+    return plan
+
+
+def _plan(history: History, current: tuple[str, ...], target: str | None) -> Plan:
     unknown = [r for r in current if r not in history.by_id]
     if unknown:
         raise UnknownDatabaseRevision(

@@ -21,6 +21,7 @@ class MigrationState:
     applied: bool
     applied_at: datetime | None = None
     changed: bool = False
+    partly: tuple[int, int] | None = None  # a squashed migration: (originals applied, of how many)
 
     @property
     def verified(self) -> bool:
@@ -52,14 +53,14 @@ class Status:
 
 
 def heads_on(connection, settings) -> tuple[str, ...]:
-    """The revisions in the version table, read on an open connection."""
-    from alembic.runtime.migration import MigrationContext
+    """The revisions in Alembic's version table, read on an open connection (no Alembic import)."""
+    from sqlalchemy import column, inspect, select, table
 
-    context = MigrationContext.configure(connection, opts={
-        "version_table": settings.version_table,
-        "version_table_schema": settings.version_table_schema,
-    })
-    return tuple(context.get_current_heads())
+    schema = settings.version_table_schema
+    if not inspect(connection).has_table(settings.version_table, schema=schema):
+        return ()
+    versions = table(settings.version_table, column("version_num"), schema=schema)
+    return tuple(row[0] for row in connection.execute(select(versions.c.version_num)))
 
 
 def read_database_heads(project) -> tuple[str, ...]:
@@ -67,14 +68,17 @@ def read_database_heads(project) -> tuple[str, ...]:
     return _read(project, lambda connection: heads_on(connection, project.settings), ())
 
 
-def read_database_state(project) -> tuple[tuple[str, ...], dict]:
-    """The version table's revisions and the audit trail's records, in one read-only visit."""
+def read_database_state(project) -> tuple[tuple[str, ...], dict | None]:
+    """The version table's revisions and the audit trail's records, in one read-only visit.
+
+    The records are None when the audit table does not exist yet.
+    """
     from sqlmanage.core.audit import read_records
 
     def read(connection):
-        return heads_on(connection, project.settings), read_records(connection, project.settings)
+        return heads_on(connection, project.settings), read_records(connection, project.settings, none_if_missing=True)
 
-    return _read(project, read, ((), {}))
+    return _read(project, read, ((), None))
 
 
 def _read(project, fn, empty):
@@ -88,18 +92,28 @@ def _read(project, fn, empty):
 
 def migration_status(project) -> Status:
     """Every migration with its applied state, plus revisions the database has but files lack."""
-    from sqlmanage.core.audit import file_checksum
     from sqlmanage.database import display_url
 
     history = project.history
     database_heads, records = read_database_state(project)
-    applied = history.ancestors(database_heads)
+    records = records or {}
+    inside = history.inside_squashes(database_heads)
+    partly = {
+        squash.migration.revision: (len(squash.replaced) - len(squash.remaining(r)), len(squash.replaced))
+        for r, squash in inside.items()
+    }
+    applied = history.ancestors(
+        [p for r, squash in inside.items() for p in squash.migration.parents]
+        + [r for r in database_heads if r not in inside]
+    )
     states = []
     for migration in history.migrations:
         found = records.get(migration.revision)
-        if migration.revision in applied and found is not None and found.applied:
+        if migration.revision in partly:
+            states.append(MigrationState(migration, False, partly=partly[migration.revision]))
+        elif migration.revision in applied and found is not None and found.applied:
             states.append(MigrationState(
-                migration, True, found.applied_at, found.checksum != file_checksum(migration.path)
+                migration, True, found.applied_at, history.changed_since(migration, found.checksum)
             ))
         else:
             states.append(MigrationState(migration, migration.revision in applied))
@@ -108,6 +122,6 @@ def migration_status(project) -> Status:
         database=display_url(project.url),
         migrations=states,
         database_heads=database_heads,
-        missing_files=tuple(r for r in database_heads if r not in history.by_id),
+        missing_files=tuple(r for r in database_heads if r not in history.by_id and r not in inside),
         heads=history.heads,
     )

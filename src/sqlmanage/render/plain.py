@@ -16,7 +16,7 @@ def showmigrations(status, plan: bool, verbosity: int) -> Iterator[Line]:
         if not status.migrations and not status.missing_files:
             yield "(no migrations)", None
         for state in status.migrations:
-            mark = "[X]" if state.applied else "[ ]"
+            mark = "[X]" if state.applied else "[-]" if state.partly else "[ ]"
             parents = ""
             if verbosity >= 2 and state.migration.parents:
                 names = ", ".join(_name(status, p) for p in state.migration.parents)
@@ -29,8 +29,10 @@ def showmigrations(status, plan: bool, verbosity: int) -> Iterator[Line]:
     if not status.migrations and not status.missing_files:
         yield " (no migrations)", None
     for state in status.migrations:
-        mark = "[X]" if state.applied else "[ ]"
+        mark = "[X]" if state.applied else "[-]" if state.partly else "[ ]"
         notes = ""
+        if state.partly:
+            notes += f" ({state.partly[0]} of {state.partly[1]} squashed migrations applied)"
         if verbosity >= 2 and state.applied_at is not None:
             notes += f" (applied at {state.applied_at:%Y-%m-%d %H:%M:%S})"
         if state.changed:

@@ -27,7 +27,11 @@ def showmigrations(status, plan: bool, verbosity: int):
         if state.changed:
             mark = Text("[!]", style="red bold")
         else:
-            mark = Text("[X]", style="green") if state.applied else Text("[ ]", style="yellow")
+            mark = (
+                Text("[X]", style="green") if state.applied
+                else Text("[-]", style="yellow") if state.partly
+                else Text("[ ]", style="yellow")
+            )
         row = [
             mark,
             Text(printable(migration.name)),
@@ -40,6 +44,8 @@ def showmigrations(status, plan: bool, verbosity: int):
             notes = []
             if state.changed:
                 notes.append("file changed since applied")
+            if state.partly:
+                notes.append(f"{state.partly[0]} of {state.partly[1]} squashed migrations applied")
             if migration.is_merge:
                 notes.append("merge")
             if migration.revision in db_heads:

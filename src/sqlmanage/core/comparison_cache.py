@@ -1,0 +1,177 @@
+"""Remembered clean comparisons: "the models match the migrations" need not be worked out twice.
+
+Comparing 500 models with the schema costs seconds (reflection, then Alembic's comparison),
+and ``makemigrations --check`` or the notice after ``migrate`` ask the same question over
+and over. Its answer depends only on the models, the migration files, the settings, the
+database's kind and the tools' versions, as Django's answer depends only on the models and
+the migration files. So a comparison that found nothing is remembered under a digest of those
+inputs, in ``__pycache__/`` beside the migrations. Changes found are never remembered; any
+change of input, or a cache that cannot be read or written, means comparing again.
+
+Two keys: ``models_key`` fingerprints the imported models themselves (exact, for
+makemigrations and check); ``sources_key`` uses the project's source files' sizes and mtimes
+instead, so that ``migrate`` can skip even importing the models when nothing was edited.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+CACHE_FILE = "sqlmanage-clean-comparisons.json"
+KEPT_KEYS = 16  # a few databases, settings modules or branches share one migrations folder
+
+
+def is_remembered(project, key: str | None) -> bool:
+    return key is not None and key in _read(_cache_file(project))
+
+
+def remember(project, key: str | None) -> None:
+    if key is None:
+        return
+    cache = _cache_file(project)
+    known = [k for k in _read(cache) if k != key]
+    _write(cache, ([key] + known)[:KEPT_KEYS])
+
+
+def models_key(project) -> str | None:
+    """A digest of the imported models (every table, column, constraint, index) and the rest."""
+    rows = []
+    for metadata in project.metadata:
+        for table in metadata.sorted_tables:
+            rows.append(_table_fingerprint(table))
+    return _digest(project, {"models": sorted(rows)})
+
+
+def sources_key(project) -> str | None:
+    """A digest of the project's source files (sizes, mtimes) and the rest, without importing."""
+    files = _source_files(project)
+    if files is None:
+        return None
+    stats = []
+    for path in files:
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        stats.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return _digest(project, {"sources": stats})
+
+
+def _digest(project, inputs: dict) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    import sqlalchemy
+
+    import sqlmanage
+
+    try:
+        tools = [sqlmanage.__version__, sqlalchemy.__version__, version("alembic")]
+    except PackageNotFoundError:
+        return None
+    history = project.history
+    inputs.update(
+        tools=tools,
+        settings=repr(dataclasses.asdict(project.settings)),
+        database=[project.label, project.url.get_backend_name()],
+        migrations=[(m.revision, history.checksum(m)) for m in history.migrations],
+    )
+    return hashlib.sha256(json.dumps(inputs, default=str).encode()).hexdigest()
+
+
+def _table_fingerprint(table) -> str:
+    """Everything of a table that autogenerate compares, as text."""
+    parts = [repr(table.fullname), repr(table.comment), repr(sorted(table.dialect_kwargs.items()))]
+    for column in table.columns:
+        parts.append(repr((
+            column.name, repr(column.type), column.nullable, column.primary_key,
+            _text(column.server_default), column.comment, _text(column.computed),
+            _text(column.identity), column.autoincrement,
+        )))
+    for constraint in sorted(table.constraints, key=lambda c: (type(c).__name__, str(c.name))):
+        detail = [type(constraint).__name__, str(constraint.name)]
+        detail.append([c.name for c in getattr(constraint, "columns", ())])
+        for element in getattr(constraint, "elements", ()):
+            detail.append((element.target_fullname, element.ondelete, element.onupdate,
+                           element.deferrable, element.initially))
+        if hasattr(constraint, "sqltext"):
+            detail.append(_text(constraint.sqltext))
+        detail.append(sorted(constraint.dialect_kwargs.items()))
+        parts.append(repr(detail))
+    for index in sorted(table.indexes, key=lambda i: str(i.name)):
+        parts.append(repr((
+            str(index.name), index.unique, [_text(e) for e in index.expressions],
+            sorted(index.dialect_kwargs.items()),
+        )))
+    return "\n".join(parts)
+
+
+def _text(value) -> str | None:
+    if value is None:
+        return None
+    for attribute in ("arg", "sqltext"):
+        inner = getattr(value, attribute, None)
+        if inner is not None:
+            return f"{type(value).__name__}({_text(inner)})"
+    try:
+        return str(value)
+    except Exception:
+        return repr(value)
+
+
+def _source_files(project) -> list[Path] | None:
+    """Every .py file of the MODELS packages and of the settings' package, found without import."""
+    files: set[Path] = set()
+    names = list(project.database.models) + [project.settings.module_name]
+    for name in names:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            return None
+        if spec is None:
+            return None
+        if name == project.settings.module_name:
+            if not spec.origin:
+                return None
+            if "." not in name:  # a top-level settings.py: its folder may hold a virtualenv
+                files.add(Path(spec.origin))
+                continue
+            locations = [str(Path(spec.origin).parent)]  # the whole project package
+        elif spec.submodule_search_locations:
+            locations = list(spec.submodule_search_locations)
+        elif spec.origin and spec.origin.endswith(".py"):
+            files.add(Path(spec.origin))
+            continue
+        else:
+            return None
+        for location in locations:
+            for root, dirs, here in os.walk(location):
+                dirs[:] = [d for d in dirs if d != "__pycache__"]
+                files.update(Path(root, n) for n in here if n.endswith(".py"))
+    return sorted(files)
+
+
+def _cache_file(project) -> Path:
+    return project.migrations_dir / "__pycache__" / CACHE_FILE
+
+
+def _read(cache: Path) -> list[str]:
+    try:
+        keys = json.loads(cache.read_text(encoding="utf-8")).get("clean", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [k for k in keys if isinstance(k, str)] if isinstance(keys, list) else []
+
+
+def _write(cache: Path, keys: list[str]) -> None:
+    temporary = cache.with_name(f"{CACHE_FILE}.{os.getpid()}.tmp")
+    try:
+        cache.parent.mkdir(exist_ok=True)
+        temporary.write_text(json.dumps({"clean": keys}), encoding="utf-8")
+        os.replace(temporary, cache)
+    except OSError:
+        temporary.unlink(missing_ok=True)

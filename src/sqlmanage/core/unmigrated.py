@@ -1,0 +1,25 @@
+"""Django's "your models have changes" notice after a no-op migrate, without its usual cost.
+
+Comparing the models with the schema means importing every model module and reflecting the
+database: seconds on a big project, on every deploy. When no project source file changed
+since a comparison that found nothing, the answer is known without importing anything (see
+``comparison_cache``).
+"""
+
+from __future__ import annotations
+
+
+def models_have_unmigrated_changes(project) -> bool:
+    """Whether the models hold changes that no migration has (compared only when needed)."""
+    from sqlmanage.core.comparison_cache import is_remembered, remember, sources_key
+
+    key = sources_key(project)
+    if is_remembered(project, key):
+        return False
+    from sqlmanage.core.makemigrations import detect_changes
+
+    script, _ = detect_changes(project)
+    if not script.upgrade_ops.is_empty():
+        return True
+    remember(project, key)
+    return False

@@ -1,0 +1,232 @@
+"""Revision headers read without importing migration modules, cached by file size and mtime.
+
+Alembic imports every migration module to learn its ``revision`` and ``down_revision``; on a
+history of 1,000 migrations that is most of the time ``showmigrations`` or a no-op ``migrate``
+takes. Here the header is read from the file's syntax tree once, kept in
+``__pycache__/sqlmanage-revisions.json`` beside the migrations, and the module itself is
+imported only when Alembic touches anything else (``upgrade``, ``downgrade``), that is, when
+the migration is about to run. A file whose header is not plain literals is imported as
+Alembic would.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import warnings
+from pathlib import Path
+
+INDEX_FILE = "sqlmanage-revisions.json"
+INDEX_VERSION = 2
+HEADER_NAMES = ("revision", "down_revision", "branch_labels", "depends_on")
+REVISION_FILE = re.compile(r"(?!\.\#|__init__)(.*\.py)$")  # Alembic's own pattern
+
+
+class LazyMigrationModule:
+    """Stands in for a migration module: the header is known, the body is imported on use."""
+
+    def __init__(self, path: Path, header: dict):
+        self._path = path
+        self._module = None
+        self.__file__ = str(path)
+        self.__doc__ = header.get("doc")
+        for name in HEADER_NAMES:
+            if name in header:
+                setattr(self, name, _from_json(header[name]))
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.load(), name)
+
+    def load(self):
+        """Import the module now; a file that fails to import is a MigrationFileError."""
+        if self._module is None:
+            from alembic import util
+
+            from sqlmanage.history import translate_revision_errors
+
+            with translate_revision_errors():
+                self._module = util.load_python_file(str(self._path.parent), self._path.name)
+        return self._module
+
+    def unload(self) -> None:
+        """Let the module go once it has run: a long history need not stay in memory."""
+        self._module = None
+
+
+def file_checksum(data: bytes) -> str:
+    """SHA-256 of a file's bytes, ignoring a BOM and CRLF/CR line endings."""
+    import hashlib
+
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_header(source: bytes, path: Path) -> dict | None:
+    """The module docstring and header assignments of a migration file, or None if unusual.
+
+    Raises SyntaxError for a file that does not parse, as importing it would.
+    """
+    tree = ast.parse(source, filename=str(path))
+    header: dict = {"doc": ast.get_docstring(tree, clean=False)}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if not isinstance(target, ast.Name) or target.id not in HEADER_NAMES:
+            continue
+        try:
+            header[target.id] = _to_json(ast.literal_eval(value))
+        except (ValueError, TypeError, SyntaxError):
+            return None
+    if not isinstance(header.get("revision"), str):
+        return None
+    return header
+
+
+class RevisionIndex:
+    """Headers of the migration files of one migrations folder, with their on-disk cache."""
+
+    def __init__(self, cache_dir: Path):
+        self.cache_file = cache_dir / "__pycache__" / INDEX_FILE
+        self.entries: dict[str, list] = self._load()
+        self.seen: set[str] = set()
+        self.dirty = False
+
+    def header(self, path: Path) -> dict | None:
+        return self._entry(path)[2]
+
+    def checksum(self, path: Path) -> str:
+        return self._entry(path)[3]
+
+    def _entry(self, path: Path) -> list:
+        """[size, mtime_ns, header, checksum], read again when the file's size or mtime moved."""
+        key = str(path)
+        self.seen.add(key)
+        stat = path.stat()
+        entry = self.entries.get(key)
+        if entry is not None and entry[0] == stat.st_size and entry[1] == stat.st_mtime_ns:
+            return entry
+        source = path.read_bytes()
+        entry = [stat.st_size, stat.st_mtime_ns, read_header(source, path), file_checksum(source)]
+        self.entries[key] = entry
+        self.dirty = True
+        return entry
+
+    def save(self) -> None:
+        """Write the cache if it changed; a read-only folder only costs the next run time."""
+        stale = set(self.entries) - self.seen
+        if not self.dirty and not stale:
+            return
+        for key in stale:
+            del self.entries[key]
+        data = json.dumps({"version": INDEX_VERSION, "files": self.entries})
+        temporary = self.cache_file.with_name(f"{INDEX_FILE}.{os.getpid()}.tmp")
+        try:
+            self.cache_file.parent.mkdir(exist_ok=True)
+            temporary.write_text(data, encoding="utf-8")
+            os.replace(temporary, self.cache_file)
+        except OSError:
+            temporary.unlink(missing_ok=True)
+
+    def _load(self) -> dict[str, list]:
+        try:
+            data = json.loads(self.cache_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict) or data.get("version") != INDEX_VERSION:
+            return {}
+        files = data.get("files")
+        return files if isinstance(files, dict) else {}
+
+
+def read_folder(migrations_dir: Path) -> list[tuple[Path, dict, str]] | None:
+    """(path, header, checksum) of every migration in ``versions/``, or None when one needs
+    Alembic's own reading (a header that is not literals, branch labels, depends_on)."""
+    versions = (migrations_dir / "versions").resolve()
+    index = RevisionIndex(migrations_dir)
+    found = []
+    try:
+        names = sorted(os.listdir(versions))
+    except FileNotFoundError:
+        names = []
+    for name in names:
+        path = versions / name
+        if not REVISION_FILE.match(name) or not path.is_file():
+            continue
+        header = index.header(path)
+        if header is None or header.get("branch_labels") or header.get("depends_on"):
+            index.save()
+            return None
+        found.append((path, header, index.checksum(path)))
+    index.save()
+    return found
+
+
+def install_lazy_loading(script_directory) -> None:
+    """Make ``script_directory`` read headers from the index instead of importing modules."""
+    from alembic.script.revision import RevisionMap
+
+    if script_directory.sourceless:
+        return  # .pyc-only histories have no source to read
+    script_directory.revision_map = RevisionMap(lambda: _load_scripts(script_directory))
+
+
+def _load_scripts(script_directory):
+    from alembic.script import Script
+    from alembic.script.base import _only_source_rev_file
+
+    index = RevisionIndex(Path(script_directory.dir))
+    loaded: set[Path] = set()
+    for location in script_directory._version_locations:
+        location = Path(location)
+        if not location.exists():
+            continue
+        for listed in Script._list_py_dir(script_directory, location):
+            path = Path(listed).resolve()
+            if path in loaded:
+                warnings.warn(f"File {path} loaded twice! ignoring. Please ensure "
+                              "version_locations is unique.")
+                continue
+            loaded.add(path)
+            if not _only_source_rev_file.match(path.name):
+                continue
+            header = index.header(path)
+            if header is None:
+                script = _imported_script(script_directory, path)
+                if script is not None:
+                    yield script
+                continue
+            yield Script(LazyMigrationModule(path, header), header["revision"], str(path))
+    index.save()
+
+
+def _imported_script(script_directory, path: Path):
+    """Alembic's own loading, for a file whose header needs executing to be known."""
+    from alembic.script import Script
+
+    if hasattr(Script, "_from_path"):
+        return Script._from_path(script_directory, path)
+    return Script._from_filename(script_directory, str(path.parent), path.name)
+
+
+def _to_json(value):
+    if isinstance(value, (list, tuple)):
+        if not all(isinstance(item, str) for item in value):
+            raise ValueError("not a list of revision ids")
+        return list(value)
+    if value is None or isinstance(value, str):
+        return value
+    raise ValueError("not a revision id")
+
+
+def _from_json(value):
+    return tuple(value) if isinstance(value, list) else value
