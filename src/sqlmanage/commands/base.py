@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Callable
 
@@ -41,10 +42,27 @@ class _State:
         self.prog_name = "python manage.py"
 
     def plain_errors(self) -> bool:
-        return self.no_color or "NO_COLOR" in os.environ or not sys.stderr.isatty()
+        return self.no_color or "NO_COLOR" in os.environ or not _isatty(stderr())
 
 
 STATE = _State()
+
+# The streams call_command(stdout=..., stderr=...) gave, for this thread or task only; None
+# means sys.stdout / sys.stderr as they are when written to.
+OUTPUT: ContextVar[tuple] = ContextVar("sqlmanage_output", default=(None, None))
+
+
+def stdout():
+    return OUTPUT.get()[0] or sys.stdout
+
+
+def stderr():
+    return OUTPUT.get()[1] or sys.stderr
+
+
+def _isatty(stream) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
 
 
 @dataclass
@@ -65,12 +83,12 @@ class Runtime:
 
     @property
     def is_terminal(self) -> bool:
-        return sys.stdout.isatty()
+        return _isatty(stdout())
 
     def can_prompt(self, on_stderr: bool = False) -> bool:
         """Prompts only when input is allowed and a person is at both ends (never in CI)."""
-        answer_stream = sys.stderr if on_stderr else sys.stdout
-        return self.interactive and sys.stdin.isatty() and answer_stream.isatty()
+        answer_stream = stderr() if on_stderr else stdout()
+        return self.interactive and sys.stdin.isatty() and _isatty(answer_stream)
 
     @property
     def color(self) -> bool:
@@ -84,14 +102,14 @@ class Runtime:
         """
         if style and self.color:
             text = click.style(text, **STYLES[style])
-        click.echo(text, nl=nl, color=self.color)
+        click.echo(text, file=OUTPUT.get()[0], nl=nl, color=self.color)
 
     def err(self, text: str, style: str | None = None) -> None:
         """Write a warning or notice to stderr."""
         text = redact(text)
         if style and not STATE.plain_errors():
             text = click.style(text, **STYLES[style])
-        click.echo(text, err=True)
+        click.echo(text, file=OUTPUT.get()[1], err=True)
 
     def rich_console(self):
         """A Rich console on stdout, coloured only when ``color`` says so."""
@@ -99,7 +117,7 @@ class Runtime:
 
         width = None if self.is_terminal or "COLUMNS" in os.environ else OFF_TERMINAL_WIDTH
         return Console(
-            file=sys.stdout,
+            file=stdout(),
             width=width,
             no_color=not self.color,
             color_system="auto" if self.color else None,

@@ -7,13 +7,14 @@ import re
 import click
 
 from sqlmanage.commands.base import common_options, noinput_option
+from sqlmanage.commands.completion import complete_migration_targets
 
 
 RELATIVE_STEP = re.compile(r"^-\d+$")
 
 
 @click.command("migrate", context_settings={"ignore_unknown_options": True})
-@click.argument("target", required=False)
+@click.argument("target", required=False, shell_complete=complete_migration_targets)
 @click.option("--plan", is_flag=True, help="Show the operations that would run; change nothing.")
 @click.option(
     "--fake", is_flag=True,
@@ -32,9 +33,14 @@ RELATIVE_STEP = re.compile(r"^-\d+$")
     help="Give up (exit 1) if another migrate holds the database's migration lock this long. "
     "Default: wait.",
 )
+@click.option(
+    "--all-databases", is_flag=True,
+    help="Migrate every database in DATABASES to its head, in parallel, and print a summary. "
+    "With --check or --plan, check or plan every database.",
+)
 @noinput_option
 @common_options
-def command(runtime, target, plan, fake, sql, check_unapplied, lock_timeout):
+def command(runtime, target, plan, fake, sql, check_unapplied, lock_timeout, all_databases):
     """Apply or unapply migrations to bring the database to TARGET.
 
     Without TARGET, applies every unapplied migration. TARGET brings the database to exactly
@@ -51,6 +57,8 @@ def command(runtime, target, plan, fake, sql, check_unapplied, lock_timeout):
       python manage.py migrate --plan
       python manage.py migrate --sql > migration.sql
       python manage.py migrate --check --noinput
+      python manage.py migrate --database analytics
+      python manage.py migrate --all-databases --noinput
     """
     if target is not None and target.startswith("-") and not RELATIVE_STEP.match(target):
         raise click.NoSuchOption(target)
@@ -59,6 +67,8 @@ def command(runtime, target, plan, fake, sql, check_unapplied, lock_timeout):
     chosen = [flag for flag, on in (("--sql", sql), ("--fake", fake), ("--plan", plan), ("--check", check_unapplied)) if on]
     if len(chosen) > 1 and set(chosen) != {"--plan", "--check"}:
         raise click.UsageError(f"{' and '.join(chosen)} cannot be combined.")
+    if all_databases:
+        return _all_databases(runtime, target, plan, fake, sql, check_unapplied, lock_timeout)
     project = runtime.project
     if sql:
         from sqlmanage.core.apply import migration_sql
@@ -134,10 +144,9 @@ def _apply(runtime, target, fake: bool, lock_timeout: float | None) -> None:
 
 def _notice_unmigrated_changes(runtime) -> None:
     """Django's notice after 'No migrations to apply.' when the models have moved on."""
-    from sqlmanage.core.makemigrations import detect_changes
+    from sqlmanage.core.unmigrated import models_have_unmigrated_changes
 
-    script, _ = detect_changes(runtime.project)
-    if not script.upgrade_ops.is_empty():
+    if models_have_unmigrated_changes(runtime.project):
         runtime.out(
             f"  Your models in '{runtime.project.label}' have changes that are not yet reflected "
             "in a migration, and so won't be applied.",
@@ -148,3 +157,110 @@ def _notice_unmigrated_changes(runtime) -> None:
             "'python manage.py migrate' to apply them.",
             "notice",
         )
+
+
+def _all_databases(runtime, target, show_plan, fake, sql, check_unapplied, lock_timeout) -> int:
+    """``--all-databases``: every alias to its head in parallel (or checked), then a summary."""
+    clashes = [name for name, given in (
+        ("TARGET", target is not None), ("--database", runtime.database is not None),
+        ("--fake", fake), ("--sql", sql),
+    ) if given]
+    if clashes:
+        raise click.UsageError(f"--all-databases cannot be combined with {' or '.join(clashes)}.")
+    from sqlmanage.core import all_databases
+    from sqlmanage.settings import load_settings
+
+    settings = load_settings(runtime.settings)
+    if show_plan or check_unapplied:
+        run = all_databases.check_all_databases(settings, plans=show_plan)
+        if show_plan:
+            _print_plans(runtime, run)
+        if check_unapplied:
+            _print_summary(runtime, run, checking=True)
+    else:
+        run = _migrate_all(runtime, settings, lock_timeout)
+        _print_summary(runtime, run, checking=False)
+    failed = [o for o in run.outcomes if o.result not in (all_databases.OK, all_databases.UNAPPLIED)]
+    if run.interrupted:
+        from sqlmanage.errors import Interrupted
+
+        raise Interrupted(
+            "Interrupted: each database stopped as its result in the summary says.",
+            hint="Run 'python manage.py showmigrations --database ALIAS' to see where one "
+            "stands, and 'python manage.py migrate --all-databases' to finish.",
+        )
+    if failed:
+        from sqlmanage.errors import SqlmanageError
+
+        names = ", ".join(o.alias for o in failed)
+        if show_plan or check_unapplied:
+            message = f"{len(failed)} of {len(run.outcomes)} databases could not be checked: {names}."
+            command = "showmigrations"
+        else:
+            message = f"{len(failed)} of {len(run.outcomes)} databases failed to migrate: {names}."
+            command = "migrate"
+        raise SqlmanageError(message, hint=(
+            f"Run 'python manage.py {command} --database {failed[0].alias}' to see the whole "
+            "error. The databases not named here were handled regardless."
+        ))
+    unapplied = any(o.result == all_databases.UNAPPLIED for o in run.outcomes)
+    return 1 if check_unapplied and unapplied else 0
+
+
+def _migrate_all(runtime, settings, lock_timeout):
+    from sqlmanage.commands.base import STATE
+    from sqlmanage.core.all_databases import migrate_all_databases
+
+    aliases = ", ".join(settings.databases)
+    count = len(settings.databases)
+    heading = f"Migrating {count} database{'' if count == 1 else 's'} in parallel: {aliases}"
+
+    def on_done(outcome):
+        if runtime.verbosity >= 2:
+            names = ", ".join(outcome.migrations) or "nothing"
+            detail = f": {outcome.error}" if outcome.error else ""
+            runtime.out(f"  {outcome.alias}: applied {names}; {outcome.result}{detail} "
+                        f"({outcome.seconds:.2f}s)")
+
+    if runtime.verbosity == 1 and runtime.is_terminal:  # a spinner while the workers run
+        with runtime.rich_console().status(heading):
+            run = migrate_all_databases(settings, lock_timeout=lock_timeout, on_done=on_done)
+    else:
+        if runtime.verbosity >= 1:
+            runtime.out(heading, "heading")
+        run = migrate_all_databases(settings, lock_timeout=lock_timeout, on_done=on_done)
+    for outcome in run.outcomes:
+        for warning in outcome.warnings:
+            runtime.err(f"Warning ({outcome.alias}): {warning}", "warning")
+        if STATE.traceback and outcome.traceback:
+            runtime.err(f"Traceback of '{outcome.alias}':\n{outcome.traceback}")
+    return run
+
+
+def _print_plans(runtime, run) -> None:
+    from sqlmanage.core.describe import describe_migration
+    from sqlmanage.render import plain
+
+    for outcome in run.outcomes:
+        runtime.out(f"Database '{outcome.alias}' ({outcome.database}):", "heading")
+        if outcome.plan is None:
+            runtime.out(f"  {outcome.result}: {outcome.error}", "error")
+            continue
+        descriptions = [describe_migration(s.migration.path) for s in outcome.plan.steps]
+        for text, style in plain.planned_operations(outcome.plan, descriptions):
+            runtime.out(f"  {text}", style)
+
+
+def _print_summary(runtime, run, checking: bool) -> None:
+    from sqlmanage.render import databases
+
+    if runtime.verbosity < 1:
+        return
+    if runtime.is_terminal:
+        table, sentence = databases.rich_summary(run, checking)
+        console = runtime.rich_console()
+        console.print(table)
+        console.print(sentence)
+    else:
+        for text, style in databases.plain_summary(run, checking):
+            runtime.out(text, style)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from sqlmanage.commands.base import common_options
+from sqlmanage.commands.completion import complete_migrations
 
 
 @click.command("sqlmigrate")
-@click.argument("migration")
+@click.argument("migration", shell_complete=complete_migrations)
 @click.option("--backwards", is_flag=True, help="Print the SQL that unapplies the migration.")
 @common_options
 def command(runtime, migration, backwards):
