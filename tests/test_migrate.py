@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import re
 
 import pytest
@@ -148,6 +150,20 @@ def test_no_migrations_to_apply_notices_unmigrated_model_changes(project):
     assert "  No migrations to apply." in result.lines
     assert any("have changes that are not yet reflected in a migration" in line for line in result.lines)
     assert any("Run 'python manage.py makemigrations'" in line for line in result.lines)
+
+
+def test_a_remembered_clean_comparison_is_forgotten_when_a_model_changes(project):
+    """The no-op migrate's notice and makemigrations --check remember "no changes" only
+    until a model changes: the next run compares again and sees it."""
+    notice = "have changes that are not yet reflected in a migration"
+    project.manage("migrate")
+    assert not any(notice in line for line in project.manage("migrate").lines)
+    assert project.manage("makemigrations", "--check").lines == ["No changes detected"]
+    cache = project.path / "project" / "migrations" / "__pycache__" / "sqlmanage-clean-comparisons.json"
+    assert len(json.loads(cache.read_text())["clean"]) == 2  # the notice's key and --check's
+    add_discount_code(project)
+    assert any(notice in line for line in project.manage("migrate").lines)
+    assert project.run("makemigrations", "--check").returncode == 1
 
 
 def test_verbosity_0_prints_nothing(project):
