@@ -415,3 +415,42 @@ def test_postgres_sql_script_builds_the_migrated_schema(project, pg_url):
     assert version_rows(pg_url) == {"0003_fill_discount_rate"}
     assert set(from_script) >= {"categories", "products", "customers", "reviews", "alembic_version"}
     assert "discount_rate" in from_script["products"]
+
+
+COMMIT_MODE_MIGRATION = '''"""records the session's synchronous_commit
+
+Revision ID: {revision}
+Revises: {parent}
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "{revision}"
+down_revision = "{parent}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    {create}
+    op.execute("INSERT INTO commit_modes SELECT '{revision}', current_setting('synchronous_commit')")
+
+
+def downgrade() -> None:
+    pass
+'''
+
+
+@pytest.mark.postgres
+def test_postgres_only_the_last_migration_of_a_run_waits_for_the_flush(project, pg_url):
+    """Every migration commits on its own; all but the last skip the WAL flush wait, and the
+    last one waits, which makes the earlier ones durable too."""
+    create = 'op.create_table("commit_modes", sa.Column("revision", sa.String(32)), sa.Column("mode", sa.String(8)))'
+    for revision, parent, first in (("0004_mode", ALL_MIGRATIONS[-1], True), ("0005_mode", "0004_mode", False)):
+        (project.versions / f"{revision}.py").write_text(COMMIT_MODE_MIGRATION.format(
+            revision=revision, parent=parent, create=create if first else "pass"))
+    project.manage("migrate", env=db(pg_url))
+    with direct_engine(pg_url).connect() as connection:
+        modes = dict(connection.execute(sa.text("SELECT revision, mode FROM commit_modes")).all())
+    assert modes == {"0004_mode": "off", "0005_mode": "on"}
+    assert version_rows(pg_url) == {"0005_mode"}

@@ -64,10 +64,11 @@ def apply_migrations(
         progress.plan = plan_migrations(history, tuple(heads), target)
         on_event("plan", progress.plan)
         last = len(progress.plan.steps) - 1
+        defer_flushes = last > 0 and context.connection.dialect.name == "postgresql"
         for index, step in enumerate(progress.plan.steps):
             alembic_step = _alembic_step(history, step, fake)
-            if index < last and context.connection.dialect.name == "postgresql":
-                _defer_flush(alembic_step, context.connection)
+            if defer_flushes and index in (0, last):
+                _set_synchronous_commit(alembic_step, context.connection, index == last)
             progress.step, progress.started = step, time.perf_counter()
             if not fake and context.connection.dialect.name not in TRANSACTIONAL_DDL:
                 direction = "running-apply" if step.forward else "running-unapply"
@@ -242,21 +243,25 @@ def _alembic_step(history, step: Step, fake: bool):
     return alembic_step
 
 
-def _defer_flush(alembic_step, connection) -> None:
-    """On PostgreSQL, let this migration's commit skip the wait for its WAL flush.
+def _set_synchronous_commit(alembic_step, connection, on: bool) -> None:
+    """On PostgreSQL, commits skip the wait for their WAL flush from the first migration of a
+    run on, and the last one waits again.
 
-    Each migration still commits on its own; only the last of a run waits for the flush, and
-    that flush makes every earlier commit durable too. A server crash in between loses whole
-    migrations (schema, version and audit row together), never half of one: the next migrate
-    applies them again. It saves one disk flush per migration, most of a long run's time.
+    Each migration still commits on its own; the last commit's flush makes every earlier one
+    durable too. A server crash in between loses whole migrations (schema, version and audit
+    row together), never half of one: the next migrate applies them again. It saves a disk
+    flush per migration. The setting is the session's (set inside the first migration's
+    transaction, so it is undone if that one fails), on sqlmanage's own connection, which
+    is closed after the run.
     """
     run_migration = alembic_step.migration_fn
+    statement = f"SET synchronous_commit TO {'on' if on else 'off'}"
 
-    def without_flush_wait(**kw):
-        connection.exec_driver_sql("SET LOCAL synchronous_commit TO off")
+    def run_with_setting(**kw):
+        connection.exec_driver_sql(statement)
         return run_migration(**kw)
 
-    alembic_step.migration_fn = without_flush_wait
+    alembic_step.migration_fn = run_with_setting
 
 
 def _interrupted(project, step: Step | None) -> Interrupted:
