@@ -60,7 +60,10 @@ CHECK_PLUGIN = "alembic.ext.checkconstraint_byname"
 
 def plugin_options() -> dict:
     """Alembic's autogenerate plugins, with CHECK constraint comparison where available."""
-    if importlib.util.find_spec(CHECK_PLUGIN) is None:
+    try:
+        if importlib.util.find_spec(CHECK_PLUGIN) is None:
+            return {}
+    except ModuleNotFoundError:  # Alembic before 1.18 has no alembic.ext at all
         return {}
     return {"autogenerate_plugins": ["alembic.autogenerate.*", CHECK_PLUGIN]}
 

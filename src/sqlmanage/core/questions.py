@@ -60,6 +60,31 @@ def _render_rename_table(autogen_context, operation) -> str:
     return f"{prefix}rename_table({operation.table_name!r}, {operation.new_table_name!r}{schema})"
 
 
+def _render_column_renames_on_alembic_before_1_15_2() -> None:
+    """Alembic before 1.15.2 renders alter_column without its ``new_column_name`` (its issue
+    #1635), which would turn an answered rename question into a migration that renames nothing.
+    """
+    import alembic
+    from alembic.autogenerate import render
+
+    if tuple(int(part) for part in alembic.__version__.split(".")[:3] if part.isdigit()) >= (1, 15, 2):
+        return
+    render_alter_column = render._alter_column
+
+    def render_with_new_name(autogen_context, operation) -> str:
+        text = render_alter_column(autogen_context, operation)
+        if operation.modify_name is None or "new_column_name=" in text:
+            return text
+        return f"{text[:-1]}, new_column_name={operation.modify_name!r})"
+
+    # Those versions' dispatcher refuses a second renderer for one class, and they no longer
+    # change, so their registry is set directly.
+    renderers._registry[(ops.AlterColumnOp, "default")] = render_with_new_name
+
+
+_render_column_renames_on_alembic_before_1_15_2()
+
+
 def type_text(type_, dialect) -> str:
     try:
         return str(type_.compile(dialect=dialect))
