@@ -276,15 +276,17 @@ def load_history(migrations_dir: Path, ini_file: Path, project_label: str,
             "have it created, or copy env.py from a project made by sqlmanage.",
         )
 
-    def script_directory():
-        return _script_directory(make_config(), migrations_dir)
+    def script_directory(headers=None):
+        return _script_directory(make_config(), migrations_dir, headers)
 
     history = None
     if _plain_layout(ini_file):
         with translate_revision_errors():
             headers = revision_index.read_folder(migrations_dir)
         if headers is not None:
-            history = _history_from_headers(headers, project_label, script_directory)
+            history = _history_from_headers(
+                headers, project_label, lambda: script_directory(headers)
+            )
     if history is None:
         history = History.from_script(script_directory(), project_label)
     history.replaced_dir = migrations_dir / "versions" / REPLACED_FOLDER
@@ -350,7 +352,7 @@ def _plain_layout(ini_file: Path) -> bool:
     return not parser.has_section("alembic") or not special & set(parser.options("alembic"))
 
 
-def _script_directory(config, location: Path):
+def _script_directory(config, location: Path, headers: list | None = None):
     from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
@@ -361,7 +363,7 @@ def _script_directory(config, location: Path):
             script = ScriptDirectory.from_config(config)
     except CommandError as exc:
         raise MigrationFileError(f"Cannot read the migrations in {location}: {exc}") from exc
-    install_lazy_loading(script)
+    install_lazy_loading(script, headers)
     return script
 
 

@@ -128,14 +128,7 @@ class RevisionIndex:
             return
         for key in stale:
             del self.entries[key]
-        data = json.dumps({"version": INDEX_VERSION, "files": self.entries})
-        temporary = self.cache_file.with_name(f"{INDEX_FILE}.{os.getpid()}.tmp")
-        try:
-            self.cache_file.parent.mkdir(exist_ok=True)
-            temporary.write_text(data, encoding="utf-8")
-            os.replace(temporary, self.cache_file)
-        except OSError:
-            temporary.unlink(missing_ok=True)
+        write_cache(self.cache_file, {"version": INDEX_VERSION, "files": self.entries})
 
     def _load(self) -> dict[str, list]:
         try:
@@ -146,6 +139,17 @@ class RevisionIndex:
             return {}
         files = data.get("files")
         return files if isinstance(files, dict) else {}
+
+
+def write_cache(path: Path, data) -> None:
+    """Write a cache file whole or not at all; a read-only folder only costs the next run time."""
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(exist_ok=True)
+        temporary.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
 
 
 def read_folder(migrations_dir: Path) -> list[tuple[Path, dict, str]] | None:
@@ -171,13 +175,27 @@ def read_folder(migrations_dir: Path) -> list[tuple[Path, dict, str]] | None:
     return found
 
 
-def install_lazy_loading(script_directory) -> None:
-    """Make ``script_directory`` read headers from the index instead of importing modules."""
+def install_lazy_loading(script_directory, headers: list | None = None) -> None:
+    """Make ``script_directory`` read headers from the index instead of importing modules.
+
+    ``headers`` are ``read_folder``'s, when the history was read from them already: the
+    folder is then not listed, nor the index read, a second time.
+    """
     from alembic.script.revision import RevisionMap
 
     if script_directory.sourceless:
         return  # .pyc-only histories have no source to read
-    script_directory.revision_map = RevisionMap(lambda: _load_scripts(script_directory))
+    if headers is None:
+        script_directory.revision_map = RevisionMap(lambda: _load_scripts(script_directory))
+    else:
+        script_directory.revision_map = RevisionMap(lambda: _scripts_from(headers))
+
+
+def _scripts_from(headers: list):
+    from alembic.script import Script
+
+    for path, header, _ in headers:
+        yield Script(LazyMigrationModule(path, header), header["revision"], str(path))
 
 
 def _load_scripts(script_directory):

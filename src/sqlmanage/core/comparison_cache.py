@@ -168,10 +168,6 @@ def _read(cache: Path) -> list[str]:
 
 
 def _write(cache: Path, keys: list[str]) -> None:
-    temporary = cache.with_name(f"{CACHE_FILE}.{os.getpid()}.tmp")
-    try:
-        cache.parent.mkdir(exist_ok=True)
-        temporary.write_text(json.dumps({"clean": keys}), encoding="utf-8")
-        os.replace(temporary, cache)
-    except OSError:
-        temporary.unlink(missing_ok=True)
+    from sqlmanage.revision_index import write_cache
+
+    write_cache(cache, {"clean": keys})
