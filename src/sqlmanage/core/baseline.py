@@ -45,29 +45,45 @@ def with_baseline(project, fn: Callable, revision: str | None = None) -> T:
 
 
 def replay(project, connection, migrations) -> None:
-    """Run the migrations' upgrades on ``connection``, one after the other."""
-    from alembic.operations import Operations
-    from alembic.runtime.migration import MigrationContext
+    """Run the migrations' upgrades on ``connection``, one after the other.
 
+    They run as under ``migrate``: in Alembic's environment, with the models' metadata, one
+    transaction per migration and the version table kept, so a migration that asks for
+    ``context.get_bind()`` or an ``autocommit_block()`` replays as it applies.
+    """
+    from sqlmanage.alembic_env import run_steps
     from sqlmanage.database import first_line
 
-    context = MigrationContext.configure(
-        connection, opts=project.context_options(connection.dialect.name, with_metadata=False)
-    )
-    script = project.history.script
-    with Operations.context(context):
+    history = project.history
+    running = []
+
+    def steps(heads, context):
         for migration in migrations:
-            try:
-                script.get_revision(migration.revision).module.upgrade()
-            except Exception as exc:
-                raise SqlmanageError(
-                    f"Replaying the migration history failed at {migration.name}: "
-                    f"{type(exc).__name__}: {first_line(exc)}",
-                    hint="makemigrations builds the schema from the migration files; fix that "
-                    "migration first.",
-                ) from exc
+            step = revision_step(history, migration, forward=True)
+            running[:] = [migration]
+            yield step
+
+    try:
+        run_steps(project, steps, connection)
+    except SqlmanageError:
+        raise
+    except Exception as exc:
+        failed = running[0].name if running else "its start"
+        raise SqlmanageError(
+            f"Replaying the migration history failed at {failed}: "
+            f"{type(exc).__name__}: {first_line(exc)}",
+            hint="makemigrations builds the schema from the migration files; fix that "
+            "migration first.",
+        ) from exc
     if connection.in_transaction():
         connection.commit()
+
+
+def revision_step(history, migration, forward: bool):
+    """Alembic's step that runs one migration of the history, up or down."""
+    from alembic.runtime.migration import RevisionStep
+
+    return RevisionStep(history.revision_map_for(migration), history.alembic_script(migration), forward)
 
 
 def _in_memory_sqlite(project, migrations, fn):
