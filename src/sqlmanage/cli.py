@@ -35,6 +35,7 @@ COMMANDS = {
     ),
     "sqlmigrate": ("sqlmanage.commands.sqlmigrate", "Print the SQL of one migration."),
     "startproject": ("sqlmanage.commands.startproject", "Create a new project's skeleton."),
+    "adopt": ("sqlmanage.commands.adopt", "Take over an existing Alembic project."),
     "shell": ("sqlmanage.commands.shell", "Open a Python shell with a session and every model."),
     "dbshell": ("sqlmanage.commands.dbshell", "Open the database's own command-line client."),
     "squashmigrations": (

@@ -95,6 +95,10 @@ def apply_migrations(
         audit.ensure_table(connection, project.settings)
         records = audit.read_records(connection, project.settings)
         heads = heads_on(connection, project.settings)
+        if not heads and project.settings.baseline_on_migrate and not fake:
+            from sqlmanage.core.baseline import run_baseline
+
+            run_baseline(project, connection, only_if_empty=True)
         running = [r for r in records.values() if r.running and r.revision in history.by_id]
         if running and fake:
             for mark in running:  # --fake is how the user records the real state: marks go
@@ -189,6 +193,7 @@ def _fake_over_unknown(project, target: str, on_event: EventCallback) -> Plan:
     """
     from alembic import command
 
+    project.require_own_env()
     if is_zero(target):
         plan = Plan(None, target, [])
         destination = "base"
@@ -216,6 +221,7 @@ def _run_env(project, fn, configure: dict) -> None:
 
     from sqlmanage.project import CONFIGURE_ATTRIBUTE
 
+    project.require_own_env()
     script = project.history.script
     config = project.config
     config.attributes[CONFIGURE_ATTRIBUTE] = configure

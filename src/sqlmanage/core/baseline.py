@@ -56,6 +56,8 @@ def replay(project, connection, migrations) -> None:
 
     history = project.history
     running = []
+    if migrations and not migrations[0].parents:
+        run_baseline(project, connection)
 
     def steps(heads, context):
         for migration in migrations:
@@ -77,6 +79,44 @@ def replay(project, connection, migrations) -> None:
         ) from exc
     if connection.in_transaction():
         connection.commit()
+
+
+def run_baseline(project, connection, *, only_if_empty: bool = False) -> bool:
+    """Create what the history expects before its first migration (the BASELINE setting).
+
+    Some histories start from tables their application creates itself (MLflow's first
+    migration alters tables ``create_all`` made). Every replay runs the hook on its empty
+    scratch database; ``migrate`` runs it on an empty database when BASELINE_ON_MIGRATE is
+    set (``only_if_empty``: no table but sqlmanage's and Alembic's own).
+    """
+    baseline = project.hook("BASELINE")
+    if baseline is None:
+        return False
+    if only_if_empty:
+        from sqlalchemy import inspect
+
+        from sqlmanage.core.audit import AUDIT_TABLE
+
+        settings = project.settings
+        inspector = inspect(connection)
+        own = {settings.version_table, AUDIT_TABLE}
+        if set(inspector.get_table_names(schema=settings.version_table_schema)) - own:
+            return False
+        if settings.version_table_schema and set(inspector.get_table_names()) - own:
+            return False
+    try:
+        baseline(connection)
+    except Exception as exc:
+        from sqlmanage.database import first_line
+
+        raise SqlmanageError(
+            f"The baseline {project.settings.baseline} failed: {type(exc).__name__}: {first_line(exc)}",
+            hint="BASELINE names a function that takes a connection and creates the tables the "
+            "first migration expects (e.g. OldBase.metadata.create_all(connection)).",
+        ) from exc
+    if connection.in_transaction():
+        connection.commit()
+    return True
 
 
 def revision_step(history, migration, forward: bool):

@@ -203,7 +203,9 @@ def detect_changes(project, questioner=None, revision: str | None = None):
     """
     from sqlmanage.core import comparison_cache
 
-    key = comparison_cache.models_key(project) if revision is None else None
+    # A project's own filter or directives hook is code the remembered answer cannot see.
+    remembering = revision is None and not project.has_autogenerate_hooks
+    key = comparison_cache.models_key(project) if remembering else None
     if comparison_cache.is_remembered(project, key):
         return NO_CHANGES, {}
 
@@ -230,6 +232,9 @@ def detect_changes(project, questioner=None, revision: str | None = None):
             resolve_questions(script, connection.dialect, questioner, existing)
         keep_enums_in_step(script, connection, metadata)
         drop_implicit_indexes(script, connection)
+        directives = options.get("process_revision_directives")
+        if directives is not None:
+            directives(context, project.history.heads, [script])
         template_args: dict = {}
         if not script.upgrade_ops.is_empty():
             _render_python_into_templatevars(AutogenContext(context), script, template_args)
