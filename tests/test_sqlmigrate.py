@@ -82,3 +82,20 @@ def test_migrations_that_use_alembics_context_render_offline_and_replay(project)
     check = project.run("makemigrations", "--check")
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout.strip() == "No changes detected"
+
+
+def test_a_batch_block_on_postgresql_shows_each_statement_under_its_comment(project):
+    (project.versions / "0004_two_changes.py").write_text(migration_file(
+        "0004_two_changes",
+        '''    with op.batch_alter_table("products") as batch_op:
+        batch_op.add_column(sa.Column("barcode", sa.String(13)))
+        batch_op.create_index("ix_products_barcode", ["barcode"])''',
+        '''    with op.batch_alter_table("products") as batch_op:
+        batch_op.drop_index("ix_products_barcode")
+        batch_op.drop_column("barcode")''',
+    ))
+    lines = project.manage("sqlmigrate", "0004", env=UNREACHABLE_PG).lines
+    add = lines.index("-- Add column barcode to products")
+    index = lines.index("-- Create index ix_products_barcode on products")
+    assert add < lines.index("ALTER TABLE products ADD COLUMN barcode VARCHAR(13);") < index
+    assert index < lines.index("CREATE INDEX ix_products_barcode ON products (barcode);")

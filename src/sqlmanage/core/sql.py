@@ -131,7 +131,12 @@ def annotated_operations(context: MigrationContext, shadow=None) -> Operations:
         )
         batch_op = BatchOperations(context, impl=impl)
         recorded: list = []
-        batch_op.invoke = _annotating(context, batch_op.invoke, recorded.append)
+        if recreate != "always" and context.dialect.name != "sqlite":
+            # No table rebuild: each operation is its own ALTER, shown under its own comment
+            # rather than every comment first and the SQL of the block after them.
+            batch_op.invoke = operations.invoke
+        else:
+            batch_op.invoke = _annotating(context, batch_op.invoke, recorded.append)
         yield batch_op
         impl.flush()
         if shadow is not None:
