@@ -48,6 +48,7 @@ def command(runtime, name, empty, dry_run, check_changes, merge, update, scripta
       python manage.py makemigrations --scriptable --noinput
     """
     from sqlmanage.core.makemigrations import make_merge, make_migration, update_latest
+    from sqlmanage.core.naming import run_post_write_hooks
     from sqlmanage.core.scaffold import ensure_migrations_folder
     from sqlmanage.render import plain
 
@@ -89,6 +90,7 @@ def command(runtime, name, empty, dry_run, check_changes, merge, update, scripta
         if ensure_migrations_folder(project.migrations_dir) and runtime.verbosity >= 1:
             report(f"Created the migrations folder {_shown(project.migrations_dir)}")
         migration.write()
+        run_post_write_hooks(project.config, migration.path)
     if runtime.verbosity >= 1:
         if merge:
             report(f"Merging {project.label}", "heading")
