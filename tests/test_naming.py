@@ -108,8 +108,9 @@ def test_hex_prefixes_work_as_in_alembic_and_a_numeric_one_is_not_a_number(proje
     ]
 
 
-def test_merge_in_a_hex_history_is_named_after_the_branches(project):
+def test_merge_in_a_hex_history_is_named_after_the_branches_and_hooked(project):
     rename_history(project, dated=False)
+    add_exec_hook(project)
     last = HEX_IDS["0003_fill_discount_rate"]
     for revision, slug in (("c0ffee123456", "add_notes"), ("dead00beef12", "fill_notes")):
         (project.versions / f"{revision}_{slug}.py").write_text(
@@ -122,6 +123,8 @@ def test_merge_in_a_hex_history_is_named_after_the_branches(project):
     [name] = new_files(project, before)
     assert HEX_NAME.match(name) and name.endswith("_merge_add_fill.py"), name
     assert sorted(header(project.versions / name)["down_revision"]) == ["c0ffee123456", "dead00beef12"]
+    assert (project.versions / name).read_text().endswith("# formatted by the hook\n")
+    assert (project.path / "hook.log").read_text().splitlines() == [name]
     assert project.alembic("heads").stdout.split() == [header(project.versions / name)["revision"], "(head)"]
 
 
@@ -286,7 +289,7 @@ def add_exec_hook(project) -> None:
         )
 
 
-def test_post_write_hooks_run_on_makemigrations_merge_and_squash(project):
+def test_post_write_hooks_run_on_makemigrations_and_squash_not_on_a_dry_run(project):
     add_exec_hook(project)
     add_discount_code(project)
     project.manage("makemigrations", "--dry-run")
@@ -296,10 +299,15 @@ def test_post_write_hooks_run_on_makemigrations_merge_and_squash(project):
     made = project.versions / "0004_add_products_discount_code.py"
     assert made.read_text().endswith("# formatted by the hook\n")
     assert (project.path / "hook.log").read_text().splitlines() == [made.name]
+    project.edit("project/models/catalogue.py", "    name: Mapped[str] = mapped_column(sa.String(100), unique=True)",
+                 "    name: Mapped[str] = mapped_column(sa.String(100), unique=True)\n"
+                 "    note: Mapped[str | None] = mapped_column(sa.String(50))")
+    project.manage("makemigrations", "--update", "--noinput")
+    assert "note" in made.read_text() and made.read_text().endswith("# formatted by the hook\n")
     project.manage("squashmigrations", "0004", "--noinput")
     squashed = project.versions / "0004_squashed_0001_0004.py"
     assert squashed.read_text().endswith("# formatted by the hook\n")
-    assert (project.path / "hook.log").read_text().splitlines() == [made.name, squashed.name]
+    assert (project.path / "hook.log").read_text().splitlines() == [made.name, made.name, squashed.name]
     project.manage("migrate")
     assert project.sqlite_version() == {"0004_add_products_discount_code"}
 

@@ -174,9 +174,19 @@ def run_post_write_hooks(config, path: Path) -> list[str]:
         names = [n for n in re.split(r"[\s,]+", hooks.get("hooks", "")) if n]
     if not names:
         return []
+    run_hooks = getattr(write_hooks, "_run_hooks", None)
+    if run_hooks is None:
+        import alembic
+
+        raise SqlmanageError(
+            f"Cannot run the post_write_hooks of alembic.ini with Alembic {alembic.__version__}: "
+            "it has no alembic.script.write_hooks._run_hooks.",
+            hint=f"The migration {path.name} was written; run the formatter on it by hand, or "
+            "install an Alembic version that sqlmanage supports.",
+        )
     try:
         with redirect_stdout(io.StringIO()):
-            write_hooks._run_hooks(str(path), hooks)
+            run_hooks(str(path), hooks)
     except CommandError as exc:
         raise SqlmanageError(
             f"The post-write hooks of alembic.ini failed on {path.name}: {exc}",
