@@ -115,3 +115,9 @@ def test_revision_ids_fit_32_characters_and_never_collide(tmp_path):
     taken = history(("0004_" + "a" * 27, "0004_" + "a" * 27))
     assert unique_revision("0004_" + "a" * 30, taken, tmp_path) == "0004_" + "a" * 25 + "_2"
     assert cut("0004_add_products_discount_code_and_more", 32) == "0004_add_products_discount_code"
+
+
+def test_a_file_template_never_names_a_new_file_like_an_existing_one(tmp_path):
+    (tmp_path / "2022_01_20_note.py").write_text("")
+    with pytest.raises(SqlmanageError, match="already exists"):
+        new_file(Naming("%(year)d_%(month).2d_%(day).2d_%(slug)s"), history(), tmp_path, "note", CREATED)

@@ -101,6 +101,16 @@ class Naming:
             ) from None
         return f"{stem}.py"
 
+    def path_in(self, versions: Path, revision: str, slug: str, created: datetime) -> Path:
+        """``file_name`` inside ``versions``; a template that leads out of it is refused."""
+        path = versions / self.file_name(revision, slug, created)
+        if versions.resolve() not in path.resolve().parents:
+            raise SqlmanageError(
+                f"file_template = {self.spelled_template} would write {path}, outside {versions}.",
+                hint=INI_HINT,
+            )
+        return path
+
 
 def new_file(naming: Naming, history, versions: Path, slug: str, created: datetime,
              revision: str | None = None) -> tuple[str, Path]:
@@ -110,14 +120,14 @@ def new_file(naming: Naming, history, versions: Path, slug: str, created: dateti
             f"{history.next_number():04d}_{naming.numbered_slug(slug)}", history, versions
         )
         return revision, versions / f"{revision}.py"
-    if revision is None:
-        revision = _fresh_hex_revision(history, versions)
-    path = versions / naming.file_name(revision, slug, created)
-    inside = versions.resolve()
-    if inside != path.resolve().parent and inside not in path.resolve().parents:
+    given = revision is not None
+    revision = revision or _fresh_hex_revision(history, versions)
+    path = naming.path_in(versions, revision, slug, created)
+    if path.exists() and not given:
         raise SqlmanageError(
-            f"file_template = {naming.spelled_template} would write {path}, outside {versions}.",
-            hint=INI_HINT,
+            f"{path} already exists: file_template = {naming.spelled_template} names this "
+            "migration like an earlier one.",
+            hint="Give -n another name, or put %%(rev)s in file_template so every name differs.",
         )
     return revision, path
 

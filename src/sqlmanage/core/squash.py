@@ -87,7 +87,7 @@ def _squashed_path(naming: Naming, versions: Path, last: Migration, name: str, c
     """
     if naming.file_template is None and last.number is not None:
         return versions / f"{last.number:04d}_{name}.py"
-    return versions / naming.file_name(last.revision, name, created)
+    return naming.path_in(versions, last.revision, name, created)
 
 
 def _short(migration: Migration) -> str:
