@@ -32,7 +32,9 @@ def command(runtime, name, empty, dry_run, check_changes, merge, update, scripta
     """Create new migrations from the changes in your models.
 
     Compares every model (all modules under MODELS are imported) with the schema that the
-    migration history produces and writes one Alembic revision, NNNN_<what it does>.py. On a
+    migration history produces and writes one Alembic revision, NNNN_<what it does>.py (in a
+    history made by plain Alembic, or with file_template in alembic.ini, named as Alembic
+    names it; alembic.ini's post_write_hooks run on the file). On a
     terminal it asks, as Django does, whether a column or table was renamed, and for a value
     for the existing rows when a NOT NULL column arrives; with --noinput (or off a terminal)
     it assumes no rename and exits with status 3 where a value is needed.
