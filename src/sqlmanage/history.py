@@ -27,7 +27,9 @@ from sqlmanage.errors import (
     UnknownMigration,
 )
 
-NUMBER_PREFIX = re.compile(r"^(\d{4,})_")
+# sqlmanage's own revision ids, Django's 0001_initial: four or more digits, "_", a slug. Only
+# these have a number; a date-named file (2022_01_20_...) or a hex id (1a2b3c4d5e6f) has none.
+NUMBERED_REVISION = re.compile(r"^(\d{4,})_\w+$")
 CREATE_DATE = re.compile(r"^Create Date:\s*(.+?)\s*$", re.MULTILINE)
 MAKE_MIGRATIONS_HINT = "Run 'python manage.py makemigrations --merge' to merge them."
 REPLACED_FOLDER = "replaced"  # versions/replaced/: the originals of squashed migrations
@@ -185,13 +187,16 @@ class History:
         exact = self.by_id.get(name) or next((m for m in self.migrations if m.name == name), None)
         if exact is not None:
             return exact
-        matches = [
-            m
-            for m in self.migrations
-            if m.revision.startswith(name)
-            or m.name.startswith(name)
-            or (name.isdigit() and m.number == int(name))
-        ]
+        if name.isascii() and name.isdigit():
+            # A number means that migration, compared as a number (10 = 0010 = 010), never a
+            # prefix of a longer number or of a date; else an Alembic prefix of a hex id.
+            matches = [m for m in self.migrations if m.number == int(name)] or [
+                m for m in self.migrations if m.number is None and m.revision.startswith(name)
+            ]
+        else:
+            matches = [
+                m for m in self.migrations if m.revision.startswith(name) or m.name.startswith(name)
+            ]
         if len(matches) == 1:
             return matches[0]
         if not matches:
@@ -255,7 +260,7 @@ class History:
     def next_number(self) -> int:
         """The number for a new migration: one above the highest in the history."""
         numbers = [m.number for m in self.migrations if m.number is not None]
-        return max(numbers, default=len(self.migrations)) + 1
+        return max(numbers, default=0) + 1
 
 
 def load_history(migrations_dir: Path, ini_file: Path, project_label: str,
@@ -484,7 +489,7 @@ def _migration(script) -> Migration:
 
 def _make_migration(path: Path, revision: str, doc: str, parents: tuple[str, ...],
                     dependencies: tuple[str, ...]) -> Migration:
-    number_match = NUMBER_PREFIX.match(path.stem)
+    number_match = NUMBERED_REVISION.match(revision)
     created = None
     date_match = CREATE_DATE.search(doc)
     if date_match:

@@ -32,7 +32,9 @@ def command(runtime, name, empty, dry_run, check_changes, merge, update, scripta
     """Create new migrations from the changes in your models.
 
     Compares every model (all modules under MODELS are imported) with the schema that the
-    migration history produces and writes one Alembic revision, NNNN_<what it does>.py. On a
+    migration history produces and writes one Alembic revision, NNNN_<what it does>.py (in a
+    history made by plain Alembic, or with file_template in alembic.ini, named as Alembic
+    names it; alembic.ini's post_write_hooks run on the file). On a
     terminal it asks, as Django does, whether a column or table was renamed, and for a value
     for the existing rows when a NOT NULL column arrives; with --noinput (or off a terminal)
     it assumes no rename and exits with status 3 where a value is needed.
@@ -48,6 +50,7 @@ def command(runtime, name, empty, dry_run, check_changes, merge, update, scripta
       python manage.py makemigrations --scriptable --noinput
     """
     from sqlmanage.core.makemigrations import make_merge, make_migration, update_latest
+    from sqlmanage.core.naming import run_post_write_hooks
     from sqlmanage.core.scaffold import ensure_migrations_folder
     from sqlmanage.render import plain
 
@@ -89,6 +92,7 @@ def command(runtime, name, empty, dry_run, check_changes, merge, update, scripta
         if ensure_migrations_folder(project.migrations_dir) and runtime.verbosity >= 1:
             report(f"Created the migrations folder {_shown(project.migrations_dir)}")
         migration.write()
+        run_post_write_hooks(project.config, migration.path)
     if runtime.verbosity >= 1:
         if merge:
             report(f"Merging {project.label}", "heading")
