@@ -132,8 +132,13 @@ def test_rename_column_question_answered_yes_keeps_the_data(project):
     assert path.name == "0004_rename_products_rebate_rate.py"
     source = path.read_text()
     assert "new_column_name='rebate_rate'" in source and "new_column_name='discount_rate'" in source
+    # Outside a batch block: SQLite renames in place (RENAME COLUMN) instead of rebuilding.
+    assert "op.alter_column('products', 'discount_rate'" in source
+    root_page = "select rootpage from sqlite_master where name = 'products'"
+    before = rows(project, root_page)
     project.manage("migrate")
     assert rows(project, "select name, rebate_rate from products") == [("Dune", 0.0)]
+    assert rows(project, root_page) == before, "the table was rebuilt, not renamed in place"
     assert project.manage("makemigrations", "--check").lines == ["No changes detected"]
     project.manage("migrate", "-1")
     assert rows(project, "select name, discount_rate from products") == [("Dune", 0.0)]

@@ -145,11 +145,11 @@ class Project:
         batch = settings.render_as_batch
         from sqlmanage import comparison
 
-        compare_server_default = settings.compare_server_default and comparison.compare_server_default
+        compare_server_default = comparison.server_default_comparison(settings.compare_server_default)
         options = {
             "compare_type": settings.compare_type,
             "compare_server_default": compare_server_default,
-            "render_as_batch": dialect_name == "sqlite" if batch is None else bool(batch),
+            "render_as_batch": True if batch is None else bool(batch),
             "version_table": settings.version_table,
             "version_table_schema": settings.version_table_schema,
             "include_schemas": settings.include_schemas,

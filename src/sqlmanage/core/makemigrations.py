@@ -230,6 +230,7 @@ def detect_changes(project, questioner=None, revision: str | None = None):
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import inspect
 
+    from sqlmanage.comparison import keep_column_checks
     from sqlmanage.core.baseline import with_baseline
     from sqlmanage.core.foreign_key_indexes import drop_implicit_indexes
     from sqlmanage.core.pg_enums import keep_enums_in_step
@@ -242,6 +243,7 @@ def detect_changes(project, questioner=None, revision: str | None = None):
         options.update(sqlalchemy_module_prefix="sa.", alembic_module_prefix="op.", user_module_prefix=None)
         context = MigrationContext.configure(connection, opts=options)
         script = produce_migrations(context, metadata)
+        keep_column_checks(script)
         if questioner is not None and not script.upgrade_ops.is_empty():
             existing = set(inspect(connection).get_table_names())
             resolve_questions(script, connection.dialect, questioner, existing)

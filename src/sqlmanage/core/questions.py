@@ -151,7 +151,10 @@ def _modify_table(container, dialect, questioner, existing_tables) -> list:
     """
     table = container.table_name
     operations = _rename_columns(container.ops, table, dialect, questioner)
-    pieces: list = []
+    # A rename goes first and outside the batch block: a plain RENAME COLUMN in place
+    # everywhere, where a batch operation on SQLite would rebuild the whole table.
+    pieces: list = [o for o in operations if _is_rename(o)]
+    operations = [o for o in operations if not _is_rename(o)]
     current: list = []
     for operation in operations:
         needs_value = (
@@ -188,6 +191,10 @@ def _modify_table(container, dialect, questioner, existing_tables) -> list:
     if current:
         pieces.append(ops.ModifyTableOps(table, current, schema=container.schema))
     return [p for p in pieces if not isinstance(p, ops.ModifyTableOps) or p.ops] or [container]
+
+
+def _is_rename(operation) -> bool:
+    return isinstance(operation, ops.AlterColumnOp) and operation.modify_name is not None
 
 
 def _rename_columns(operations, table, dialect, questioner) -> list:
