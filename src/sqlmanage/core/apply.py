@@ -61,23 +61,33 @@ def apply_migrations(
     progress = _Progress()
 
     def steps(heads, context):
+        # Called again when another run moved the version table first (see alembic_env):
+        # the plan is always the one from the heads this run is about to build on.
         progress.plan = plan_migrations(history, tuple(heads), target)
-        on_event("plan", progress.plan)
-        last = len(progress.plan.steps) - 1
-        defer_flushes = last > 0 and context.connection.dialect.name == "postgresql"
-        for index, step in enumerate(progress.plan.steps):
+        for step in progress.plan.steps:
             alembic_step = _alembic_step(history, step, fake)
-            if defer_flushes and index in (0, last):
-                _set_synchronous_commit(alembic_step, context.connection, index == last)
-            progress.step, progress.started = step, time.perf_counter()
             if not fake and context.connection.dialect.name not in TRANSACTIONAL_DDL:
                 direction = "running-apply" if step.forward else "running-unapply"
                 audit.record(context.connection, project.settings, step.migration, direction, None)
                 context.connection.commit()
-            on_event("start", step)
+            alembic_step.migration_fn = _announcing(alembic_step.migration_fn, step)
             yield alembic_step
             del alembic_step
             history.release_module(step.migration)
+
+    def _announcing(run_migration, step):
+        """The step's body, telling the caller first: by then the lock is held and the
+        version table checked, so a step that another run got to first is never announced."""
+
+        def run(**kw):
+            if not progress.announced:
+                progress.announced = True
+                on_event("plan", progress.plan)
+            progress.step, progress.started = step, time.perf_counter()
+            on_event("start", step)
+            return run_migration(**kw)
+
+        return run
 
     def on_version_apply(ctx, step, heads, run_args):
         done, progress.step = progress.step, None
@@ -129,6 +139,8 @@ def apply_migrations(
             raise
         cause = exc.__cause__ if isinstance(exc, SqlmanageError) and exc.__cause__ else exc
         raise _failure(project, failed, cause) from cause
+    if not progress.announced:
+        on_event("plan", progress.plan)
     return progress.plan
 
 
@@ -162,6 +174,7 @@ class _Progress:
     plan: Plan | None = None
     step: Step | None = None
     started: float = 0.0
+    announced: bool = False
 
 
 def migration_sql(project, target: str | None) -> str:
@@ -241,27 +254,6 @@ def _alembic_step(history, step: Step, fake: bool):
     if fake:
         alembic_step.migration_fn = _do_nothing
     return alembic_step
-
-
-def _set_synchronous_commit(alembic_step, connection, on: bool) -> None:
-    """On PostgreSQL, commits skip the wait for their WAL flush from the first migration of a
-    run on, and the last one waits again.
-
-    Each migration still commits on its own; the last commit's flush makes every earlier one
-    durable too. A server crash in between loses whole migrations (schema, version and audit
-    row together), never half of one: the next migrate applies them again. It saves a disk
-    flush per migration. The setting is the session's (set inside the first migration's
-    transaction, so it is undone if that one fails), on sqlmanage's own connection, which
-    is closed after the run.
-    """
-    run_migration = alembic_step.migration_fn
-    statement = f"SET synchronous_commit TO {'on' if on else 'off'}"
-
-    def run_with_setting(**kw):
-        connection.exec_driver_sql(statement)
-        return run_migration(**kw)
-
-    alembic_step.migration_fn = run_with_setting
 
 
 def _interrupted(project, step: Step | None) -> Interrupted:
