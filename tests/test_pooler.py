@@ -41,8 +41,10 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _start_pgbouncer(mode: str):
-    """One PgBouncer in ``mode`` on a free loopback port; yield the port; stop it."""
+def _start_pgbouncer(mode: str, databases: str = ""):
+    """One PgBouncer in ``mode`` on a free loopback port; yield the port; stop it.
+
+    ``databases`` are extra lines for its [databases] section (aliases)."""
     binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
     if not os.path.exists(binary):
         pytest.fail("pgbouncer is not installed: apt-get install -y pgbouncer (.ci/run does).",
@@ -52,6 +54,7 @@ def _start_pgbouncer(mode: str):
     (folder / "users.txt").write_text('"postgres" ""\n')
     (folder / "pgbouncer.ini").write_text(
         "[databases]\n"
+        f"{databases}"
         "* = host=127.0.0.1 port=5432\n"
         "[pgbouncer]\n"
         f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
@@ -250,3 +253,33 @@ def test_concurrent_migrates_through_pgbouncer_apply_each_migration_once_and_lea
     print(f"\n{mode} pooling: {ROUNDS} rounds x {CONCURRENT_RUNS} runs, {len(revisions)} migrations, "
           f"duplicates 0, advisory locks left {advisory}, settings left 0, application transactions "
           f"{application.transactions}, round seconds {', '.join(f'{d:.1f}' for d in durations)}")
+
+
+@pytest.mark.postgres
+def test_an_alias_and_a_direct_url_share_one_lock(project, pg_url):
+    """The lock is named after current_database(), not the URL: a run through a PgBouncer
+    alias waits for a lock held under the real database's name."""
+    import uuid
+
+    from sqlalchemy import text
+
+    from sqlmanage.core.lock import advisory_key, lock_name
+
+    database = pg_url.rsplit("/", 1)[1]
+    alias = f"alias_{uuid.uuid4().hex[:8]}"
+    for port in _start_pgbouncer("transaction", f"{alias} = host=127.0.0.1 port=5432 dbname={database}\n"):
+        holder = direct_engine(pg_url)
+        try:
+            with holder.connect() as connection:
+                key = advisory_key(lock_name(database, None, "alembic_version"))
+                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+                connection.commit()
+                aliased = _through(pg_url, port).rsplit("/", 1)[0] + f"/{alias}"
+                result = project.run("migrate", "--noinput", "--lock-timeout", "1",
+                                     env={"DATABASE_URL": aliased})
+        finally:
+            holder.dispose()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"Waiting for the migration lock on {database}: held by pid" in result.stderr
+    assert "Gave up waiting for the migration lock" in result.stderr
+    assert version_rows(pg_url) == set()
