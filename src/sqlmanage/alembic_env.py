@@ -64,12 +64,15 @@ def run_migrations() -> None:
         The bookkeeping transaction and every migration's take the lock themselves (see
         core.lock), and each migration first checks, under the lock, that the version table
         is still where this run left it; when another run moved it, the run starts over from
-        what is there now, so a migration is never applied twice.
+        what is there now, so a migration is never applied twice. SIGTERM/SIGINT cancel the
+        statement running on the connection (core.cancel).
         """
+        from sqlmanage.core.cancel import cancel_on_signal
         from sqlmanage.core.lock import RunOutdated, migration_lock
 
         timeout, on_wait = config.attributes.get(LOCK_ATTRIBUTE, (None, _log_wait))
-        with migration_lock(connection, project.settings, timeout, on_wait) as lock:
+        with cancel_on_signal(connection), \
+                migration_lock(connection, project.settings, timeout, on_wait) as lock:
             lock.hold()
             _ensure_version_table(connection, project.settings)
             prepare = config.attributes.get(PREPARE_ATTRIBUTE)
