@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from sqlmanage.core import audit
@@ -72,6 +73,11 @@ def apply_migrations(
                 context.connection.commit()
             alembic_step.migration_fn = _announcing(alembic_step.migration_fn, step)
             yield alembic_step
+            # Alembic asks for the next step only once this one's COMMIT went through: only
+            # now is it done ("OK" before a failed COMMIT would be a lie).
+            on_event("done", step, progress.seconds)
+            progress.step = None
+            progress.completed += 1
             del alembic_step
             history.release_module(step.migration)
 
@@ -90,15 +96,14 @@ def apply_migrations(
         return run
 
     def on_version_apply(ctx, step, heads, run_args):
-        done, progress.step = progress.step, None
-        seconds = time.perf_counter() - progress.started
+        done = progress.step
+        seconds = progress.seconds = time.perf_counter() - progress.started
         direction = ("fake-" if fake else "") + ("apply" if done.forward else "unapply")
         # The last replaced original of a squash reaches the squashed migration's revision:
         # it is recorded as the squashed migration, whose file now stands for that state.
         recorded = history.by_id.get(done.migration.revision, done.migration)
         audit.record(ctx.connection, project.settings, recorded, direction, seconds,
                      history.checksum(recorded))
-        on_event("done", done, seconds)
 
     def prepare(connection):
         """Under the lock: the audit table, records for what plain alembic applied, edits."""
@@ -132,7 +137,7 @@ def apply_migrations(
     try:
         _run_env(project, steps, {"on_version_apply": on_version_apply})
     except KeyboardInterrupt as exc:
-        raise _interrupted(project, progress.step) from exc
+        raise _interrupted(project, progress.step, progress.completed) from exc
     except Exception as exc:
         failed = progress.step
         if failed is None:
@@ -174,6 +179,8 @@ class _Progress:
     plan: Plan | None = None
     step: Step | None = None
     started: float = 0.0
+    seconds: float = 0.0
+    completed: int = 0
     announced: bool = False
 
 
@@ -256,7 +263,21 @@ def _alembic_step(history, step: Step, fake: bool):
     return alembic_step
 
 
-def _interrupted(project, step: Step | None) -> Interrupted:
+def _uses_autocommit_block(migration) -> bool:
+    """Whether the migration commits part of itself on its own (Alembic's autocommit_block)."""
+    try:
+        return "autocommit_block" in Path(migration.path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
+def _interrupted(project, step: Step | None, completed: int = 0) -> Interrupted:
+    if step is None and completed:
+        return Interrupted(
+            f"Interrupted between two migrations: the {completed} applied before it are "
+            "committed, nothing of the next one ran.",
+            hint="Run migrate again to apply the rest.",
+        )
     if step is None:
         return Interrupted("Interrupted before any migration ran; nothing was changed.")
     action = "applying" if step.forward else "unapplying"
@@ -274,7 +295,14 @@ def _failure(project, step: Step, exc: Exception) -> MigrationFailed:
     reason = first_line(exc)
     action = "Applying" if step.forward else "Unapplying"
     backend = project.url.get_backend_name()
-    if backend in TRANSACTIONAL_DDL:
+    if backend in TRANSACTIONAL_DDL and _uses_autocommit_block(step.migration):
+        hint = (
+            f"{step.migration.name} ran part of its work in autocommit_block(): that part was "
+            "committed as it ran and stays (an index built CONCURRENTLY, say); the rest, and "
+            "the version table, were rolled back. Undo what the committed part made, or make "
+            "it idempotent (IF NOT EXISTS), then run migrate again."
+        )
+    elif backend in TRANSACTIONAL_DDL:
         hint = (
             f"{step.migration.name} was rolled back: the schema and the version table are as "
             "they were before it. Fix the migration and run migrate again."
