@@ -34,11 +34,23 @@ class SquashPlan:
     data_migrations: list[Migration] = field(default_factory=list)
 
     def carry_out(self) -> None:
-        """Move the originals to versions/replaced/, then write the squashed migration."""
-        self.replaced_dir.mkdir(exist_ok=True)
-        for original in self.replaced:
-            original.path.rename(self.replaced_dir / original.path.name)
+        """Write the squashed migration (whole, or not at all), then move the originals to
+        versions/replaced/; if a move fails, the ones moved go back and the new file goes."""
+        from sqlmanage.files import cannot_write
+
         self.migration.write()
+        moved: list[tuple[Path, Path]] = []
+        try:
+            self.replaced_dir.mkdir(exist_ok=True)
+            for original in self.replaced:
+                destination = self.replaced_dir / original.path.name
+                original.path.rename(destination)
+                moved.append((destination, original.path))
+        except OSError as exc:
+            for destination, source in reversed(moved):
+                destination.rename(source)
+            self.migration.path.unlink(missing_ok=True)
+            raise cannot_write(self.replaced_dir, exc) from exc
 
 
 def squash_migrations(project, start: str | None, end: str, squashed_name: str | None = None) -> SquashPlan:
