@@ -44,16 +44,33 @@ def run_migrations() -> None:
             context.run_migrations()
 
     def locked_run(connection) -> None:
-        """Our own connection: one run at a time (a caller's connection is the caller's)."""
-        from sqlmanage.core.lock import migration_lock
+        """Our own connection: one run at a time (a caller's connection is the caller's).
+
+        The bookkeeping transaction and every migration's take the lock themselves (see
+        core.lock), and each migration first checks, under the lock, that the version table
+        is still where this run left it; when another run moved it, the run starts over from
+        what is there now, so a migration is never applied twice. SIGTERM/SIGINT cancel the
+        statement running on the connection (core.cancel).
+        """
+        from sqlmanage.core.cancel import cancel_on_signal
+        from sqlmanage.core.lock import RunOutdated, migration_lock
 
         timeout, on_wait = config.attributes.get(LOCK_ATTRIBUTE, (None, _log_wait))
-        with migration_lock(connection, project.settings, timeout, on_wait):
+        with cancel_on_signal(connection), \
+                migration_lock(connection, project.settings, timeout, on_wait) as lock:
+            lock.hold()
+            _ensure_version_table(connection, project.settings)
             prepare = config.attributes.get(PREPARE_ATTRIBUTE)
             if prepare is not None:
                 prepare(connection)
-                connection.commit()
-            run(connection)
+            connection.commit()
+            with _steps_checked_under(lock, project.settings):
+                while True:
+                    try:
+                        run(connection)
+                        return
+                    except RunOutdated:
+                        connection.rollback()
 
     _with_connection(config.attributes.get("connection"), project, run, locked_run)
 
@@ -98,6 +115,58 @@ def run_steps(project, steps, connection=None, *, as_sql: bool = False, **extra)
         configure(context, project, connection, transaction_per_migration=True, **extra)
         with _batch_reflects_its_table_only(), context.begin_transaction():
             context.run_migrations()
+
+
+def _ensure_version_table(connection, settings) -> None:
+    """Create Alembic's version table under the lock, not in the unlocked read that follows."""
+    from alembic.runtime.migration import MigrationContext
+
+    context = MigrationContext.configure(connection, opts={
+        "version_table": settings.version_table,
+        "version_table_schema": settings.version_table_schema,
+    })
+    context._ensure_version_table()  # Alembic's own definition of the table; no public name
+
+
+@contextmanager
+def _steps_checked_under(lock, settings) -> Iterator[None]:
+    """Wrap Alembic's migration function: each step takes the lock in its own transaction
+    and raises RunOutdated if the version table is not where this run's last step left it.
+
+    Alembic reads the heads before the first step outside any lock and keeps its own copy
+    of them; the check is what makes that copy safe to use. ``on_version_apply`` tells the
+    heads after each step (read in the step's own, still locked, transaction).
+    """
+    from alembic import context
+
+    from sqlmanage.core.lock import RunOutdated
+    from sqlmanage.core.status import heads_on
+
+    options = context._proxy.context_opts  # the running EnvironmentContext: no public handle
+    original = options.get("fn")
+    if original is None:
+        yield
+        return
+
+    def checked(heads, migration_context):
+        expected = [set(heads)]
+
+        def remember(ctx, step, heads, run_args) -> None:
+            expected[0] = set(heads)
+
+        migration_context.on_version_apply_callbacks = (
+            *migration_context.on_version_apply_callbacks, remember)
+        for step in original(heads, migration_context):
+            lock.hold()
+            if set(heads_on(migration_context.connection, settings)) != expected[0]:
+                raise RunOutdated()
+            yield step
+
+    options["fn"] = checked
+    try:
+        yield
+    finally:
+        options["fn"] = original
 
 
 @contextmanager

@@ -81,13 +81,14 @@ def replay(project, connection, migrations) -> None:
         connection.commit()
 
 
-def run_baseline(project, connection, *, only_if_empty: bool = False) -> bool:
+def run_baseline(project, connection, *, only_if_empty: bool = False, commit: bool = True) -> bool:
     """Create what the history expects before its first migration (the BASELINE setting).
 
     Some histories start from tables their application creates itself (MLflow's first
     migration alters tables ``create_all`` made). Every replay runs the hook on its empty
     scratch database; ``migrate`` runs it on an empty database when BASELINE_ON_MIGRATE is
-    set (``only_if_empty``: no table but sqlmanage's and Alembic's own).
+    set (``only_if_empty``: no table but sqlmanage's and Alembic's own), in its locked
+    bookkeeping transaction (``commit=False``: the caller commits, and so keeps the lock).
     """
     baseline = project.hook("BASELINE")
     if baseline is None:
@@ -114,7 +115,7 @@ def run_baseline(project, connection, *, only_if_empty: bool = False) -> bool:
             hint="BASELINE names a function that takes a connection and creates the tables the "
             "first migration expects (e.g. OldBase.metadata.create_all(connection)).",
         ) from exc
-    if connection.in_transaction():
+    if commit and connection.in_transaction():
         connection.commit()
     return True
 

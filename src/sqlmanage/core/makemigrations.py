@@ -60,10 +60,11 @@ class NewMigration:
     replaces: bool = False
 
     def write(self) -> None:
-        """Write the file; only ``--update`` may replace one (a new file never clobbers)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("w" if self.replaces else "x", encoding="utf-8") as handle:
-            handle.write(self.source)
+        """Write the file whole or not at all; only ``--update`` may replace one (a new file
+        never clobbers)."""
+        from sqlmanage.files import write_atomic
+
+        write_atomic(self.path, self.source, exclusive=not self.replaces)
 
 
 def slugify(name: str) -> str:

@@ -36,13 +36,25 @@ class SquashPlan:
     config: object = None  # Alembic's Config, for alembic.ini's post_write_hooks
 
     def carry_out(self) -> None:
-        """Move the originals to versions/replaced/, write the squashed migration, run the hooks."""
+        """Write the squashed migration (whole, or not at all), then move the originals to
+        versions/replaced/; if a move fails, the ones moved go back and the new file goes.
+        alembic.ini's post_write_hooks run on the new file last."""
         from sqlmanage.core.naming import run_post_write_hooks
+        from sqlmanage.files import cannot_write
 
-        self.replaced_dir.mkdir(exist_ok=True)
-        for original in self.replaced:
-            original.path.rename(self.replaced_dir / original.path.name)
         self.migration.write()
+        moved: list[tuple[Path, Path]] = []
+        try:
+            self.replaced_dir.mkdir(exist_ok=True)
+            for original in self.replaced:
+                destination = self.replaced_dir / original.path.name
+                original.path.rename(destination)
+                moved.append((destination, original.path))
+        except OSError as exc:
+            for destination, source in reversed(moved):
+                destination.rename(source)
+            self.migration.path.unlink(missing_ok=True)
+            raise cannot_write(self.replaced_dir, exc) from exc
         if self.config is not None:
             run_post_write_hooks(self.config, self.migration.path)
 
