@@ -55,8 +55,8 @@ def command(runtime, app_labels, listing, plan, output_format):
     else:
         from sqlmanage.render import rich_table
 
-        table, summary = rich_table.showmigrations(status, plan, runtime.verbosity)
         console = runtime.rich_console()
+        table, summary = rich_table.showmigrations(status, plan, runtime.verbosity, console.width)
         console.print(table)
         console.print(summary)
     for state in status.changed:
