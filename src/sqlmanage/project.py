@@ -24,7 +24,11 @@ class Project:
     def __init__(self, settings: Settings, alias: str | None = None):
         self.settings = settings
         self.database = settings.database(alias)
-        self.label = self.database.label
+
+    @property
+    def label(self) -> str:
+        """The migration tree's app label (a root's branch label, else the package name)."""
+        return self.history.label
 
     @classmethod
     def load(cls, settings_module: str | None = None, alias: str | None = None) -> Project:
@@ -136,7 +140,8 @@ class Project:
         from sqlmanage.history import load_history
 
         return load_history(
-            self.migrations_dir, self.settings.base_dir / "alembic.ini", self.label, lambda: self.config
+            self.migrations_dir, self.settings.base_dir / "alembic.ini", self.database.label,
+            lambda: self.config,
         )
 
     def context_options(self, dialect_name: str, with_metadata: bool = True) -> dict:
