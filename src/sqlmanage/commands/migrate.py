@@ -34,13 +34,18 @@ RELATIVE_STEP = re.compile(r"^-\d+$")
     "Default: wait.",
 )
 @click.option(
+    "--ddl-lock-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
+    help="On PostgreSQL, give up a migration's table lock after this long (then retry, then "
+    "exit 1 naming the blocker). Default: MIGRATION_LOCK_TIMEOUT, 2 seconds.",
+)
+@click.option(
     "--all-databases", is_flag=True,
     help="Migrate every database in DATABASES to its head, in parallel, and print a summary. "
     "With --check or --plan, check or plan every database.",
 )
 @noinput_option
 @common_options
-def command(runtime, target, plan, fake, sql, check_unapplied, lock_timeout, all_databases):
+def command(runtime, target, plan, fake, sql, check_unapplied, lock_timeout, ddl_lock_timeout, all_databases):
     """Apply or unapply migrations to bring the database to TARGET.
 
     Without TARGET, applies every unapplied migration. TARGET brings the database to exactly
@@ -77,7 +82,7 @@ def command(runtime, target, plan, fake, sql, check_unapplied, lock_timeout, all
         return None
     if plan or check_unapplied:
         return _plan_or_check(runtime, target, plan, check_unapplied)
-    _apply(runtime, target, fake, lock_timeout)
+    _apply(runtime, target, fake, lock_timeout, ddl_lock_timeout)
     return None
 
 
@@ -102,7 +107,7 @@ def _plan_or_check(runtime, target, show_plan: bool, check_unapplied: bool) -> i
     return 0
 
 
-def _apply(runtime, target, fake: bool, lock_timeout: float | None) -> None:
+def _apply(runtime, target, fake: bool, lock_timeout: float | None, ddl_lock_timeout=None) -> None:
     from sqlmanage.core.apply import apply_migrations
     from sqlmanage.render import plain
 
@@ -133,7 +138,8 @@ def _apply(runtime, target, fake: bool, lock_timeout: float | None) -> None:
             partial_line.clear()
 
     try:
-        plan = apply_migrations(project, target, fake=fake, on_event=on_event, lock_timeout=lock_timeout)
+        plan = apply_migrations(project, target, fake=fake, on_event=on_event, lock_timeout=lock_timeout,
+                                ddl_lock_timeout=ddl_lock_timeout)
     except Exception:
         if partial_line:
             runtime.out(" FAILED", "error")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from sqlmanage.core import audit
+from sqlmanage.core.timeouts import bound_step, migration_timeouts
 from sqlmanage.core.plan import TRANSACTIONAL_DDL, Plan, Step, is_zero, plan_migrations
 from sqlmanage.database import first_line
 from sqlmanage.errors import (
@@ -31,7 +32,7 @@ EventCallback = Callable[..., None]
 
 def apply_migrations(
     project, target: str | None, *, fake: bool = False, on_event: EventCallback,
-    lock_timeout: float | None = None,
+    lock_timeout: float | None = None, ddl_lock_timeout: float | None = None,
 ) -> Plan:
     """Bring the database to ``target``; ``fake`` records the steps without running them.
 
@@ -67,6 +68,8 @@ def apply_migrations(
         defer_flushes = last > 0 and context.connection.dialect.name == "postgresql"
         for index, step in enumerate(progress.plan.steps):
             alembic_step = _alembic_step(history, step, fake)
+            if not fake and context.connection.dialect.name == "postgresql":
+                bound_step(alembic_step, context, migration_timeouts(project, ddl_lock_timeout))
             if defer_flushes and index in (0, last):
                 _set_synchronous_commit(alembic_step, context.connection, index == last)
             progress.step, progress.started = step, time.perf_counter()

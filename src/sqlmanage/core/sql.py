@@ -20,6 +20,7 @@ from alembic.runtime.migration import HeadMaintainer, MigrationContext, Revision
 
 from sqlmanage.core.operations import describe
 from sqlmanage.core.plan import TRANSACTIONAL_DDL, Step
+from sqlmanage.core.timeouts import migration_timeouts, with_timeouts_sql
 from sqlmanage.errors import MigrationFileError
 
 
@@ -62,6 +63,8 @@ def steps_sql(project, steps: list[Step], start: tuple[str, ...], versions: bool
             body = buffer.getvalue().strip()
             if transactional and body:
                 body = f"BEGIN;\n{body}\nCOMMIT;"
+                if dialect.name == "postgresql":  # what migrate runs: each transaction bounded
+                    body = with_timeouts_sql(body, migration_timeouts(project))
             if versions:
                 direction = "upgrade" if step.forward else "downgrade"
                 body = f"-- Running {direction}: {step.migration.name}\n\n{body}"
