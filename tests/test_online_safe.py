@@ -80,7 +80,11 @@ def test_every_change_kind_gets_the_safe_form_and_round_trips(project, pg_url):
     assert "+ Create index ix_items_note on items" in made.stdout
     assert "blocks writes" not in source, source
 
+    (project.path / "project" / "settings.py").open("a").write(
+        '\nMIGRATION_STATEMENT_TIMEOUT = 600\nDATABASES = {"default": {"MIGRATION_LOCK_TIMEOUT": 5}}\n'
+    )
     sql = project.manage("sqlmigrate", written, env=env).stdout
+    assert sql.startswith("BEGIN;\nSET LOCAL lock_timeout = '5000ms';\nSET LOCAL statement_timeout = '600000ms';\n")
     Path("/tmp/os/sqlmigrate.sql").write_text(sql)
     assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_items_note ON items (note)" in sql
     assert lock_warnings(squawk(sql)) == [], f"squawk on sqlmigrate {written}:\n{sql}"
@@ -136,3 +140,84 @@ def _invalid_or_leftover(url: str) -> list[str]:
             )]
     finally:
         engine.dispose()
+
+
+def test_a_cut_off_concurrent_build_leaves_nothing_a_rerun_trips_on(project, pg_url):
+    env = {"DATABASE_URL": pg_url}
+    migrate_start(project, env, pg_url)
+    execute(pg_url, "INSERT INTO items (id, name, code) VALUES (1, 'a', 'same'), (2, 'b', 'same')")
+    write_models(project, changed(items={"code": 'sa.Column("code", sa.String(20), nullable=False, unique=True)'}))
+    project.manage("makemigrations", "--noinput", env=env)
+
+    failed = project.run("migrate", env=env)
+    assert failed.returncode == 1, outcome(failed)
+    assert "could not create unique index" in failed.stderr, outcome(failed)
+    assert _invalid_or_leftover(pg_url) == ["uq_items_code"]  # what a failed CONCURRENTLY leaves
+
+    execute(pg_url, "UPDATE items SET code = 'other' WHERE id = 2")
+    project.manage("migrate", env=env)
+    assert _invalid_or_leftover(pg_url) == []
+    assert ("uq_items_code", ("code",)) in snapshot(pg_url)["items"]["unique constraints"]
+    check = project.run("makemigrations", "--check", env=env)
+    assert (check.returncode, check.lines) == (0, ["No changes detected"]), outcome(check)
+
+
+def test_a_held_lock_makes_migrate_give_up_name_the_blocker_and_never_stall_readers(project, pg_url):
+    env = {"DATABASE_URL": pg_url}
+    migrate_start(project, env, pg_url)
+    (project.path / "project" / "settings.py").open("a").write("\nMIGRATION_LOCK_TRIES = 2\n")
+    write_models(project, changed(items={"added": 'sa.Column("added", sa.String(30))'}))
+    project.manage("makemigrations", "--noinput", env=env)
+    lock_timeout = 0.3
+
+    blocker = direct_engine(pg_url).connect()
+    blocker.exec_driver_sql("SET application_name = 'blocker-test'")
+    blocker_pid = blocker.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    blocker.commit()
+    blocker.exec_driver_sql("SELECT count(*) FROM items").all()  # ACCESS SHARE, held: idle in transaction
+
+    waits: list[float] = []
+    errors: list[BaseException] = []
+    migrate_done = threading.Event()
+
+    def reader() -> None:
+        """A third session reading the table all the time that migrate runs."""
+        import time
+
+        engine = direct_engine(pg_url)
+        try:
+            with engine.connect() as connection:
+                while not migrate_done.is_set():
+                    started = time.perf_counter()
+                    connection.exec_driver_sql("SELECT count(*) FROM items").all()
+                    connection.commit()
+                    waits.append(time.perf_counter() - started)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        result = project.run("migrate", "--ddl-lock-timeout", str(lock_timeout), env=env)
+    finally:
+        migrate_done.set()
+        thread.join(timeout=60)
+        blocker.rollback()
+        blocker.close()
+
+    assert result.returncode == 1, outcome(result)
+    assert "Traceback" not in result.stderr
+    message = " ".join(result.stderr.split())
+    assert "could not get its lock within 0.3s (2 tries)" in message, outcome(result)
+    assert f"pid {blocker_pid} (application 'blocker-test', idle in transaction for" in message, outcome(result)
+    assert "query started" in message and "SELECT count(*) FROM items" in message, outcome(result)
+    assert "Wait for that transaction to end" in message, outcome(result)
+    assert "added" not in {c for c, *_ in snapshot(pg_url)["items"]["columns"]}
+    assert errors == [] and waits, errors
+    # Generous: the reader queues behind the waiting ALTER at most for its lock_timeout.
+    assert max(waits) < lock_timeout + 1.5, f"a reader waited {max(waits):.2f}s"
+
+    project.manage("migrate", env=env)  # the blocker gone, the same migration applies
+    assert "added" in {c for c, *_ in snapshot(pg_url)["items"]["columns"]}

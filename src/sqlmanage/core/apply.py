@@ -298,5 +298,5 @@ def _failure(project, step: Step, exc: Exception) -> MigrationFailed:
         )
     return MigrationFailed(
         redact(f"{action} {step.migration.name} failed: {type(exc).__name__}: {reason}"),
-        hint=hint,
+        hint=getattr(exc, "hint", None) or hint,
     )
