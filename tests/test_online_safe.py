@@ -95,6 +95,9 @@ def test_every_change_kind_gets_the_safe_form_and_round_trips(project, pg_url):
     Path("/tmp/os/squawk-counts.json").write_text(json.dumps({"sqlmanage": 0, "plain alembic": plain}))
     assert plain, "squawk found nothing in plain Alembic's form: the referee would prove nothing"
 
+    gate = project.run("check", "--tag", "migrations", "--tag", "database", env=env)
+    assert "0 unapplied" not in gate.stdout and "(sqlmanage.E010)" not in gate.stdout, outcome(gate)
+
     applied = project.run("migrate", env=env)
     assert applied.returncode == 0, f"migrate {outcome(applied)}\n{source}"
     after = snapshot(pg_url)["items"]
@@ -221,3 +224,36 @@ def test_a_held_lock_makes_migrate_give_up_name_the_blocker_and_never_stall_read
 
     project.manage("migrate", env=env)  # the blocker gone, the same migration applies
     assert "added" in {c for c, *_ in snapshot(pg_url)["items"]["columns"]}
+
+
+HAND_WRITTEN = """\
+    op.create_table("labels", sa.Column("id", sa.Integer(), primary_key=True), sa.Column("text", sa.String(20)))
+    op.create_index("ix_labels_text", "labels", ["text"])
+    op.create_index("ix_products_name", "products", ["name"])
+    op.create_foreign_key("fk_products_label", "products", "labels", ["stock"], ["id"])
+    op.alter_column("products", "stock", existing_type=sa.Integer(), nullable=False)"""
+
+
+def test_check_fails_on_a_hand_written_blocking_migration_unless_its_author_accepts_it(project, pg_url):
+    env = {"DATABASE_URL": pg_url}
+    project.manage("migrate", env=env)
+    path = project.versions / "0004_hand_written.py"
+    path.write_text(migration_file("0004_hand_written", HAND_WRITTEN, "    pass"))
+
+    result = project.run("check", "--tag", "migrations", "--tag", "database", env=env)
+    assert result.returncode == 1, outcome(result)
+    found = [line for line in result.stdout.splitlines() if "(sqlmanage.E010)" in line]
+    assert found == [
+        "project: (sqlmanage.E010) 0004_hand_written (0004_hand_written.py) on products: CREATE INDEX "
+        "without CONCURRENTLY blocks writes for the whole build.",
+        "project: (sqlmanage.E010) 0004_hand_written (0004_hand_written.py) on products: ADD FOREIGN KEY "
+        "without NOT VALID checks every row under a lock that blocks writes.",
+        "project: (sqlmanage.E010) 0004_hand_written (0004_hand_written.py) on products: SET NOT NULL on "
+        "stock scans the table under an ACCESS EXCLUSIVE lock.",
+    ], outcome(result)
+    assert "sqlmanage_safety_assured = True" in result.stdout
+
+    path.write_text(path.read_text().replace("depends_on = None\n", "depends_on = None\nsqlmanage_safety_assured = True\n"))
+    assured = project.run("check", "--tag", "migrations", "--tag", "database", env=env)
+    assert "(sqlmanage.E010)" not in assured.stdout, outcome(assured)
+    assert "(sqlmanage.E007) 1 unapplied migration: 0004_hand_written." in assured.stdout, outcome(assured)
