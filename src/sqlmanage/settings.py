@@ -22,7 +22,8 @@ from sqlmanage.errors import SettingsError
 ENV_SETTINGS = "SQLMANAGE_SETTINGS_MODULE"
 ENV_DATABASE_URL = "DATABASE_URL"
 DEFAULT_ALIAS = "default"
-DATABASE_KEYS = ("URL", "MODELS", "MIGRATIONS")
+MIGRATION_OPTIONS = ("MIGRATION_LOCK_TIMEOUT", "MIGRATION_STATEMENT_TIMEOUT", "MIGRATION_LOCK_TRIES")
+DATABASE_KEYS = ("URL", "MODELS", "MIGRATIONS") + MIGRATION_OPTIONS
 
 
 def database_url_variable(alias: str) -> str:
@@ -42,6 +43,7 @@ class DatabaseSettings:
     models: list[str]
     migrations: Path
     label: str
+    migration_options: dict = field(default_factory=dict)  # MIGRATION_OPTIONS: core/timeouts.py reads them
 
 
 @dataclass
@@ -178,6 +180,8 @@ def load_settings(explicit: str | None = None) -> Settings:
         migrations=_migrations_path(check.value("MIGRATIONS", (str, Path), None), package_dir, base_dir),
         label=label,
     )
+    module_options = {k: getattr(module, k) for k in MIGRATION_OPTIONS if getattr(module, k, None) is not None}
+    default.migration_options = module_options
     databases = {DEFAULT_ALIAS: default}
     for alias, entry in (check.value("DATABASES", dict, None) or {}).items():
         if not isinstance(alias, str) or not alias.strip():
@@ -203,6 +207,7 @@ def load_settings(explicit: str | None = None) -> Settings:
             if entry.get("MIGRATIONS")
             else default.migrations,
             label=label if alias == DEFAULT_ALIAS else f"{label}:{alias}",
+            migration_options={**module_options, **{k: entry[k] for k in MIGRATION_OPTIONS if k in entry}},
         )
         if not databases[alias].url:
             raise SettingsError(

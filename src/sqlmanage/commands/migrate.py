@@ -45,6 +45,11 @@ TARGET_METAVAR = "[APP_LABEL] [MIGRATION]"
     "Default: wait.",
 )
 @click.option(
+    "--ddl-lock-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
+    help="On PostgreSQL, give up a migration's table lock after this long (then retry, then "
+    "exit 1 naming the blocker). Default: MIGRATION_LOCK_TIMEOUT, 2 seconds.",
+)
+@click.option(
     "--all-databases", is_flag=True,
     help="Migrate every database in DATABASES to its head, in parallel, and print a summary. "
     "With --check or --plan, check or plan every database.",
@@ -52,7 +57,7 @@ TARGET_METAVAR = "[APP_LABEL] [MIGRATION]"
 @noinput_option
 @common_options
 def command(runtime, words, plan, fake, fake_initial, sql, check_unapplied, prune, run_syncdb,
-            lock_timeout, all_databases):
+            lock_timeout, ddl_lock_timeout, all_databases):
     """Apply or unapply migrations to bring the database to MIGRATION.
 
     Without MIGRATION, applies every unapplied migration. MIGRATION brings the database to
@@ -106,7 +111,7 @@ def command(runtime, words, plan, fake, fake_initial, sql, check_unapplied, prun
         return _prune(runtime)
     if plan or check_unapplied:
         return _plan_or_check(runtime, target, plan, check_unapplied)
-    _apply(runtime, target, fake, lock_timeout, fake_initial)
+    _apply(runtime, target, fake, lock_timeout, fake_initial, ddl_lock_timeout)
     return None
 
 
@@ -173,7 +178,8 @@ def _plan_or_check(runtime, target, show_plan: bool, check_unapplied: bool) -> i
     return 0
 
 
-def _apply(runtime, target, fake: bool, lock_timeout: float | None, fake_initial: bool = False) -> None:
+def _apply(runtime, target, fake: bool, lock_timeout: float | None, fake_initial: bool = False,
+           ddl_lock_timeout: float | None = None) -> None:
     from sqlmanage.core.apply import apply_migrations
     from sqlmanage.render import plain
 
@@ -218,7 +224,8 @@ def _apply(runtime, target, fake: bool, lock_timeout: float | None, fake_initial
             run.update(fake=True, heading=False)
             apply_migrations(project, initial.revision, fake=True, on_event=on_event, lock_timeout=lock_timeout)
             run["fake"] = False
-        plan = apply_migrations(project, target, fake=fake, on_event=on_event, lock_timeout=lock_timeout)
+        plan = apply_migrations(project, target, fake=fake, on_event=on_event, lock_timeout=lock_timeout,
+                                ddl_lock_timeout=ddl_lock_timeout)
     except Exception:
         if partial_line:
             runtime.out(" FAILED", "error")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from sqlmanage.core import audit
+from sqlmanage.core.timeouts import bound_step, migration_timeouts
 from sqlmanage.core.plan import TRANSACTIONAL_DDL, Plan, Step, is_zero, plan_migrations
 from sqlmanage.database import first_line
 from sqlmanage.errors import (
@@ -32,7 +33,7 @@ EventCallback = Callable[..., None]
 
 def apply_migrations(
     project, target: str | None, *, fake: bool = False, on_event: EventCallback,
-    lock_timeout: float | None = None,
+    lock_timeout: float | None = None, ddl_lock_timeout: float | None = None,
 ) -> Plan:
     """Bring the database to ``target``; ``fake`` records the steps without running them.
 
@@ -60,6 +61,7 @@ def apply_migrations(
             on_event("changed", changed)
         return plan
     progress = _Progress()
+    attempts: dict[str, int] = {}  # tries per migration when its table lock is refused
 
     def steps(heads, context):
         # Called again when another run moved the version table first (see alembic_env):
@@ -67,6 +69,8 @@ def apply_migrations(
         progress.plan = plan_migrations(history, tuple(heads), target)
         for step in progress.plan.steps:
             alembic_step = _alembic_step(history, step, fake)
+            if not fake and context.connection.dialect.name == "postgresql":
+                bound_step(alembic_step, context, migration_timeouts(project, ddl_lock_timeout), attempts=attempts)
             if not fake and context.connection.dialect.name not in TRANSACTIONAL_DDL:
                 direction = "running-apply" if step.forward else "running-unapply"
                 audit.record(context.connection, project.settings, step.migration, direction, None)
@@ -321,5 +325,5 @@ def _failure(project, step: Step, exc: Exception) -> MigrationFailed:
         )
     return MigrationFailed(
         redact(f"{action} {step.migration.name} failed: {type(exc).__name__}: {reason}"),
-        hint=hint,
+        hint=getattr(exc, "hint", None) or hint,
     )

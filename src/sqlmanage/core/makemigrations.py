@@ -234,6 +234,7 @@ def detect_changes(project, questioner=None, revision: str | None = None):
     from sqlmanage.comparison import keep_column_checks
     from sqlmanage.core.baseline import with_baseline
     from sqlmanage.core.foreign_key_indexes import drop_implicit_indexes
+    from sqlmanage.core.online_safe import make_online_safe
     from sqlmanage.core.pg_enums import keep_enums_in_step
     from sqlmanage.core.questions import resolve_questions
 
@@ -253,6 +254,7 @@ def detect_changes(project, questioner=None, revision: str | None = None):
         directives = options.get("process_revision_directives")
         if directives is not None:
             directives(context, project.history.heads, [script])
+        make_online_safe(script, connection)
         template_args: dict = {}
         if not script.upgrade_ops.is_empty():
             _render_python_into_templatevars(AutogenContext(context), script, template_args)

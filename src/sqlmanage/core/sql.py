@@ -21,6 +21,7 @@ from alembic.runtime.migration import MigrationContext
 
 from sqlmanage.core.operations import describe
 from sqlmanage.core.plan import TRANSACTIONAL_DDL, Step
+from sqlmanage.core.timeouts import migration_timeouts, with_timeouts_sql
 from sqlmanage.errors import MigrationFileError
 
 
@@ -55,6 +56,8 @@ def steps_sql(project, steps: list[Step], start: tuple[str, ...], versions: bool
         text = "\n\n".join(
             f"BEGIN;\n{body}\nCOMMIT;" if transactional else body for body in bodies if body
         )
+    if text and project.url.get_backend_name() == "postgresql":  # what migrate runs: bounded
+        text = with_timeouts_sql(text, migration_timeouts(project))
     return text + "\n" if text else ""
 
 
