@@ -35,6 +35,8 @@ def showmigrations(status, plan: bool, verbosity: int) -> Iterator[Line]:
             notes += f" ({state.partly[0]} of {state.partly[1]} squashed migrations applied)"
         if verbosity >= 2 and state.applied_at is not None:
             notes += f" (applied at {state.applied_at:%Y-%m-%d %H:%M:%S})"
+        elif verbosity >= 2 and state.applied:
+            notes += " (applied outside sqlmanage; not verified until the next migrate)"
         if state.changed:
             notes += " (file changed since it was applied)"
         yield f" {mark} {printable(state.migration.name)}{notes}", "error" if state.changed else None
