@@ -99,3 +99,24 @@ def test_a_batch_block_on_postgresql_shows_each_statement_under_its_comment(proj
     index = lines.index("-- Create index ix_products_barcode on products")
     assert add < lines.index("ALTER TABLE products ADD COLUMN barcode VARCHAR(13);") < index
     assert index < lines.index("CREATE INDEX ix_products_barcode ON products (barcode);")
+
+
+def test_a_table_with_an_inline_index_renders_on_sqlite_and_the_shadow_follows_it(project):
+    """create_table(..., sa.Index(...)) then a batch rebuild of that table in the same
+    migration: the SQL and the in-memory copy batch mode reads both get the index."""
+    (project.versions / "0004_assets.py").write_text(migration_file(
+        "0004_assets",
+        '''    op.create_table(
+        "assets",
+        sa.Column("name", sa.String(50), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_assets")),
+        sa.Index("ix_assets_name_unique", "name", unique=True),
+    )
+    with op.batch_alter_table("assets") as batch_op:
+        batch_op.alter_column("name", existing_type=sa.String(50), type_=sa.String(80))''',
+        '''    op.drop_table("assets")''',
+    ))
+    lines = project.manage("sqlmigrate", "0004").lines
+    assert "CREATE UNIQUE INDEX ix_assets_name_unique ON assets (name);" in lines
+    assert "    name VARCHAR(80) NOT NULL, " in lines
+    assert lines.count("CREATE UNIQUE INDEX ix_assets_name_unique ON assets (name);") == 2

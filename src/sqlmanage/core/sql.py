@@ -106,8 +106,9 @@ def _run_body(script, step: Step) -> None:
         raise MigrationFileError(
             f"{step.migration.name} cannot be turned into SQL without a database: "
             f"{type(exc).__name__}: {exc}",
-            hint="A migration that reads from the database (op.get_bind()) only runs online; "
-            "use 'python manage.py migrate --plan' to see what it does.",
+            hint="Offline SQL runs the migration without a database: code that reads from it "
+            "(op.get_bind()) or a value of no SQL type (sa.column() without one) cannot be "
+            "rendered. 'python manage.py migrate --plan' shows what it does.",
         ) from exc
 
 
@@ -152,12 +153,24 @@ def annotated_operations(context: MigrationContext, shadow=None) -> Operations:
 def _annotating(context: MigrationContext, invoke, also=None):
     def annotated_invoke(operation):
         context.impl.static_output(f"--\n-- {describe(operation).text}\n--")
+        # The shadow gets its own copy, taken before the operation binds its columns and
+        # indexes to a table: a second run of the same objects would find them taken.
+        copied = _unbound_copy(operation) if also is not None else None
         result = invoke(operation)
         if also is not None:
-            also(operation)
+            also(copied)
         return result
 
     return annotated_invoke
+
+
+def _unbound_copy(operation):
+    import copy
+
+    try:
+        return copy.deepcopy(operation)
+    except Exception:  # an operation holding something that cannot be copied: share it
+        return operation
 
 
 class Shadow:
