@@ -91,3 +91,17 @@ def test_a_dotted_path_that_names_nothing_is_a_settings_error(project):
     settings_with(project, INCLUDE_NAME="not a path")
     result = project.run("showmigrations")
     assert result.returncode == 1 and "is not a dotted path" in result.stderr
+
+
+def test_an_index_for_another_dialect_is_not_a_change(project):
+    """Index(...).ddl_if(dialect="postgresql") is never created on SQLite (create_all skips
+    it too), so its absence there is no change to migrate (Prefect's trigram indexes)."""
+    project.manage("migrate")
+    with (project.path / "project" / "models" / "catalogue.py").open("a") as handle:
+        handle.write('\nsa.Index("ix_products_name_pg_only", Product.name).ddl_if(dialect="postgresql")\n')
+    result = project.run("makemigrations", "--check")
+    assert (result.returncode, result.stdout.strip()) == (0, "No changes detected"), result.stdout
+    with (project.path / "project" / "models" / "catalogue.py").open("a") as handle:
+        handle.write('sa.Index("ix_products_name_sqlite", Product.name).ddl_if(dialect=("sqlite",))\n')
+    result = project.run("makemigrations", "--check")
+    assert result.returncode == 1 and "Create index ix_products_name_sqlite on products" in result.stdout

@@ -174,6 +174,8 @@ class Project:
                 return False
             if reflected and comparison.is_database_own_check(obj, type_):
                 return False
+            if not reflected and _not_for_dialect(obj, dialect_name):
+                return False
             return theirs is None or theirs(obj, name, type_, reflected, compare_to)
 
         options["include_object"] = include_object
@@ -182,6 +184,16 @@ class Project:
         if directives is not None:
             options["process_revision_directives"] = directives
         return options
+
+
+def _not_for_dialect(obj, dialect_name: str) -> bool:
+    """A model index or constraint that ``ddl_if(dialect=...)`` keeps off this database, as
+    ``create_all`` does: comparing it would report a phantom "create"."""
+    condition = getattr(obj, "_ddl_if", None)
+    dialects = getattr(condition, "dialect", None)
+    if not dialects:
+        return False
+    return dialect_name not in ((dialects,) if isinstance(dialects, str) else tuple(dialects))
 
 
 def without_own_tables(theirs=None):
