@@ -22,13 +22,21 @@ def describe_migration(path: Path) -> tuple[list[str], bool]:
 
     Descriptions are always of ``upgrade()``: going back, Django shows them as ``Undo ...``.
     """
-    tree = ast.parse(Path(path).read_text(encoding="utf-8"), filename=str(path))
-    module = _Module(tree)
-    upgrade = module.functions.get("upgrade")
+    module = _Module(ast.parse(Path(path).read_text(encoding="utf-8"), filename=str(path)))
     downgrade = module.functions.get("downgrade")
-    changes = [describe(o).text for o in _operations(upgrade, module)] if upgrade else []
+    changes = [describe(o).text for o in _upgrade_operations(module)]
     irreversible = downgrade is None or _does_nothing(downgrade)
     return changes, irreversible
+
+
+def upgrade_operations(path: Path) -> list:
+    """Alembic op objects standing for the ``op.*`` calls of the file's ``upgrade()``."""
+    return _upgrade_operations(_Module(ast.parse(Path(path).read_text(encoding="utf-8"), filename=str(path))))
+
+
+def _upgrade_operations(module: "_Module") -> list:
+    upgrade = module.functions.get("upgrade")
+    return _operations(upgrade, module) if upgrade else []
 
 
 class _Module:

@@ -8,7 +8,6 @@ exist only in part: it runs, and fails as it would without the flag.
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 from sqlmanage.core.plan import plan_migrations
@@ -19,13 +18,11 @@ def created_objects(path: Path) -> tuple[set[str], set[tuple[str, str]]]:
     """The tables a migration's ``upgrade()`` creates and the (table, column) pairs it adds."""
     from alembic.operations import ops
 
-    from sqlmanage.core import describe
+    from sqlmanage.core.describe import upgrade_operations
 
-    tree = ast.parse(Path(path).read_text(encoding="utf-8"), filename=str(path))
-    upgrade = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "upgrade"), None)
     tables: set[str] = set()
     columns: set[tuple[str, str]] = set()
-    for operation in describe._operations(upgrade) if upgrade else []:
+    for operation in upgrade_operations(path):
         if isinstance(operation, ops.CreateTableOp):
             tables.add(operation.table_name)
         elif isinstance(operation, ops.AddColumnOp):
