@@ -20,9 +20,8 @@ from pathlib import Path
 import pytest
 
 from conftest import direct_engine, execute, migration_file
+from sqlmanage.core.blocking_locks import blocking_in_sql
 from test_change_matrix import changed, migrate_start, new_files, outcome, snapshot, write_models
-
-pytestmark = pytest.mark.postgres
 
 SAFE_CHANGES = changed(
     items={
@@ -60,6 +59,7 @@ def lock_warnings(findings: list[dict]) -> list[str]:
     return [f["rule_name"] for f in findings if f["rule_name"] in LOCK_RULES]
 
 
+@pytest.mark.postgres
 def test_every_change_kind_gets_the_safe_form_and_round_trips(project, pg_url):
     env = {"DATABASE_URL": pg_url}
     migrate_start(project, env, pg_url)
@@ -145,6 +145,7 @@ def _invalid_or_leftover(url: str) -> list[str]:
         engine.dispose()
 
 
+@pytest.mark.postgres
 def test_a_cut_off_concurrent_build_leaves_nothing_a_rerun_trips_on(project, pg_url):
     env = {"DATABASE_URL": pg_url}
     migrate_start(project, env, pg_url)
@@ -165,6 +166,7 @@ def test_a_cut_off_concurrent_build_leaves_nothing_a_rerun_trips_on(project, pg_
     assert (check.returncode, check.lines) == (0, ["No changes detected"]), outcome(check)
 
 
+@pytest.mark.postgres
 def test_a_held_lock_makes_migrate_give_up_name_the_blocker_and_never_stall_readers(project, pg_url):
     env = {"DATABASE_URL": pg_url}
     migrate_start(project, env, pg_url)
@@ -234,6 +236,7 @@ HAND_WRITTEN = """\
     op.alter_column("products", "stock", existing_type=sa.Integer(), nullable=False)"""
 
 
+@pytest.mark.postgres
 def test_check_fails_on_a_hand_written_blocking_migration_unless_its_author_accepts_it(project, pg_url):
     env = {"DATABASE_URL": pg_url}
     project.manage("migrate", env=env)
@@ -257,3 +260,43 @@ def test_check_fails_on_a_hand_written_blocking_migration_unless_its_author_acce
     assured = project.run("check", "--tag", "migrations", "--tag", "database", env=env)
     assert "(sqlmanage.E010)" not in assured.stdout, outcome(assured)
     assert "(sqlmanage.E007) 1 unapplied migration: 0004_hand_written." in assured.stdout, outcome(assured)
+
+
+@pytest.mark.postgres
+def test_what_has_no_safe_form_is_flagged_with_the_multi_step_way(project, pg_url):
+    env = {"DATABASE_URL": pg_url}
+    migrate_start(project, env, pg_url)
+    write_models(project, changed(items={
+        "status": 'sa.Column("status", sa.BigInteger(), server_default="0")', "active": None,
+    }))
+    shown = project.manage("makemigrations", "--dry-run", "-v", "3", env=env).stdout
+    assert "# Review before applying:" in shown, shown
+    assert ("rewrites the table under an ACCESS EXCLUSIVE lock on PostgreSQL (reads and writes wait "
+            "for the whole rewrite). Instead: add a column of the new type") in shown, shown
+    assert "Deploy code that no longer reads it first" in shown, shown
+
+
+def test_the_gate_reads_sql_created_tables_validated_checks_and_dropped_tables():
+    sql = """BEGIN;
+CREATE TABLE labels (id SERIAL NOT NULL, PRIMARY KEY (id));
+CREATE INDEX ix_labels_id ON labels (id);
+ALTER TABLE labels ADD CONSTRAINT fk_x FOREIGN KEY(id) REFERENCES items (id);
+ALTER TABLE "items" ADD CONSTRAINT "items_qty_not_null" CHECK ("qty" IS NOT NULL) NOT VALID;
+COMMIT;
+ALTER TABLE "items" VALIDATE CONSTRAINT "items_qty_not_null";
+BEGIN;
+ALTER TABLE items ALTER COLUMN qty SET NOT NULL;
+ALTER TABLE items ALTER COLUMN code SET NOT NULL;
+ALTER TABLE items ADD CONSTRAINT uq_items_code UNIQUE USING INDEX uq_items_code;
+ALTER TABLE items ADD CONSTRAINT uq_items_name UNIQUE (name);
+DROP INDEX ix_tags_kind;
+DROP TABLE tags;
+DROP INDEX ix_items_note;
+CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ix_items_a ON items (a);
+COMMIT;
+"""
+    assert blocking_in_sql(sql) == [
+        ("items", "SET NOT NULL on code scans the table under an ACCESS EXCLUSIVE lock"),
+        ("items", "ADD UNIQUE/PRIMARY KEY builds its index under an ACCESS EXCLUSIVE lock"),
+        ("index ix_items_note", "DROP INDEX without CONCURRENTLY blocks reads and writes of its table"),
+    ]
