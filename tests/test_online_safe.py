@@ -300,3 +300,53 @@ COMMIT;
         ("items", "ADD UNIQUE/PRIMARY KEY builds its index under an ACCESS EXCLUSIVE lock"),
         ("index ix_items_note", "DROP INDEX without CONCURRENTLY blocks reads and writes of its table"),
     ]
+
+
+@pytest.mark.postgres
+def test_a_lock_freed_between_tries_lets_the_retry_apply_the_migration(project, pg_url):
+    env = {"DATABASE_URL": pg_url}
+    migrate_start(project, env, pg_url)
+    write_models(project, changed(items={"added": 'sa.Column("added", sa.String(30))'}))
+    project.manage("makemigrations", "--noinput", env=env)
+
+    blocker = direct_engine(pg_url).connect()
+    blocker.exec_driver_sql("SELECT count(*) FROM items").all()  # held until the first try gives up
+    first_try_gave_up = threading.Event()
+
+    def release_after_the_first_try() -> None:
+        """Watch the migration's ALTER wait for its lock, then stop waiting: then let go."""
+        engine = direct_engine(pg_url)
+        waiting = ("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                   "AND strpos(query, 'ALTER TABLE items ADD COLUMN added') = 1")
+        seen = False
+        try:
+            with engine.connect() as connection:
+                for _ in range(3000):  # bounded: 60 s of polls
+                    now = connection.exec_driver_sql(waiting).scalar()
+                    connection.commit()
+                    if now:
+                        seen = True
+                    elif seen:
+                        first_try_gave_up.set()
+                        return
+                    threading.Event().wait(0.02)
+        finally:
+            engine.dispose()
+
+    watcher = threading.Thread(target=release_after_the_first_try)
+    watcher.start()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "migrate", "--ddl-lock-timeout", "1"], cwd=project.path,
+        env=project.environment(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert first_try_gave_up.wait(timeout=60), "the migration never waited for its lock"
+        blocker.rollback()
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        blocker.close()
+        watcher.join(timeout=60)
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, f"{stdout}\n{stderr}"
+    assert "added" in {c for c, *_ in snapshot(pg_url)["items"]["columns"]}
