@@ -196,8 +196,8 @@ def _known_revisions_check(ctx: _Context):
         Issue(
             "sqlmanage.E006", ERROR,
             f"The database records revision {revision}, which has no migration file.",
-            "Restore the file, or record the real state with "
-            f"'{ctx.command('python manage.py migrate --fake')} TARGET'.",
+            "Restore the file (this code may be older than the database), and check that the "
+            "database and VERSION_TABLE are this project's, not another project's.",
             ctx.label,
         )
         for revision in status.missing_files

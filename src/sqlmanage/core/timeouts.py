@@ -21,6 +21,7 @@ explicitly so that a role's default does not apply by surprise), ``MIGRATION_LOC
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from contextlib import contextmanager
@@ -88,34 +89,43 @@ def with_timeouts_sql(sql: str, timeouts: Timeouts) -> str:
     return re.sub(r"^BEGIN;$", lambda match: f"BEGIN;\n{setting}", sql, flags=re.MULTILINE)
 
 
-def bound_step(alembic_step, context, timeouts: Timeouts, sleep=time.sleep) -> None:
+def bound_step(alembic_step, context, timeouts: Timeouts, sleep=time.sleep, attempts=None) -> None:
     """Make Alembic's step run under the timeouts, retrying with backoff when its lock is refused.
 
-    A try is retried only while nothing of it was committed (no autocommit block ran yet):
-    rerunning operations that an autocommit block already committed could fail on them.
+    A refused try is rolled back, and with it the run's migration lock (a transaction-scoped
+    advisory lock, see core.lock): the retry is the whole run starting over (``RunOutdated``),
+    which takes the lock again and re-reads the version table, so a migration another run
+    applied meanwhile is never applied twice. ``attempts`` counts the tries per migration
+    across those restarts. A try is retried only while nothing of it was committed (no
+    autocommit block ran yet): rerunning operations that one committed could fail on them.
     """
+    from sqlmanage.core.lock import RunOutdated
+
     run_migration = alembic_step.migration_fn
     connection = context.connection
+    attempts = {} if attempts is None else attempts
+    revision = alembic_step.revision.revision
 
     def set_local() -> None:
         for statement in timeouts.statements():
             connection.exec_driver_sql(statement)
 
+    @functools.wraps(run_migration)  # Alembic names the step after its function
     def run_bounded(**kw):
-        for attempt in range(1, timeouts.tries + 1):
-            committed = []
-            set_local()
-            try:
-                with _reset_after_autocommit(context, set_local, committed):
-                    return run_migration(**kw)
-            except Exception as exc:
-                if not _lock_refused(exc):
-                    raise
-                _restart_transaction(context)
-                if committed or attempt == timeouts.tries:
-                    raise _lock_timeout(connection, exc, timeouts, attempt, bool(committed)) from None
-                sleep(min(BACKOFF_SECONDS * 2 ** (attempt - 1), BACKOFF_MAX))
-        return None
+        attempt = attempts[revision] = attempts.get(revision, 0) + 1
+        committed: list = []
+        set_local()
+        try:
+            with _reset_after_autocommit(context, set_local, committed):
+                return run_migration(**kw)
+        except Exception as exc:
+            if not _lock_refused(exc):
+                raise
+            _restart_transaction(context)
+            if committed or attempt >= timeouts.tries:
+                raise _lock_timeout(connection, exc, timeouts, attempt, bool(committed)) from None
+            sleep(min(BACKOFF_SECONDS * 2 ** (attempt - 1), BACKOFF_MAX))
+            raise RunOutdated() from None
 
     alembic_step.migration_fn = run_bounded
 
