@@ -221,8 +221,9 @@ def test_a_held_lock_makes_migrate_give_up_name_the_blocker_and_never_stall_read
     assert "Wait for that transaction to end" in message, outcome(result)
     assert "added" not in {c for c, *_ in snapshot(pg_url)["items"]["columns"]}
     assert errors == [] and waits, errors
-    # Generous: the reader queues behind the waiting ALTER at most for its lock_timeout.
-    assert max(waits) < lock_timeout + 1.5, f"a reader waited {max(waits):.2f}s"
+    # Generous (a loaded machine): the reader queues behind the waiting ALTER for at most its
+    # lock_timeout; unbounded, it would wait as long as the blocker holds the table.
+    assert max(waits) < lock_timeout + 2.7, f"a reader waited {max(waits):.2f}s"
 
     project.manage("migrate", env=env)  # the blocker gone, the same migration applies
     assert "added" in {c for c, *_ in snapshot(pg_url)["items"]["columns"]}
