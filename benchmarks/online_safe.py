@@ -35,6 +35,7 @@ import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_DEFAULT = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+BASELINE_SECONDS = 5.0
 
 MODELS = '''"""Written by benchmarks/online_safe.py."""
 import sqlalchemy as sa
@@ -160,16 +161,21 @@ class Bench:
             connection.exec_driver_sql("VACUUM ANALYZE items")
         engine.dispose()
 
-    def measure(self, kind: str, tool: str) -> dict:
-        """Write the migration with ``tool``, run it under load, undo it; the application's waits."""
+    def measure(self, kind: str | None, tool: str | None) -> dict:
+        """Write the migration with ``tool``, run it under load, undo it; the application's waits.
+
+        ``kind`` None: the same load for BASELINE_SECONDS without a migration (the machine's floor).
+        """
         versions = self.folder / "project" / "migrations" / "versions"
         before = set(versions.glob("*.py"))
-        self.write_models({**START, **CHANGES[kind]})
-        if tool == "sqlmanage":
-            self.manage("makemigrations", "--noinput", "-n", kind)
-        else:
-            self.alembic("revision", "--autogenerate", "-m", kind)
-        (written,) = set(versions.glob("*.py")) - before
+        written = None
+        if kind is not None:
+            self.write_models({**START, **CHANGES[kind]})
+            if tool == "sqlmanage":
+                self.manage("makemigrations", "--noinput", "-n", kind)
+            else:
+                self.alembic("revision", "--autogenerate", "-m", kind)
+            (written,) = set(versions.glob("*.py")) - before
 
         load, stop = Load(), threading.Event()
         deadline = time.perf_counter() + self.args.max_seconds
@@ -182,7 +188,9 @@ class Bench:
             thread.start()
         time.sleep(1.0)  # the clients are connected and running before the migration starts
         started = time.perf_counter()
-        if tool == "sqlmanage":
+        if kind is None:
+            time.sleep(BASELINE_SECONDS)
+        elif tool == "sqlmanage":
             self.manage("migrate", "--noinput")
         else:
             self.alembic("upgrade", "head")
@@ -193,12 +201,15 @@ class Bench:
 
         during = [s for begin, s in load.times if begin + s >= started and begin <= ended]
         failed = [f for f in load.failures if started <= f[0] <= ended]
-        if tool == "sqlmanage":
+        if kind is None:
+            pass
+        elif tool == "sqlmanage":
             self.manage("migrate", "-1", "--noinput")
         else:
             self.alembic("downgrade", "-1")
-        written.unlink()
-        self.write_models(START)
+        if written is not None:
+            written.unlink()
+            self.write_models(START)
         return {
             "kind": kind, "tool": tool, "migration": ended - started, "queries": len(during),
             "max": max(during, default=0.0), "p99": percentile(during, 0.99), "failed": len(failed),
@@ -227,13 +238,13 @@ def main() -> int:
         print(f"{args.rows:,} rows, {args.clients} clients (INSERT, UPDATE, SELECT)", flush=True)
         print("| change | tool | migration (s) | app queries | longest wait (ms) | p99 (ms) | failed |")
         print("|---|---|---:|---:|---:|---:|---:|")
-        for kind in kinds:
-            for tool in ("sqlmanage", "alembic"):
-                row = bench.measure(kind, tool)
-                rows.append(row)
-                print(f"| {kind} | {'sqlmanage' if tool == 'sqlmanage' else 'plain Alembic'} | "
-                      f"{row['migration']:.2f} | {row['queries']:,} | {row['max'] * 1000:.0f} | "
-                      f"{row['p99'] * 1000:.1f} | {row['failed']} |", flush=True)
+        for kind, tool in [(None, None)] + [(k, t) for k in kinds for t in ("sqlmanage", "alembic")]:
+            row = bench.measure(kind, tool)
+            rows.append(row)
+            label = {"sqlmanage": "sqlmanage", "alembic": "plain Alembic", None: "(no migration)"}[tool]
+            print(f"| {kind or 'baseline'} | {label} | "
+                  f"{row['migration']:.2f} | {row['queries']:,} | {row['max'] * 1000:.0f} | "
+                  f"{row['p99'] * 1000:.1f} | {row['failed']} |", flush=True)
     finally:
         bench.teardown()
     return 0

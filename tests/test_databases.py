@@ -300,7 +300,8 @@ def test_database_settings_mistakes_are_named(settings_package):
     with pytest.raises(SettingsError) as typo:
         settings_package('DATABASES = {"analytics": {"URL": "sqlite://", "MIGRATION": "x"}}\n')
     assert "DATABASES['analytics'] has unknown key(s): MIGRATION." in typo.value.message
-    assert typo.value.hint == "Each database takes URL, MODELS, MIGRATIONS."
+    assert typo.value.hint == ("Each database takes URL, MODELS, MIGRATIONS, MIGRATION_LOCK_TIMEOUT, "
+                               "MIGRATION_STATEMENT_TIMEOUT, MIGRATION_LOCK_TRIES.")
     with pytest.raises(SettingsError) as no_url:
         settings_package('DATABASES = {"read-replica": {}}\n')
     assert "DATABASES['read-replica'] has no URL." in no_url.value.message
