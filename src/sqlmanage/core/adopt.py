@@ -227,7 +227,7 @@ def _dotted(node: ast.expr) -> str | None:
 def _settings_source(root: Path, migrations: Path, parser, reading: _EnvReading, adoption: Adoption) -> str:
     module = adoption.settings_module
     lines = [
-        f'"""sqlmanage\'s settings for this project, written by \'sqlmanage adopt\' from alembic.ini',
+        '"""sqlmanage\'s settings for this project, written by \'sqlmanage adopt\' from alembic.ini',
         'and env.py (kept as env.py.orig). manage.py and plain alembic both read them."""',
         "",
         "import os",
