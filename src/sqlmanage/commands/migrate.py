@@ -119,6 +119,8 @@ def _target(runtime, words) -> str | None:
     """The MIGRATION of ``[APP_LABEL] [MIGRATION]`` (the label is checked and dropped)."""
     from sqlmanage.history import split_app_label
 
+    if not words:
+        return None
     _label, rest = split_app_label(runtime.project.history, words, most=1)
     return rest[0] if rest else None
 
