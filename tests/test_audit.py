@@ -112,3 +112,48 @@ def test_a_failed_migration_leaves_no_record_on_postgresql(project, pg_url):
     replay = project.run("makemigrations", "--check", env=env)
     assert replay.returncode == 1
     assert "Replaying the migration history failed at 0004_broken" in replay.stderr
+
+
+def test_two_projects_with_their_own_version_tables_share_a_database(project, tmp_path):
+    """Each project's audit rows are its own: the other's 0001_initial is not 'edited'."""
+    import shutil
+
+    shared = {"DATABASE_URL": f"sqlite:///{tmp_path / 'shared.sqlite3'}"}
+    other = type(project)(tmp_path / "billing")
+    shutil.copytree(project.path, other.path)
+    for path in other.versions.glob("*.py"):
+        path.unlink()
+    (other.versions / "0001_initial.py").write_text(migration_file(
+        "0001_initial", upgrade='    op.create_table("invoices", sa.Column("id", sa.Integer, primary_key=True))',
+        downgrade='    op.drop_table("invoices")', down_revision=None))
+    with open(other.path / "project" / "settings.py", "a") as settings:
+        settings.write('\nVERSION_TABLE = "billing_version"\nMODELS = []\n')
+    with open(project.path / "project" / "settings.py", "a") as settings:
+        settings.write('\nEXCLUDE_TABLES = ["invoices", "billing_version"]\n')
+
+    project.manage("migrate", env=shared)
+    other.manage("migrate", env=shared)
+    shown = project.manage("showmigrations", env=shared)
+    assert " [X] 0001_initial" in shown.lines
+    assert "changed" not in shown.stdout + shown.stderr
+    again = project.manage("migrate", env=shared)
+    assert "changed since they ran" not in again.stderr
+    assert project.run("check", env=shared).returncode == 0
+    with sqlite3.connect(tmp_path / "shared.sqlite3") as connection:
+        rows = connection.execute(
+            "select version_table, count(*) from sqlmanage_migrations where revision = '0001_initial' "
+            "and direction = 'apply' group by version_table").fetchall()
+    assert sorted(rows) == [("alembic_version", 1), ("billing_version", 1)]
+
+
+def test_an_audit_table_from_before_the_version_table_column_gets_it(project):
+    """A database migrated by an earlier sqlmanage: its rows still count, new ones are keyed."""
+    project.manage("migrate", "0001")
+    with sqlite3.connect(project.sqlite_file) as connection:
+        connection.execute("alter table sqlmanage_migrations drop column version_table")
+    assert status(project)["0001_initial"]["changed_since_applied"] is False
+    project.manage("migrate")
+    with sqlite3.connect(project.sqlite_file) as connection:
+        rows = connection.execute("select revision, version_table from sqlmanage_migrations order by id").fetchall()
+    assert rows[0] == ("0001_initial", None)
+    assert rows[-1] == ("0003_fill_discount_rate", "alembic_version")

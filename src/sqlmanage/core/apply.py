@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Callable
 
 from sqlmanage.core import audit
-from sqlmanage.core.plan import TRANSACTIONAL_DDL, Plan, Step, is_zero, plan_migrations
+from sqlmanage.core.plan import (
+    TRANSACTIONAL_DDL,
+    Plan,
+    Step,
+    is_zero,
+    plan_migrations,
+    require_recordable_revisions,
+)
 from sqlmanage.database import first_line
 from sqlmanage.errors import (
     HalfApplied,
@@ -43,6 +50,7 @@ def apply_migrations(
     from sqlmanage.core.status import heads_on, read_database_state
 
     history = project.history
+    require_recordable_revisions(history)
     database_heads, records = read_database_state(project)
     try:
         plan = plan_migrations(history, database_heads, target)

@@ -158,8 +158,11 @@ def _models_check(ctx: _Context):
 
 
 def _migration_files_check(ctx: _Context):
+    from sqlmanage.core.plan import require_recordable_revisions
+
     history = ctx.project.history
     history.import_modules(history.migrations)
+    require_recordable_revisions(history)
     count = len(history.migrations)
     return f"{count} migration{'s' if count != 1 else ''} in {ctx.project.migrations_dir}"
 

@@ -18,6 +18,25 @@ HEAD = {"head", "heads"}
 TRANSACTIONAL_DDL = {"postgresql", "sqlite"}  # where a failed migration rolls back whole
 
 
+VERSION_NUM_LENGTH = 32  # Alembic's version_num column: VARCHAR(32)
+
+
+def require_recordable_revisions(history: History) -> None:
+    """Refuse a history with a revision id the version table cannot hold.
+
+    PostgreSQL fails on it mid-run, and non-strict MariaDB truncates it silently, after
+    which no migration shows as applied; ``alembic revision --rev-id`` accepts any length.
+    """
+    long_ids = [m for m in history.migrations if len(m.revision) > VERSION_NUM_LENGTH]
+    if long_ids:
+        listed = ", ".join(f"{m.revision} ({len(m.revision)} characters, in {m.path.name})" for m in long_ids)
+        raise SqlmanageError(
+            f"Revision ids longer than the version table's {VERSION_NUM_LENGTH} characters: {listed}.",
+            hint="Give the migration a shorter revision id (the 'revision' variable, and the "
+            "down_revision of its children) before any database records it.",
+        )
+
+
 def is_zero(target: str | None) -> bool:
     return bool(target) and target.strip().lower() in ZERO
 
