@@ -157,3 +157,24 @@ def test_an_audit_table_from_before_the_version_table_column_gets_it(project):
         rows = connection.execute("select revision, version_table from sqlmanage_migrations order by id").fetchall()
     assert rows[0] == ("0001_initial", None)
     assert rows[-1] == ("0003_fill_discount_rate", "alembic_version")
+
+
+def test_a_same_size_edit_with_its_mtime_restored_is_detected(project):
+    """cp -p, tar and touch -r put the mtime back; a warm cache must not hide the edit."""
+    import os
+
+    project.manage("migrate")
+    project.manage("showmigrations")  # the cache is warm
+    path = project.versions / "0002_add_products_discount_rate.py"
+    stat = path.stat()
+    text = path.read_text()
+    assert "discount_rate" in text
+    path.write_text(text.replace("discount_rate", "discount_rbte", 1))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size and path.stat().st_mtime_ns == stat.st_mtime_ns
+
+    assert status(project)["0002_add_products_discount_rate"]["changed_since_applied"] is True
+    migrate = project.manage("migrate")
+    assert "applied migrations changed since they ran: 0002_add_products_discount_rate" in migrate.stderr
+    check = project.run("check")
+    assert check.returncode == 1 and "sqlmanage.E008" in check.stdout

@@ -234,7 +234,12 @@ class History:
         their checksums, so a file that declares ``replaces`` of its own revision is not
         counted as changed.
         """
-        if recorded_checksum == self.checksum(migration):
+        from sqlmanage.revision_index import file_checksum
+
+        # This answer gates check and migrate's warning: read the content itself, whatever
+        # the cache says (a cache keyed on file metadata cannot vouch for every edit).
+        current = self.checksums[migration.revision] = file_checksum(migration.path.read_bytes())
+        if recorded_checksum == current:
             return False
         return migration.revision not in _declared_replaces(migration.path)
 
