@@ -24,7 +24,7 @@ def showmigrations(status, plan: bool, verbosity: int):
     db_heads = set(status.database_heads)
     for state in status.migrations:
         migration = state.migration
-        if state.changed:
+        if state.changed or state.half_applied:
             mark = Text("[!]", style="red bold")
         else:
             mark = (
@@ -44,6 +44,8 @@ def showmigrations(status, plan: bool, verbosity: int):
             notes = []
             if state.changed:
                 notes.append("file changed since applied")
+            if state.half_applied:
+                notes.append("cut off while it ran: may be half-applied")
             if state.partly:
                 notes.append(f"{state.partly[0]} of {state.partly[1]} squashed migrations applied")
             if migration.is_merge:
