@@ -42,3 +42,17 @@ def test_migrate_refuses_on_mariadb_instead_of_truncating(project, mariadb_url):
     assert result.returncode == 1
     assert "longer than the version table's 32 characters" in result.stderr
     assert version_rows(mariadb_url) == set()
+
+
+def test_makemigrations_refuses_to_add_to_such_a_history(project):
+    from conftest import add_discount_code
+
+    project.manage("migrate")
+    _add_long_revision(project)
+    add_discount_code(project)
+    before = project.migration_files()
+    result = project.run("makemigrations", "--noinput", "-n", "discount_code")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{LONG_ID} (35 characters" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert project.migration_files() == before

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlmanage.errors import SqlmanageError, UnknownDatabaseRevision
 from sqlmanage.history import History, Migration
@@ -27,9 +28,14 @@ def require_recordable_revisions(history: History) -> None:
     PostgreSQL fails on it mid-run, and non-strict MariaDB truncates it silently, after
     which no migration shows as applied; ``alembic revision --rev-id`` accepts any length.
     """
-    long_ids = [m for m in history.migrations if len(m.revision) > VERSION_NUM_LENGTH]
+    require_recordable_ids([(m.revision, m.path) for m in history.migrations])
+
+
+def require_recordable_ids(revisions) -> None:
+    """``require_recordable_revisions`` for (revision, path) pairs."""
+    long_ids = [(revision, path) for revision, path in revisions if len(revision) > VERSION_NUM_LENGTH]
     if long_ids:
-        listed = ", ".join(f"{m.revision} ({len(m.revision)} characters, in {m.path.name})" for m in long_ids)
+        listed = ", ".join(f"{r} ({len(r)} characters, in {Path(p).name})" for r, p in long_ids)
         raise SqlmanageError(
             f"Revision ids longer than the version table's {VERSION_NUM_LENGTH} characters: {listed}.",
             hint="Give the migration a shorter revision id (the 'revision' variable, and the "
