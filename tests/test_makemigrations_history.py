@@ -132,8 +132,13 @@ def test_rename_column_question_answered_yes_keeps_the_data(project):
     assert path.name == "0004_rename_products_rebate_rate.py"
     source = path.read_text()
     assert "new_column_name='rebate_rate'" in source and "new_column_name='discount_rate'" in source
+    # Outside a batch block: SQLite renames in place (RENAME COLUMN) instead of rebuilding.
+    assert "op.alter_column('products', 'discount_rate'" in source
+    root_page = "select rootpage from sqlite_master where name = 'products'"
+    before = rows(project, root_page)
     project.manage("migrate")
     assert rows(project, "select name, rebate_rate from products") == [("Dune", 0.0)]
+    assert rows(project, root_page) == before, "the table was rebuilt, not renamed in place"
     assert project.manage("makemigrations", "--check").lines == ["No changes detected"]
     project.manage("migrate", "-1")
     assert rows(project, "select name, discount_rate from products") == [("Dune", 0.0)]
@@ -218,9 +223,13 @@ def test_not_null_column_with_a_one_off_default_becomes_the_three_step_pattern(p
     source = path.read_text()
     add = source.index("add_column(sa.Column('discount_code', sa.String(length=20), nullable=True))")
     fill = source.index("op.execute(sa.table('products', sa.column('discount_code')).update()"
-                        ".where(sa.column('discount_code').is_(None)).values({'discount_code': 'none'}))")
+                        ".where(sa.column('discount_code').is_(None)).values({'discount_code': sa.literal('none')}))")
     alter = source.index("nullable=False")
     assert add < fill < alter
+    for url in [None, "postgresql://u:pw@127.0.0.1:1/x", "mysql+pymysql://u:pw@127.0.0.1:1/x"]:
+        sql = project.manage("sqlmigrate", "0004", env={"DATABASE_URL": url} if url else None).stdout
+        assert "UPDATE products SET discount_code='none' WHERE " in sql
+        assert "discount_code IS NULL;" in sql
     project.manage("migrate")
     assert rows(project, "select name, discount_code from products") == [("Dune", "none")]
     assert project.manage("makemigrations", "--check").lines == ["No changes detected"]
@@ -269,7 +278,7 @@ def test_making_a_column_not_null_asks_for_a_value(project):
     child.sendline("7")
     assert finish(child) == 0
     source = next(project.versions.glob("0004_*.py")).read_text()
-    assert ".where(sa.column('stock').is_(None)).values({'stock': 7}))" in source
+    assert ".where(sa.column('stock').is_(None)).values({'stock': sa.literal(7)}))" in source
     project.manage("migrate")
     assert rows(project, "select stock from products") == [(7,)]
 

@@ -86,12 +86,11 @@ def assert_state(url: str, applied: int) -> None:
 
 
 def assert_migrate_output(result, names: list[str], verb: str = "Applying") -> None:
-    """migrate printed one ``  Applying NAME... OK (N.NNs)`` line per migration, in order."""
+    """migrate printed one ``  Applying NAME... OK`` line per migration, in order (Django's)."""
     step_lines = [line for line in result.lines if line.startswith(("  Applying ", "  Unapplying "))]
     assert len(step_lines) == len(names), result.stdout
     for line, name in zip(step_lines, names):
-        assert line.startswith(f"  {verb} {name}... OK ("), line
-        assert re.search(r"\(\d+(\.\d+)?s\)$", line), line
+        assert line == f"  {verb} {name}... OK", line
 
 
 def async_pg(pg_url: str) -> str:

@@ -27,34 +27,19 @@ def run_migrations() -> None:
 
     config = context.config
     project = config.attributes.get(PROJECT_ATTRIBUTE)
-    # manage.py never autogenerates through env.py, so its runs need no models; plain alembic
-    # may (revision --autogenerate, check), so it gets them.
-    needs_models = project is None
     if project is None:
         _configure_logging(config)
         project = Project.from_alembic_config(config)
     extra = config.attributes.get(CONFIGURE_ATTRIBUTE, {})
 
     if context.is_offline_mode():
-        url = project.url
-        context.configure(
-            url=url,
-            literal_binds=True,
-            dialect_opts={"paramstyle": "named"},
-            **project.context_options(url.get_backend_name(), with_metadata=False),
-            **extra,
-        )
+        configure(context, project, **extra)
         with context.begin_transaction():
             context.run_migrations()
         return
 
     def run(connection) -> None:
-        context.configure(
-            connection=connection,
-            transaction_per_migration=True,
-            **project.context_options(connection.dialect.name, with_metadata=needs_models),
-            **extra,
-        )
+        configure(context, project, connection, transaction_per_migration=True, **extra)
         with _batch_reflects_its_table_only(), context.begin_transaction():
             context.run_migrations()
 
@@ -88,6 +73,48 @@ def run_migrations() -> None:
                         connection.rollback()
 
     _with_connection(config.attributes.get("connection"), project, run, locked_run)
+
+
+def configure(context, project, connection=None, **extra) -> None:
+    """``context.configure`` as every run of the project's migrations gets it.
+
+    The one place the environment is built, for env.py (``alembic`` and ``migrate``) and for
+    sqlmanage's own runs (the history replay, offline SQL): the same options, and always the
+    models' metadata, because Alembic takes the naming convention of constraints a migration
+    leaves unnamed from ``target_metadata``, and migrations may rely on the models being
+    imported. Without a connection it is offline mode, rendering SQL from the URL alone.
+    """
+    if connection is None:
+        url = project.url
+        context.configure(
+            url=url,
+            literal_binds=True,
+            dialect_opts={"paramstyle": "named"},
+            **project.context_options(url.get_backend_name()),
+            **extra,
+        )
+    else:
+        context.configure(
+            connection=connection, **project.context_options(connection.dialect.name), **extra
+        )
+
+
+def run_steps(project, steps, connection=None, *, as_sql: bool = False, **extra) -> None:
+    """Run Alembic's migration function ``steps`` in the environment env.py would build.
+
+    For sqlmanage's own runs: the replay into a scratch database and offline SQL. They get
+    a real ``EnvironmentContext`` (so ``context.get_bind()``, ``op.get_context()`` and
+    ``autocommit_block()`` work as under ``alembic``) and the options of ``configure``, but
+    never execute env.py: a project's own env.py may connect wherever it likes, and these
+    runs must touch nothing but the connection they are given. ``extra`` goes to
+    ``context.configure`` (``output_buffer``, ``starting_rev``, ...).
+    """
+    from alembic.runtime.environment import EnvironmentContext
+
+    with EnvironmentContext(project.config, project.history.script, fn=steps, as_sql=as_sql) as context:
+        configure(context, project, connection, transaction_per_migration=True, **extra)
+        with _batch_reflects_its_table_only(), context.begin_transaction():
+            context.run_migrations()
 
 
 def _ensure_version_table(connection, settings) -> None:

@@ -24,6 +24,7 @@ from sqlmanage.core.plan import (
     plan_migrations,
     require_recordable_revisions,
 )
+from sqlmanage.core.timeouts import bound_step, migration_timeouts
 from sqlmanage.database import first_line
 from sqlmanage.errors import (
     HalfApplied,
@@ -39,7 +40,7 @@ EventCallback = Callable[..., None]
 
 def apply_migrations(
     project, target: str | None, *, fake: bool = False, on_event: EventCallback,
-    lock_timeout: float | None = None,
+    lock_timeout: float | None = None, ddl_lock_timeout: float | None = None,
 ) -> Plan:
     """Bring the database to ``target``; ``fake`` records the steps without running them.
 
@@ -68,6 +69,7 @@ def apply_migrations(
             on_event("changed", changed)
         return plan
     progress = _Progress()
+    attempts: dict[str, int] = {}  # tries per migration when its table lock is refused
 
     def steps(heads, context):
         # Called again when another run moved the version table first (see alembic_env):
@@ -75,6 +77,8 @@ def apply_migrations(
         progress.plan = plan_migrations(history, tuple(heads), target)
         for step in progress.plan.steps:
             alembic_step = _alembic_step(history, step, fake)
+            if not fake and context.connection.dialect.name == "postgresql":
+                bound_step(alembic_step, context, migration_timeouts(project, ddl_lock_timeout), attempts=attempts)
             if not fake and context.connection.dialect.name not in TRANSACTIONAL_DDL:
                 direction = "running-apply" if step.forward else "running-unapply"
                 audit.record(context.connection, project.settings, step.migration, direction, None)
@@ -97,8 +101,10 @@ def apply_migrations(
             if not progress.announced:
                 progress.announced = True
                 on_event("plan", progress.plan)
+            retry = progress.step is not None and progress.step.migration is step.migration
             progress.step, progress.started = step, time.perf_counter()
-            on_event("start", step)
+            if not retry:  # a try whose table lock was refused starts the run over
+                on_event("start", step)
             return run_migration(**kw)
 
         return run
@@ -118,6 +124,10 @@ def apply_migrations(
         audit.ensure_table(connection, project.settings)
         records = audit.read_records(connection, project.settings)
         heads = heads_on(connection, project.settings)
+        if not heads and project.settings.baseline_on_migrate and not fake:
+            from sqlmanage.core.baseline import run_baseline
+
+            run_baseline(project, connection, only_if_empty=True, commit=False)
         running = [r for r in records.values() if r.running and r.revision in history.by_id]
         if running and fake:
             for mark in running:  # --fake is how the user records the real state: marks go
@@ -217,6 +227,7 @@ def _fake_over_unknown(project, target: str, on_event: EventCallback) -> Plan:
     """
     from alembic import command
 
+    project.require_own_env()
     if is_zero(target):
         plan = Plan(None, target, [])
         destination = "base"
@@ -244,6 +255,7 @@ def _run_env(project, fn, configure: dict) -> None:
 
     from sqlmanage.project import CONFIGURE_ATTRIBUTE
 
+    project.require_own_env()
     script = project.history.script
     config = project.config
     config.attributes[CONFIGURE_ATTRIBUTE] = configure
@@ -323,5 +335,5 @@ def _failure(project, step: Step, exc: Exception) -> MigrationFailed:
         )
     return MigrationFailed(
         redact(f"{action} {step.migration.name} failed: {type(exc).__name__}: {reason}"),
-        hint=hint,
+        hint=getattr(exc, "hint", None) or hint,
     )

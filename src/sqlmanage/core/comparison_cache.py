@@ -39,11 +39,25 @@ def remember(project, key: str | None) -> None:
 
 
 def models_key(project) -> str | None:
-    """A digest of the imported models (every table, column, constraint, index) and the rest."""
-    rows = []
-    for metadata in project.metadata:
-        for table in metadata.tables.values():  # not sorted_tables: it warns on FK cycles
-            rows.append(_table_fingerprint(table))
+    """A digest of the imported models and the rest; None (compare again) if one cannot be made.
+
+    Each table is fingerprinted twice over: the DDL it compiles to for the project's dialect
+    (types as that dialect sees them, variants resolved, computed and identity columns,
+    server defaults, constraints with their final names, partial and expression indexes),
+    and a description of everything the DDL leaves out (comments, enum labels, variants for
+    other dialects, every dialect option). A model change that can change autogenerate's
+    answer changes one of the two.
+    """
+    try:
+        dialect = project.url.get_dialect()()
+        rows = []
+        for metadata in project.metadata:
+            convention = sorted((repr(k), repr(v)) for k, v in metadata.naming_convention.items())
+            rows.append(repr((metadata.schema, convention)))
+            for table in metadata.tables.values():  # not sorted_tables: it warns on FK cycles
+                rows.append(_table_fingerprint(table, dialect))
+    except Exception:  # a model the dialect cannot compile: its answer is not remembered
+        return None
     return _digest(project, {"models": sorted(rows)})
 
 
@@ -83,14 +97,19 @@ def _digest(project, inputs: dict) -> str | None:
     return hashlib.sha256(json.dumps(inputs, default=str).encode()).hexdigest()
 
 
-def _table_fingerprint(table) -> str:
+def _table_fingerprint(table, dialect) -> str:
     """Everything of a table that autogenerate compares, as text."""
-    parts = [repr(table.fullname), repr(table.comment), repr(sorted(table.dialect_kwargs.items()))]
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    parts = [str(CreateTable(table).compile(dialect=dialect))]
+    parts += sorted(str(CreateIndex(i).compile(dialect=dialect)) for i in table.indexes)
+    parts += [repr(table.fullname), repr(table.comment), _options(table)]
     for column in table.columns:
         parts.append(repr((
-            column.name, repr(column.type), column.nullable, column.primary_key,
+            column.name, _type_text(column.type), column.nullable, column.primary_key,
             _text(column.server_default), column.comment, _text(column.computed),
-            _text(column.identity), column.autoincrement,
+            _text(column.identity), column.autoincrement, _options(column),
+            sorted(_text(c) for c in column.constraints),
         )))
     for constraint in sorted(table.constraints, key=lambda c: (type(c).__name__, str(c.name))):
         detail = [type(constraint).__name__, str(constraint.name)]
@@ -100,27 +119,51 @@ def _table_fingerprint(table) -> str:
                            element.deferrable, element.initially))
         if hasattr(constraint, "sqltext"):
             detail.append(_text(constraint.sqltext))
-        detail.append(sorted(constraint.dialect_kwargs.items()))
+        detail.append(_options(constraint))
         parts.append(repr(detail))
     for index in sorted(table.indexes, key=lambda i: str(i.name)):
         parts.append(repr((
-            str(index.name), index.unique, [_text(e) for e in index.expressions],
-            sorted(index.dialect_kwargs.items()),
+            str(index.name), index.unique, [_text(e) for e in index.expressions], _options(index),
         )))
     return "\n".join(parts)
 
 
+def _type_text(type_) -> str:
+    """A type with its variants for other dialects (its repr shows only the base type)."""
+    variants = sorted((name, repr(t)) for name, t in getattr(type_, "_variant_mapping", {}).items())
+    return repr((repr(type_), variants))
+
+
+def _options(item) -> str:
+    """Dialect options (``postgresql_where``, ``mysql_engine``, ...) as text, their clauses compiled."""
+    return repr(sorted((k, _text(v)) for k, v in item.dialect_kwargs.items()))
+
+
+IDENTITY_OPTIONS = ("always", "on_null", "start", "increment", "minvalue", "maxvalue",
+                    "nominvalue", "nomaxvalue", "cycle", "cache", "order", "persisted")
+
+
 def _text(value) -> str | None:
+    """A clause, default, constraint or option value as stable text (never an object address)."""
     if value is None:
         return None
+    kind = type(value).__name__
+    options = [(k, getattr(value, k)) for k in IDENTITY_OPTIONS if hasattr(value, k)]
     for attribute in ("arg", "sqltext"):
         inner = getattr(value, attribute, None)
         if inner is not None:
-            return f"{type(value).__name__}({_text(inner)})"
+            return f"{kind}({_text(inner)}, {getattr(value, 'name', None)!r}, {options!r})"
+    if options:  # Identity, Sequence
+        return f"{kind}({options!r})"
+    if isinstance(value, (list, tuple)):
+        return repr([_text(v) for v in value])
     try:
-        return str(value)
+        text = str(value)
     except Exception:
-        return repr(value)
+        text = repr(value)
+    if " object at 0x" in text:  # no stable text: the models' answer is not remembered
+        raise ValueError(f"no stable text for {kind}")
+    return text
 
 
 def _source_files(project) -> list[Path] | None:

@@ -151,7 +151,10 @@ def _modify_table(container, dialect, questioner, existing_tables) -> list:
     """
     table = container.table_name
     operations = _rename_columns(container.ops, table, dialect, questioner)
-    pieces: list = []
+    # A rename goes first and outside the batch block: a plain RENAME COLUMN in place
+    # everywhere, where a batch operation on SQLite would rebuild the whole table.
+    pieces: list = [o for o in operations if _is_rename(o)]
+    operations = [o for o in operations if not _is_rename(o)]
     current: list = []
     for operation in operations:
         needs_value = (
@@ -188,6 +191,10 @@ def _modify_table(container, dialect, questioner, existing_tables) -> list:
     if current:
         pieces.append(ops.ModifyTableOps(table, current, schema=container.schema))
     return [p for p in pieces if not isinstance(p, ops.ModifyTableOps) or p.ops] or [container]
+
+
+def _is_rename(operation) -> bool:
+    return isinstance(operation, ops.AlterColumnOp) and operation.modify_name is not None
 
 
 def _rename_columns(operations, table, dialect, questioner) -> list:
@@ -233,9 +240,11 @@ def _render_fill(autogen_context, operation) -> str:
     op_prefix = autogen_context.opts["alembic_module_prefix"]
     table = f"{sa_prefix}table({operation.table_name!r}, {sa_prefix}column({operation.column_name!r}))"
     column = f"{sa_prefix}column({operation.column_name!r})"
+    # The value as a typed literal: sa.column() has no type, and offline SQL (sqlmigrate,
+    # --sql) cannot render a value of no type.
     return (
         f"{op_prefix}execute({table}.update().where({column}.is_(None))"
-        f".values({{{operation.column_name!r}: {operation.value!r}}}))"
+        f".values({{{operation.column_name!r}: {sa_prefix}literal({operation.value!r})}}))"
     )
 
 

@@ -78,8 +78,10 @@ def step_started(step) -> str:
     return f"  {action} {printable(step.migration.name)}..."
 
 
-def step_done(seconds: float, fake: bool) -> str:
-    return f" {'FAKED' if fake else 'OK'} ({seconds:.2f}s)"
+def step_done(seconds: float | None, fake: bool) -> str:
+    """Django's `` OK`` / `` FAKED``, with `` (0.031s)`` when timed (``-v 2``)."""
+    elapsed = "" if seconds is None else f" ({seconds:.3f}s)"
+    return f" {'FAKED' if fake else 'OK'}{elapsed}"
 
 
 def planned_operations(plan, descriptions) -> Iterator[Line]:
