@@ -127,7 +127,7 @@ def test_two_projects_with_their_own_version_tables_share_a_database(project, tm
         "0001_initial", upgrade='    op.create_table("invoices", sa.Column("id", sa.Integer, primary_key=True))',
         downgrade='    op.drop_table("invoices")', down_revision=None))
     with open(other.path / "project" / "settings.py", "a") as settings:
-        settings.write('\nVERSION_TABLE = "billing_version"\nMODELS = []\n')
+        settings.write('\nVERSION_TABLE = "billing_version"\n')
     with open(project.path / "project" / "settings.py", "a") as settings:
         settings.write('\nEXCLUDE_TABLES = ["invoices", "billing_version"]\n')
 
