@@ -488,6 +488,12 @@ def translate_revision_errors() -> Iterator[None]:
     except SqlmanageError:
         raise
     except Exception as exc:
+        if isinstance(exc, OSError) and exc.filename:
+            raise MigrationFileError(
+                f"Cannot read {exc.filename}: {exc.strerror or exc}.",
+                hint="Check that the migrations folder and its files exist, are a folder and "
+                "files as expected, and are readable by this user.",
+            ) from exc
         kind = _alembic_error_kind(exc)
         if kind == "cycle":
             raise MigrationFileError(
