@@ -73,3 +73,16 @@ def test_write_atomic_never_replaces_an_existing_file_when_exclusive(tmp_path):
     write_atomic(target, "replaced")
     assert target.read_text() == "replaced"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0004_x.py"]
+
+
+def test_a_migrations_folder_that_is_not_a_folder_is_a_clean_error(project):
+    import shutil
+
+    shutil.rmtree(project.versions)
+    project.versions.write_text("not a folder\n")
+    for command in ("showmigrations", "migrate"):
+        result = project.run(command)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert f"Error: Cannot read {project.versions}: Not a directory." in result.stderr
+        assert "may be a bug" not in result.stderr and "Fix that file" not in result.stderr
+        assert "Traceback" not in result.stderr

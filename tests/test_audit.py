@@ -114,3 +114,69 @@ def test_a_failed_migration_leaves_no_record_on_postgresql(project, pg_url):
     replay = project.run("makemigrations", "--check", env=env)
     assert replay.returncode == 1
     assert "Replaying the migration history failed at 0004_broken" in replay.stderr
+
+
+def test_two_projects_with_their_own_version_tables_share_a_database(project, tmp_path):
+    """Each project's audit rows are its own: the other's 0001_initial is not 'edited'."""
+    import shutil
+
+    shared = {"DATABASE_URL": f"sqlite:///{tmp_path / 'shared.sqlite3'}"}
+    other = type(project)(tmp_path / "billing")
+    shutil.copytree(project.path, other.path)
+    for path in other.versions.glob("*.py"):
+        path.unlink()
+    (other.versions / "0001_initial.py").write_text(migration_file(
+        "0001_initial", upgrade='    op.create_table("invoices", sa.Column("id", sa.Integer, primary_key=True))',
+        downgrade='    op.drop_table("invoices")', down_revision=None))
+    with open(other.path / "project" / "settings.py", "a") as settings:
+        settings.write('\nVERSION_TABLE = "billing_version"\n')
+    with open(project.path / "project" / "settings.py", "a") as settings:
+        settings.write('\nEXCLUDE_TABLES = ["invoices", "billing_version"]\n')
+
+    project.manage("migrate", env=shared)
+    other.manage("migrate", env=shared)
+    shown = project.manage("showmigrations", env=shared)
+    assert " [X] 0001_initial" in shown.lines
+    assert "changed" not in shown.stdout + shown.stderr
+    again = project.manage("migrate", env=shared)
+    assert "changed since they ran" not in again.stderr
+    assert project.run("check", env=shared).returncode == 0
+    with sqlite3.connect(tmp_path / "shared.sqlite3") as connection:
+        rows = connection.execute(
+            "select version_table, count(*) from sqlmanage_migrations where revision = '0001_initial' "
+            "and direction = 'apply' group by version_table").fetchall()
+    assert sorted(rows) == [("alembic_version", 1), ("billing_version", 1)]
+
+
+def test_an_audit_table_from_before_the_version_table_column_gets_it(project):
+    """A database migrated by an earlier sqlmanage: its rows still count, new ones are keyed."""
+    project.manage("migrate", "0001")
+    with sqlite3.connect(project.sqlite_file) as connection:
+        connection.execute("alter table sqlmanage_migrations drop column version_table")
+    assert status(project)["0001_initial"]["changed_since_applied"] is False
+    project.manage("migrate")
+    with sqlite3.connect(project.sqlite_file) as connection:
+        rows = connection.execute("select revision, version_table from sqlmanage_migrations order by id").fetchall()
+    assert rows[0] == ("0001_initial", None)
+    assert rows[-1] == ("0003_fill_discount_rate", "alembic_version")
+
+
+def test_a_same_size_edit_with_its_mtime_restored_is_detected(project):
+    """cp -p, tar and touch -r put the mtime back; a warm cache must not hide the edit."""
+    import os
+
+    project.manage("migrate")
+    project.manage("showmigrations")  # the cache is warm
+    path = project.versions / "0002_add_products_discount_rate.py"
+    stat = path.stat()
+    text = path.read_text()
+    assert "discount_rate" in text
+    path.write_text(text.replace("discount_rate", "discount_rbte", 1))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size and path.stat().st_mtime_ns == stat.st_mtime_ns
+
+    assert status(project)["0002_add_products_discount_rate"]["changed_since_applied"] is True
+    migrate = project.manage("migrate")
+    assert "applied migrations changed since they ran: 0002_add_products_discount_rate" in migrate.stderr
+    check = project.run("check")
+    assert check.returncode == 1 and "sqlmanage.E008" in check.stdout

@@ -169,3 +169,27 @@ def test_a_killed_runner_releases_the_lock(project, pg_url):
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - started < 10
     assert_applied_once([result], pg_url)
+
+
+@pytest.mark.postgres
+def test_plain_alembic_upgrades_at_once_apply_each_migration_once(project, pg_url):
+    """Plain 'alembic upgrade head' goes through the same per-transaction lock and re-check."""
+    (project.versions / "0004_slow.py").write_text(SLOW_MIGRATION)
+    env = project.environment({"DATABASE_URL": pg_url})
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=project.path, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    outputs = [process.communicate(timeout=120) for process in processes]
+    for process, (stdout, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stdout + stderr
+    running = [line for _, stderr in outputs for line in stderr.splitlines() if "Running upgrade 0003" in line]
+    assert len(running) == 1, running
+    assert version_rows(pg_url) == {"0004_slow"}
+    engine = direct_engine(pg_url)
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT count(*) FROM events").scalar() == 1
+    finally:
+        engine.dispose()

@@ -27,6 +27,18 @@ HALF = migration_file(
 )
 
 
+def _read_until(process, marker: str) -> str:
+    """Read the run's stdout until ``marker`` (an event, not a guess at start-up time)."""
+    import os
+
+    seen = b""
+    while marker.encode() not in seen:
+        chunk = os.read(process.stdout.fileno(), 4096)
+        assert chunk, f"the run ended before {marker!r}: {seen.decode()}"
+        seen += chunk
+    return seen.decode()
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_rolls_the_migration_back_and_releases_the_lock(project, pg_url, signum):
@@ -40,10 +52,10 @@ def test_a_signal_rolls_the_migration_back_and_releases_the_lock(project, pg_url
         # there); give it a terminal's default disposition, as when a developer presses Ctrl-C.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    time.sleep(2.5)
-    assert process.poll() is None
+    started = _read_until(process, "Applying 0004_slow")  # the migration is running now
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=30)
+    stdout = started + stdout
     assert process.returncode == 130, stdout + stderr
     assert "Interrupted while applying 0004_slow" in stderr
     assert "rolled back" in stderr

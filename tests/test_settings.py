@@ -75,3 +75,43 @@ def test_models_setting_names_what_to_import(project):
     result = project.manage("makemigrations", "--dry-run")
     assert "    + Create table products" in result.lines
     assert not any("reviews" in line for line in result.lines)
+
+
+def _settings_package(project, extra: str = "") -> None:
+    """project/settings.py becomes project/settings/__init__.py, with no MIGRATIONS or BASE_DIR."""
+    (project.path / "project" / "settings.py").unlink()
+    package = project.path / "project" / "settings"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        f'DATABASE_URL = "sqlite:///{project.sqlite_file}"\n' + extra)
+
+
+def test_a_settings_package_finds_the_migrations_and_models_beside_it(project):
+    _settings_package(project)
+    shown = project.manage("showmigrations", "--format", "plain")
+    assert " [ ] 0001_initial" in shown.lines and " [ ] 0003_fill_discount_rate" in shown.lines
+    project.manage("migrate")
+    assert project.manage("makemigrations", "--check").returncode == 0
+    assert not (project.path / "project" / "settings" / "migrations").exists()
+
+
+def test_a_module_inside_a_settings_package_finds_them_too(project):
+    _settings_package(project)
+    (project.path / "project" / "settings" / "production.py").write_text(
+        f'DATABASE_URL = "sqlite:///{project.path / "prod.sqlite3"}"\n')
+    project.manage("migrate", "--settings", "project.settings.production")
+    shown = project.manage("showmigrations", "--format", "plain", "--settings", "project.settings.production")
+    assert " [X] 0003_fill_discount_rate" in shown.lines
+
+
+def test_makemigrations_never_starts_a_second_history_beside_one(project):
+    project.edit("project/settings.py", 'MIGRATIONS = BASE_DIR / "project" / "migrations"',
+                 'MIGRATIONS = BASE_DIR / "project" / "db" / "migrations"')
+    before = sorted(p.relative_to(project.path) for p in project.path.rglob("*") if "__pycache__" not in p.parts)
+    result = project.run("makemigrations", "--noinput")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "holds a history of 3 migrations" in result.stderr
+    assert "second history" in result.stderr and "Set MIGRATIONS" in result.stderr
+    assert "Traceback" not in result.stderr
+    after = sorted(p.relative_to(project.path) for p in project.path.rglob("*") if "__pycache__" not in p.parts)
+    assert after == before

@@ -124,3 +124,40 @@ def test_sqlite_a_signal_interrupts_the_running_statement(project):
         pytest.fail("the run did not exit while its statement ran")
     _assert_interrupted(process, stdout, stderr)
     assert project.sqlite_version() == {"0003_fill_discount_rate"}
+
+
+@pytest.mark.mariadb
+def test_mariadb_a_signal_kills_the_query_waiting_on_a_lock(project, mariadb_url):
+    env = {"DATABASE_URL": mariadb_url}
+    project.manage("migrate", env=env)
+    (project.versions / "0004_add_note.py").write_text(WAITS_FOR_LOCK)
+    engine = direct_engine(mariadb_url)
+    try:
+        with engine.connect() as blocker, engine.connect() as monitor:
+            blocker.exec_driver_sql("SELECT count(*) FROM products")  # holds the metadata lock
+            process = _start(project, env)
+            for _ in range(600):
+                assert process.poll() is None, process.communicate()
+                waiting = monitor.exec_driver_sql(
+                    "SELECT count(*) FROM information_schema.processlist WHERE db = DATABASE() "
+                    "AND state LIKE 'Waiting for table metadata lock%%'").scalar()
+                monitor.rollback()
+                if waiting:
+                    break
+                time.sleep(0.1)
+            else:
+                pytest.fail("the migration never waited on the lock")
+            process.send_signal(signal.SIGTERM)
+            try:
+                stdout, stderr = process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                pytest.fail("the run did not exit while its statement was still waiting")
+            assert blocker.in_transaction()
+    finally:
+        engine.dispose()
+    assert process.returncode == 130, stdout + stderr
+    assert "Interrupted while applying 0004_add_note" in stderr
+    assert "Traceback" not in stderr
+    assert version_rows(mariadb_url) == {"0003_fill_discount_rate"}
+    assert "note" not in inspect_schema(mariadb_url)["products"]

@@ -139,9 +139,12 @@ def _steps_checked_under(lock, settings) -> Iterator[None]:
     """
     from alembic import context
 
-    from sqlmanage.core.lock import RunOutdated
-    from sqlmanage.core.status import heads_on
+    from sqlalchemy import column, select, table
 
+    from sqlmanage.core.lock import RunOutdated
+
+    versions = table(settings.version_table, column("version_num"), schema=settings.version_table_schema)
+    read_heads = select(versions.c.version_num)  # the table exists: made under the lock first
     options = context._proxy.context_opts  # the running EnvironmentContext: no public handle
     original = options.get("fn")
     if original is None:
@@ -158,7 +161,7 @@ def _steps_checked_under(lock, settings) -> Iterator[None]:
             *migration_context.on_version_apply_callbacks, remember)
         for step in original(heads, migration_context):
             lock.hold()
-            if set(heads_on(migration_context.connection, settings)) != expected[0]:
+            if set(migration_context.connection.execute(read_heads).scalars()) != expected[0]:
                 raise RunOutdated()
             yield step
 

@@ -262,7 +262,12 @@ class History:
         their checksums, so a file that declares ``replaces`` of its own revision is not
         counted as changed.
         """
-        if recorded_checksum == self.checksum(migration):
+        from sqlmanage.revision_index import file_checksum
+
+        # This answer gates check and migrate's warning: read the content itself, whatever
+        # the cache says (a cache keyed on file metadata cannot vouch for every edit).
+        current = self.checksums[migration.revision] = file_checksum(migration.path.read_bytes())
+        if recorded_checksum == current:
             return False
         return migration.revision not in _declared_replaces(migration.path)
 
@@ -483,6 +488,12 @@ def translate_revision_errors() -> Iterator[None]:
     except SqlmanageError:
         raise
     except Exception as exc:
+        if isinstance(exc, OSError) and exc.filename:
+            raise MigrationFileError(
+                f"Cannot read {exc.filename}: {exc.strerror or exc}.",
+                hint="Check that the migrations folder and its files exist, are a folder and "
+                "files as expected, and are readable by this user.",
+            ) from exc
         kind = _alembic_error_kind(exc)
         if kind == "cycle":
             raise MigrationFileError(

@@ -1,4 +1,4 @@
-"""Revision headers read without importing migration modules, cached by file size and mtime.
+"""Revision headers read without importing migration modules, cached by the file's stat.
 
 Alembic imports every migration module to learn its ``revision`` and ``down_revision``; on a
 history of 1,000 migrations that is most of the time ``showmigrations`` or a no-op ``migrate``
@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 
 INDEX_FILE = "sqlmanage-revisions.json"
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 HEADER_NAMES = ("revision", "down_revision", "branch_labels", "depends_on")
 REVISION_FILE = re.compile(r"(?!\.\#|__init__)(.*\.py)$")  # Alembic's own pattern
 
@@ -108,15 +108,22 @@ class RevisionIndex:
         return self._entry(path)[3]
 
     def _entry(self, path: Path) -> list:
-        """[size, mtime_ns, header, checksum], read again when the file's size or mtime moved."""
+        """[size, mtime_ns, header, checksum, ctime_ns, inode], read again when any of the
+        file's size, mtime, ctime or inode moved.
+
+        mtime alone can be put back (``cp -p``, tar, ``touch -r``) after a same-size edit;
+        the inode change time cannot, and a copied file is a new inode.
+        """
         key = str(path)
         self.seen.add(key)
         stat = path.stat()
         entry = self.entries.get(key)
-        if entry is not None and entry[0] == stat.st_size and entry[1] == stat.st_mtime_ns:
+        if entry is not None and entry[0] == stat.st_size and entry[1] == stat.st_mtime_ns \
+                and entry[4:] == [stat.st_ctime_ns, stat.st_ino]:
             return entry
         source = path.read_bytes()
-        entry = [stat.st_size, stat.st_mtime_ns, read_header(source, path), file_checksum(source)]
+        entry = [stat.st_size, stat.st_mtime_ns, read_header(source, path), file_checksum(source),
+                 stat.st_ctime_ns, stat.st_ino]
         self.entries[key] = entry
         self.dirty = True
         return entry

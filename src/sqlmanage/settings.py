@@ -166,8 +166,7 @@ def load_settings(explicit: str | None = None) -> Settings:
     module_file = getattr(module, "__file__", None)
     if not module_file:
         raise SettingsError(f"Settings module '{module_name}' is not a file.")
-    package_dir = Path(module_file).resolve().parent
-    package = module_name.rpartition(".")[0]
+    package, package_dir = _home(module_name, module, Path(module_file).resolve().parent)
     check = _Checker(module, module_name)
     base_dir = Path(check.value("BASE_DIR", (str, Path), package_dir.parent if package else package_dir))
     label = package.rpartition(".")[2] if package else package_dir.name
@@ -329,6 +328,21 @@ def _as_list(value, name: str, module_name: str) -> list[str]:
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         return list(value)
     raise SettingsError(f"{module_name}.{name} must be a string or a list of strings.")
+
+
+def _home(module_name: str, module: ModuleType, folder: Path) -> tuple[str, Path]:
+    """The package (and its folder) that settings.py would sit in, for the defaults.
+
+    ``project/settings.py`` is at home in ``project``; so are a settings package
+    (``project/settings/__init__.py``) and a module inside one (``project/settings/prod.py``):
+    their migrations and models are where the plain layout puts them, not inside settings/.
+    """
+    parts = module_name.split(".")
+    if hasattr(module, "__path__"):
+        folder = folder.parent
+    elif len(parts) >= 2 and parts[-2] == "settings":
+        folder, parts = folder.parent, parts[:-1]
+    return ".".join(parts[:-1]), folder
 
 
 def _migrations_path(value, package_dir: Path, base_dir: Path) -> Path:

@@ -16,8 +16,15 @@ from pathlib import Path
 from typing import Callable
 
 from sqlmanage.core import audit
+from sqlmanage.core.plan import (
+    TRANSACTIONAL_DDL,
+    Plan,
+    Step,
+    is_zero,
+    plan_migrations,
+    require_recordable_revisions,
+)
 from sqlmanage.core.timeouts import bound_step, migration_timeouts
-from sqlmanage.core.plan import TRANSACTIONAL_DDL, Plan, Step, is_zero, plan_migrations
 from sqlmanage.database import first_line
 from sqlmanage.errors import (
     HalfApplied,
@@ -44,6 +51,7 @@ def apply_migrations(
     from sqlmanage.core.status import heads_on, read_database_state
 
     history = project.history
+    require_recordable_revisions(history)
     database_heads, records = read_database_state(project)
     try:
         plan = plan_migrations(history, database_heads, target)
@@ -93,8 +101,10 @@ def apply_migrations(
             if not progress.announced:
                 progress.announced = True
                 on_event("plan", progress.plan)
+            retry = progress.step is not None and progress.step.migration is step.migration
             progress.step, progress.started = step, time.perf_counter()
-            on_event("start", step)
+            if not retry:  # a try whose table lock was refused starts the run over
+                on_event("start", step)
             return run_migration(**kw)
 
         return run

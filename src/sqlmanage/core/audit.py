@@ -5,6 +5,10 @@ stays untouched so the plain ``alembic`` CLI keeps working. A row is written ins
 migration's own transaction, so a migration that rolls back leaves no record. The checksum
 is SHA-256 of the file with line endings normalised and a BOM dropped, so an editor or git's
 autocrlf changes nothing; any other edit of an applied migration is noticed.
+
+Several projects may share one database, each with its own ``VERSION_TABLE``: every row
+names the version table it belongs to, and a project reads only its own rows (and rows
+written before that column existed, which name none).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, inspect, select
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, inspect, or_, select
 
 AUDIT_TABLE = "sqlmanage_migrations"
 
@@ -59,6 +63,7 @@ def _audit_table(schema: str | None) -> Table:
         Column("db_user", String(128)),
         Column("host", String(255)),
         Column("checksum", String(64)),
+        Column("version_table", String(128)),
         schema=schema,
     )
 
@@ -71,7 +76,23 @@ def file_checksum(path: Path) -> str:
 
 
 def ensure_table(connection, settings) -> None:
-    audit_table(settings).create(connection, checkfirst=True)
+    """Create the table, or add the version_table column to one made before it existed."""
+    table = audit_table(settings)
+    inspector = inspect(connection)
+    if not inspector.has_table(AUDIT_TABLE, schema=settings.version_table_schema):
+        table.create(connection)
+    elif not _has_version_table_column(inspector, settings):
+        from alembic.runtime.migration import MigrationContext
+        from alembic.operations import Operations
+
+        operations = Operations(MigrationContext.configure(connection))
+        operations.add_column(AUDIT_TABLE, Column("version_table", String(128)),
+                              schema=settings.version_table_schema)
+
+
+def _has_version_table_column(inspector, settings) -> bool:
+    columns = inspector.get_columns(AUDIT_TABLE, schema=settings.version_table_schema)
+    return any(column["name"] == "version_table" for column in columns)
 
 
 def record(connection, settings, migration, direction: str, seconds: float | None,
@@ -88,18 +109,21 @@ def record(connection, settings, migration, direction: str, seconds: float | Non
         db_user=_database_user(connection),
         host=_host(),
         checksum=checksum or file_checksum(migration.path),
+        version_table=settings.version_table,
     ))
 
 
 def read_records(connection, settings, none_if_missing: bool = False) -> dict[str, Record] | None:
     """The latest record per revision; empty (or None) when the table does not exist yet."""
-    if not inspect(connection).has_table(AUDIT_TABLE, schema=settings.version_table_schema):
+    inspector = inspect(connection)
+    if not inspector.has_table(AUDIT_TABLE, schema=settings.version_table_schema):
         return None if none_if_missing else {}
     table = audit_table(settings)
-    rows = connection.execute(
-        select(table.c.revision, table.c.direction, table.c.applied_at, table.c.checksum)
-        .order_by(table.c.id)
-    )
+    query = select(table.c.revision, table.c.direction, table.c.applied_at, table.c.checksum)
+    if _has_version_table_column(inspector, settings):
+        query = query.where(or_(table.c.version_table == settings.version_table,
+                                table.c.version_table.is_(None)))
+    rows = connection.execute(query.order_by(table.c.id))
     return {row.revision: Record(row.revision, row.direction, row.applied_at, row.checksum) for row in rows}
 
 

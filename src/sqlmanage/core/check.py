@@ -158,8 +158,11 @@ def _models_check(ctx: _Context):
 
 
 def _migration_files_check(ctx: _Context):
+    from sqlmanage.core.plan import require_recordable_revisions
+
     history = ctx.project.history
     history.import_modules(history.migrations)
+    require_recordable_revisions(history)
     count = len(history.migrations)
     return f"{count} migration{'s' if count != 1 else ''} in {ctx.project.migrations_dir}"
 
@@ -210,7 +213,17 @@ def _known_revisions_check(ctx: _Context):
 
 def _unapplied_check(ctx: _Context):
     status = _status(ctx)
+    half = [Issue(
+        "sqlmanage.E007", ERROR,
+        f"{state.migration.name} was cut off while it ran, on a database that cannot roll DDL "
+        "back: part of it may be applied.",
+        "Compare the schema with the migration, finish or undo it by hand, then record the "
+        f"real state with '{ctx.command('python manage.py migrate --fake')} <migration>'.",
+        ctx.label,
+    ) for state in status.half_applied]
     pending = [s.migration.name for s in status.migrations if not s.applied]
+    if half:
+        return half
     if not pending:
         count = len(status.migrations)
         return f"all {count} applied" if count else "no migrations yet"

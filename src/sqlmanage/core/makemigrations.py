@@ -61,10 +61,20 @@ class NewMigration:
 
     def write(self) -> None:
         """Write the file whole or not at all; only ``--update`` may replace one (a new file
-        never clobbers)."""
+        never clobbers). Refused when the history holds a revision id that the version table
+        cannot record: a new migration on top of it could never be applied either."""
+        from sqlmanage.core.plan import require_recordable_ids
         from sqlmanage.files import write_atomic
 
+        require_recordable_ids([(self.revision, self.path), *_folder_revisions(self.path.parent)])
         write_atomic(self.path, self.source, exclusive=not self.replaces)
+
+
+def _folder_revisions(versions: Path) -> list[tuple[str, Path]]:
+    """(revision, path) of the plain migration files in ``versions`` (headers from the cache)."""
+    from sqlmanage.revision_index import read_folder
+
+    return [(header["revision"], path) for path, header, _ in read_folder(versions.parent) or []]
 
 
 def slugify(name: str) -> str:

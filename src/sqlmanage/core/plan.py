@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlmanage.errors import SqlmanageError, UnknownDatabaseRevision
 from sqlmanage.history import History, Migration
@@ -16,6 +17,30 @@ RELATIVE = re.compile(r"^([+-])(\d+)$")
 ZERO = {"zero", "base"}
 HEAD = {"head", "heads"}
 TRANSACTIONAL_DDL = {"postgresql", "sqlite"}  # where a failed migration rolls back whole
+
+
+VERSION_NUM_LENGTH = 32  # Alembic's version_num column: VARCHAR(32)
+
+
+def require_recordable_revisions(history: History) -> None:
+    """Refuse a history with a revision id the version table cannot hold.
+
+    PostgreSQL fails on it mid-run, and non-strict MariaDB truncates it silently, after
+    which no migration shows as applied; ``alembic revision --rev-id`` accepts any length.
+    """
+    require_recordable_ids([(m.revision, m.path) for m in history.migrations])
+
+
+def require_recordable_ids(revisions) -> None:
+    """``require_recordable_revisions`` for (revision, path) pairs."""
+    long_ids = [(revision, path) for revision, path in revisions if len(revision) > VERSION_NUM_LENGTH]
+    if long_ids:
+        listed = ", ".join(f"{r} ({len(r)} characters, in {Path(p).name})" for r, p in long_ids)
+        raise SqlmanageError(
+            f"Revision ids longer than the version table's {VERSION_NUM_LENGTH} characters: {listed}.",
+            hint="Give the migration a shorter revision id (the 'revision' variable, and the "
+            "down_revision of its children) before any database records it.",
+        )
 
 
 def is_zero(target: str | None) -> bool:

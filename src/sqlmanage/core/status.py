@@ -22,6 +22,7 @@ class MigrationState:
     applied_at: datetime | None = None
     changed: bool = False
     partly: tuple[int, int] | None = None  # a squashed migration: (originals applied, of how many)
+    half_applied: bool = False  # cut off while it ran where DDL cannot roll back (MySQL/MariaDB)
 
     @property
     def verified(self) -> bool:
@@ -50,6 +51,10 @@ class Status:
     @property
     def changed(self) -> list[MigrationState]:
         return [state for state in self.migrations if state.changed]
+
+    @property
+    def half_applied(self) -> list[MigrationState]:
+        return [state for state in self.migrations if state.half_applied]
 
 
 def heads_on(connection, settings) -> tuple[str, ...]:
@@ -109,7 +114,9 @@ def migration_status(project) -> Status:
     states = []
     for migration in history.migrations:
         found = records.get(migration.revision)
-        if migration.revision in partly:
+        if found is not None and found.running:
+            states.append(MigrationState(migration, migration.revision in applied, half_applied=True))
+        elif migration.revision in partly:
             states.append(MigrationState(migration, False, partly=partly[migration.revision]))
         elif migration.revision in applied and found is not None and found.applied:
             states.append(MigrationState(

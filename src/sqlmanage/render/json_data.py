@@ -26,6 +26,7 @@ def showmigrations(status) -> str:
                 "applied_at": s.applied_at.isoformat() if s.applied_at else None,
                 "verified": s.verified,
                 "changed_since_applied": s.changed,
+                "half_applied": s.half_applied,
                 "path": str(s.migration.path),
             }
             for s in status.migrations

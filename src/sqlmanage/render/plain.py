@@ -39,7 +39,10 @@ def showmigrations(status, plan: bool, verbosity: int) -> Iterator[Line]:
             notes += " (applied outside sqlmanage; not verified until the next migrate)"
         if state.changed:
             notes += " (file changed since it was applied)"
-        yield f" {mark} {printable(state.migration.name)}{notes}", "error" if state.changed else None
+        if state.half_applied:
+            notes += " (cut off while it ran: may be half-applied)"
+        flagged = state.changed or state.half_applied
+        yield f" {mark} {printable(state.migration.name)}{notes}", "error" if flagged else None
     for revision in status.missing_files:
         yield f" [?] {printable(revision)} (recorded in the database; no migration file)", "error"
 

@@ -27,6 +27,7 @@ MARKS = {
     "[ ]": ("not applied", "yellow"),
     "[-]": ("squashed migration, partly applied", "yellow"),
     "[!]": ("file changed since it was applied", "red bold"),
+    "[~]": ("cut off while it ran: may be half-applied", "red bold"),
     "[?]": ("recorded in the database, no migration file", "red"),
 }
 
@@ -129,8 +130,13 @@ def _rows(status, verbosity: int, plan: bool) -> list[Row]:
     rows = []
     for index, state in enumerate(status.migrations, start=1):
         migration = state.migration
-        mark = "[!]" if state.changed else "[X]" if state.applied else "[-]" if state.partly else "[ ]"
+        mark = (
+            "[~]" if state.half_applied else "[!]" if state.changed else "[X]" if state.applied
+            else "[-]" if state.partly else "[ ]"
+        )
         notes = []
+        if state.half_applied:
+            notes.append("cut off while it ran: may be half-applied")
         if state.partly:
             notes.append(f"{state.partly[0]} of {state.partly[1]} squashed migrations applied")
         if state.changed:
