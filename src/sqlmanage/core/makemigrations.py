@@ -213,7 +213,7 @@ def detect_changes(project, questioner=None, revision: str | None = None):
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import inspect
 
-    from sqlmanage.comparison import keep_column_checks
+    from sqlmanage.comparison import drop_checks_before_columns, keep_column_checks
     from sqlmanage.core.baseline import with_baseline
     from sqlmanage.core.foreign_key_indexes import drop_implicit_indexes
     from sqlmanage.core.pg_enums import keep_enums_in_step
@@ -232,6 +232,7 @@ def detect_changes(project, questioner=None, revision: str | None = None):
             resolve_questions(script, connection.dialect, questioner, existing)
         keep_enums_in_step(script, connection, metadata)
         drop_implicit_indexes(script, connection)
+        drop_checks_before_columns(script, connection.dialect)
         template_args: dict = {}
         if not script.upgrade_ops.is_empty():
             _render_python_into_templatevars(AutogenContext(context), script, template_args)
