@@ -254,7 +254,7 @@ def test_every_type_is_clean_after_migrate_and_unapplied_without_leftovers(proje
     assert applied.returncode == 0, f"migrate {outcome(applied)}\n{source}"
     if dialect_of(url) == "postgresql":  # the PostgreSQL variant and types, the native enum
         schema = snapshot(url)
-        types = {name: type_ for name, type_, _, _ in schema["items"]["columns"]}
+        types = {name: type_ for name, type_, *_ in schema["items"]["columns"]}
         assert [types[c] for c in ("data", "created_at", "token", "color")] == [
             "JSONB", "TIMESTAMP WITH TIME ZONE", "UUID", "color"
         ]
