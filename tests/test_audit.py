@@ -50,6 +50,8 @@ def test_migrations_applied_by_plain_alembic_are_verified_at_the_next_migrate(pr
     assert before["0001_initial"]["verified"] is True
     assert before["0003_fill_discount_rate"]["applied"] is True
     assert before["0003_fill_discount_rate"]["verified"] is False
+    plain = project.manage("showmigrations", "-v", "2").lines
+    assert plain[3] == " [X] 0003_fill_discount_rate (applied outside sqlmanage; not verified until the next migrate)"
     project.manage("migrate")
     after = status(project)
     assert all(m["verified"] for m in after.values())

@@ -9,7 +9,7 @@ import pytest
 from conftest import add_discount_code, execute, migration_file
 
 CLEAN = "System check identified no issues (0 silenced).\n"
-EVERY_CHECK = [f"sqlmanage.E00{n}" for n in range(1, 10)]
+EVERY_CHECK = [f"sqlmanage.E00{n}" for n in range(1, 10)] + ["sqlmanage.E010"]
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def test_a_migrated_project_passes(migrated):
     assert plain.stdout == CLEAN and plain.stderr == ""
 
     verbose = migrated.manage("check", "-v", "2")
-    assert [line.split()[:2] for line in verbose.lines[:9]] == [["[ok]", i] for i in EVERY_CHECK]
+    assert [line.split()[:2] for line in verbose.lines[:10]] == [["[ok]", i] for i in EVERY_CHECK]
     assert verbose.lines[-1] == CLEAN.strip()
 
     data = json.loads(migrated.manage("check", "--format", "json").stdout)
@@ -94,7 +94,8 @@ def test_an_unreachable_database_skips_what_needs_it(project):
     result = failing(project, "sqlmanage.E005", env={"DATABASE_URL": url})
     assert "Cannot connect to the database postgresql+psycopg2://postgres:***@127.0.0.1:1/shop" in result.stdout
     assert "s3cr3t-pw" not in result.stdout + result.stderr
-    assert skipped(result) == ["sqlmanage.E006", "sqlmanage.E007", "sqlmanage.E008", "sqlmanage.E009"]
+    assert skipped(result) == ["sqlmanage.E006", "sqlmanage.E007", "sqlmanage.E008", "sqlmanage.E009",
+                               "sqlmanage.E010"]
     assert "System check identified 1 issue (0 silenced)." in result.stdout
 
     offline = project.manage("check", "--tag", "migrations", env={"DATABASE_URL": url})

@@ -123,6 +123,28 @@ def test_sqlite_lock_timeout(project):
     assert project.sqlite_version() == {"0001_initial"}
 
 
+def test_sqlite_lock_sits_beside_the_real_file_not_a_symlink(project, tmp_path):
+    """Capistrano-style release folders each link to one shared database file: a run
+    through a release's link waits for the lock that a run on the real file holds."""
+    import fcntl
+    import sqlite3
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    sqlite3.connect(shared / "app.sqlite3").close()
+    release = tmp_path / "releases" / "20261203"
+    release.mkdir(parents=True)
+    (release / "app.sqlite3").symlink_to(shared / "app.sqlite3")
+    linked = {"DATABASE_URL": f"sqlite:///{release / 'app.sqlite3'}"}
+    project.manage("migrate", "0001", env=linked)
+    with open(shared / "app.sqlite3.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        result = project.run("migrate", "--noinput", "--lock-timeout", "0.5", env=linked)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Gave up waiting for the migration lock" in result.stderr
+    assert sorted(p.name for p in release.iterdir()) == ["app.sqlite3"], "a lock file beside the link"
+
+
 @pytest.mark.postgres
 def test_a_killed_runner_releases_the_lock(project, pg_url):
     """SIGKILL in the middle of a migration: nothing half-applied, and the next run completes."""

@@ -223,9 +223,13 @@ def test_not_null_column_with_a_one_off_default_becomes_the_three_step_pattern(p
     source = path.read_text()
     add = source.index("add_column(sa.Column('discount_code', sa.String(length=20), nullable=True))")
     fill = source.index("op.execute(sa.table('products', sa.column('discount_code')).update()"
-                        ".where(sa.column('discount_code').is_(None)).values({'discount_code': 'none'}))")
+                        ".where(sa.column('discount_code').is_(None)).values({'discount_code': sa.literal('none')}))")
     alter = source.index("nullable=False")
     assert add < fill < alter
+    for url in [None, "postgresql://u:pw@127.0.0.1:1/x", "mysql+pymysql://u:pw@127.0.0.1:1/x"]:
+        sql = project.manage("sqlmigrate", "0004", env={"DATABASE_URL": url} if url else None).stdout
+        assert "UPDATE products SET discount_code='none' WHERE " in sql
+        assert "discount_code IS NULL;" in sql
     project.manage("migrate")
     assert rows(project, "select name, discount_code from products") == [("Dune", "none")]
     assert project.manage("makemigrations", "--check").lines == ["No changes detected"]
@@ -274,7 +278,7 @@ def test_making_a_column_not_null_asks_for_a_value(project):
     child.sendline("7")
     assert finish(child) == 0
     source = next(project.versions.glob("0004_*.py")).read_text()
-    assert ".where(sa.column('stock').is_(None)).values({'stock': 7}))" in source
+    assert ".where(sa.column('stock').is_(None)).values({'stock': sa.literal(7)}))" in source
     project.manage("migrate")
     assert rows(project, "select stock from products") == [(7,)]
 

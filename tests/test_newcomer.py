@@ -26,7 +26,7 @@ def test_migrate_then_showmigrations_on_a_fresh_copy(project):
         "Running migrations:",
     ]
     for line, name in zip(migrate.lines[3:], ALL_MIGRATIONS):
-        assert line.startswith(f"  Applying {name}... OK (") and line.endswith("s)")
+        assert line == f"  Applying {name}... OK"
     assert project.sqlite_tables() >= {"categories", "products", "customers", "reviews", "alembic_version"}
     assert project.sqlite_version() == {"0003_fill_discount_rate"}
 
@@ -86,21 +86,16 @@ def test_console_script_and_python_m_take_the_same_commands(project):
     assert [m["name"] for m in json.loads(via_module.stdout)["migrations"]] == ALL_MIGRATIONS
 
 
-def test_unknown_command_is_a_usage_error(project):
-    result = project.run("migrat")
-    assert result.returncode == 2
-    assert "No such command 'migrat'" in result.stderr
-
-
 def test_help_command_and_bare_manage_py_print_help(project):
     """Django's habits: 'manage.py' alone and 'manage.py help [COMMAND]' print help, exit 0."""
     bare = project.manage()
     assert "Commands:" in bare.stdout and "migrate" in bare.stdout and "help" in bare.stdout
     assert project.manage("help").stdout == bare.stdout
     migrate_help = project.manage("help", "migrate").stdout
-    assert migrate_help.startswith("Usage: python manage.py migrate [OPTIONS] [TARGET]")
-    unknown = project.run("help", "nope")
-    assert unknown.returncode == 2 and "Unknown command: 'nope'" in unknown.stderr
+    assert migrate_help.startswith("Usage: python manage.py migrate [OPTIONS] [APP_LABEL] [MIGRATION]")
+    unknown = project.run("help", "migrat")
+    assert unknown.returncode == 1
+    assert unknown.stderr == "Unknown command: 'migrat'. Did you mean migrate?\nType 'python manage.py help' for usage.\n"
 
 
 def test_hints_name_the_program_that_ran(project):

@@ -238,3 +238,56 @@ def test_the_plugin_imports_neither_sqlalchemy_nor_alembic():
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert completed.stdout.strip() == "[]"
 
+
+
+@pytest.fixture
+def nested(example: pytest.Pytester) -> pytest.Pytester:
+    """The project one folder down (shop/), pytest run from the folder above, which has its own ini."""
+    shop = example.path / "shop"
+    shop.mkdir()
+    for name in ("manage.py", "alembic.ini", "project"):
+        shutil.move(example.path / name, shop / name)
+    (shop / "tests").mkdir()
+    (shop / "tests" / "test_shop.py").write_text(
+        "import sqlalchemy as sa\n\n\ndef test_at_head(sqlmanage_engine):\n"
+        "    with sqlmanage_engine.connect() as connection:\n"
+        "        assert connection.exec_driver_sql('select version_num from alembic_version').scalar() "
+        "== '0003_fill_discount_rate'\n"
+    )
+    example.makeini("[pytest]\n")  # the rootdir is the folder above the project
+    return example
+
+
+def test_the_project_is_found_from_the_folder_above_as_pytest_django_does(nested):
+    """`pytest shop/tests` from above: the manage.py among the given paths' parents is the project."""
+    result = nested.runpytest_subprocess("shop/tests", *QUIET)
+    result.assert_outcomes(passed=1)
+
+
+def test_the_project_is_found_through_the_ini_pythonpath_and_settings_option(nested):
+    (nested.path / "shop" / "manage.py").unlink()
+    nested.makeini("[pytest]\npythonpath = shop\nsqlmanage_settings = project.settings\n")
+    by_ini = nested.runpytest_subprocess("shop/tests", *QUIET)
+    by_ini.assert_outcomes(passed=1)
+    nested.makeini("[pytest]\npythonpath = shop\n")
+    by_folder = nested.runpytest_subprocess("shop/tests", *QUIET)  # the one settings package there
+    by_folder.assert_outcomes(passed=1)
+    nested.makeini("[pytest]\npythonpath = shop\n")
+    by_option = nested.runpytest_subprocess("shop/tests", "--sqlmanage-settings", "project.settings", *QUIET)
+    by_option.assert_outcomes(passed=1)
+
+
+def test_hints_name_pytest_options_not_settings(nested):
+    (nested.path / "shop" / "manage.py").unlink()
+    result = nested.runpytest_subprocess("shop/tests", *QUIET)
+    result.assert_outcomes(errors=1)
+    output = result.stdout.str()
+    assert "sqlmanage: No settings module found." in output
+    assert "--sqlmanage-settings project.settings" in output
+    assert "sqlmanage_settings = project.settings" in output
+    assert "'pythonpath'" in output
+    assert " --settings" not in output
+    wrong = nested.runpytest_subprocess("shop/tests", "--sqlmanage-settings", "shop.nope", *QUIET)
+    wrong.assert_outcomes(errors=1)
+    assert "Settings module 'shop.nope' cannot be found." in wrong.stdout.str()
+    assert " --settings" not in wrong.stdout.str()

@@ -27,50 +27,146 @@ def run_migrations() -> None:
 
     config = context.config
     project = config.attributes.get(PROJECT_ATTRIBUTE)
-    # manage.py never autogenerates through env.py, so its runs need no models; plain alembic
-    # may (revision --autogenerate, check), so it gets them.
-    needs_models = project is None
     if project is None:
         _configure_logging(config)
         project = Project.from_alembic_config(config)
     extra = config.attributes.get(CONFIGURE_ATTRIBUTE, {})
 
     if context.is_offline_mode():
-        url = project.url
-        context.configure(
-            url=url,
-            literal_binds=True,
-            dialect_opts={"paramstyle": "named"},
-            **project.context_options(url.get_backend_name(), with_metadata=False),
-            **extra,
-        )
+        configure(context, project, **extra)
         with context.begin_transaction():
             context.run_migrations()
         return
 
     def run(connection) -> None:
-        context.configure(
-            connection=connection,
-            transaction_per_migration=True,
-            **project.context_options(connection.dialect.name, with_metadata=needs_models),
-            **extra,
-        )
+        configure(context, project, connection, transaction_per_migration=True, **extra)
         with _batch_reflects_its_table_only(), context.begin_transaction():
             context.run_migrations()
 
     def locked_run(connection) -> None:
-        """Our own connection: one run at a time (a caller's connection is the caller's)."""
-        from sqlmanage.core.lock import migration_lock
+        """Our own connection: one run at a time (a caller's connection is the caller's).
+
+        The bookkeeping transaction and every migration's take the lock themselves (see
+        core.lock), and each migration first checks, under the lock, that the version table
+        is still where this run left it; when another run moved it, the run starts over from
+        what is there now, so a migration is never applied twice. SIGTERM/SIGINT cancel the
+        statement running on the connection (core.cancel).
+        """
+        from sqlmanage.core.cancel import cancel_on_signal
+        from sqlmanage.core.lock import RunOutdated, migration_lock
 
         timeout, on_wait = config.attributes.get(LOCK_ATTRIBUTE, (None, _log_wait))
-        with migration_lock(connection, project.settings, timeout, on_wait):
+        with cancel_on_signal(connection), \
+                migration_lock(connection, project.settings, timeout, on_wait) as lock:
+            lock.hold()
+            _ensure_version_table(connection, project.settings)
             prepare = config.attributes.get(PREPARE_ATTRIBUTE)
             if prepare is not None:
                 prepare(connection)
-                connection.commit()
-            run(connection)
+            connection.commit()
+            with _steps_checked_under(lock, project.settings):
+                while True:
+                    try:
+                        run(connection)
+                        return
+                    except RunOutdated:
+                        connection.rollback()
 
     _with_connection(config.attributes.get("connection"), project, run, locked_run)
+
+
+def configure(context, project, connection=None, **extra) -> None:
+    """``context.configure`` as every run of the project's migrations gets it.
+
+    The one place the environment is built, for env.py (``alembic`` and ``migrate``) and for
+    sqlmanage's own runs (the history replay, offline SQL): the same options, and always the
+    models' metadata, because Alembic takes the naming convention of constraints a migration
+    leaves unnamed from ``target_metadata``, and migrations may rely on the models being
+    imported. Without a connection it is offline mode, rendering SQL from the URL alone.
+    """
+    if connection is None:
+        url = project.url
+        context.configure(
+            url=url,
+            literal_binds=True,
+            dialect_opts={"paramstyle": "named"},
+            **project.context_options(url.get_backend_name()),
+            **extra,
+        )
+    else:
+        context.configure(
+            connection=connection, **project.context_options(connection.dialect.name), **extra
+        )
+
+
+def run_steps(project, steps, connection=None, *, as_sql: bool = False, **extra) -> None:
+    """Run Alembic's migration function ``steps`` in the environment env.py would build.
+
+    For sqlmanage's own runs: the replay into a scratch database and offline SQL. They get
+    a real ``EnvironmentContext`` (so ``context.get_bind()``, ``op.get_context()`` and
+    ``autocommit_block()`` work as under ``alembic``) and the options of ``configure``, but
+    never execute env.py: a project's own env.py may connect wherever it likes, and these
+    runs must touch nothing but the connection they are given. ``extra`` goes to
+    ``context.configure`` (``output_buffer``, ``starting_rev``, ...).
+    """
+    from alembic.runtime.environment import EnvironmentContext
+
+    with EnvironmentContext(project.config, project.history.script, fn=steps, as_sql=as_sql) as context:
+        configure(context, project, connection, transaction_per_migration=True, **extra)
+        with _batch_reflects_its_table_only(), context.begin_transaction():
+            context.run_migrations()
+
+
+def _ensure_version_table(connection, settings) -> None:
+    """Create Alembic's version table under the lock, not in the unlocked read that follows."""
+    from alembic.runtime.migration import MigrationContext
+
+    context = MigrationContext.configure(connection, opts={
+        "version_table": settings.version_table,
+        "version_table_schema": settings.version_table_schema,
+    })
+    context._ensure_version_table()  # Alembic's own definition of the table; no public name
+
+
+@contextmanager
+def _steps_checked_under(lock, settings) -> Iterator[None]:
+    """Wrap Alembic's migration function: each step takes the lock in its own transaction
+    and raises RunOutdated if the version table is not where this run's last step left it.
+
+    Alembic reads the heads before the first step outside any lock and keeps its own copy
+    of them; the check is what makes that copy safe to use. ``on_version_apply`` tells the
+    heads after each step (read in the step's own, still locked, transaction).
+    """
+    from alembic import context
+
+    from sqlmanage.core.lock import RunOutdated
+    from sqlmanage.core.status import heads_on
+
+    options = context._proxy.context_opts  # the running EnvironmentContext: no public handle
+    original = options.get("fn")
+    if original is None:
+        yield
+        return
+
+    def checked(heads, migration_context):
+        expected = [set(heads)]
+
+        def remember(ctx, step, heads, run_args) -> None:
+            expected[0] = set(heads)
+
+        migration_context.on_version_apply_callbacks = (
+            *migration_context.on_version_apply_callbacks, remember)
+        for step in original(heads, migration_context):
+            lock.hold()
+            if set(heads_on(migration_context.connection, settings)) != expected[0]:
+                raise RunOutdated()
+            yield step
+
+    options["fn"] = checked
+    try:
+        yield
+    finally:
+        options["fn"] = original
 
 
 @contextmanager

@@ -35,6 +35,7 @@ COMMANDS = {
     ),
     "sqlmigrate": ("sqlmanage.commands.sqlmigrate", "Print the SQL of one migration."),
     "startproject": ("sqlmanage.commands.startproject", "Create a new project's skeleton."),
+    "adopt": ("sqlmanage.commands.adopt", "Take over an existing Alembic project."),
     "shell": ("sqlmanage.commands.shell", "Open a Python shell with a session and every model."),
     "dbshell": ("sqlmanage.commands.dbshell", "Open the database's own command-line client."),
     "squashmigrations": (
@@ -43,6 +44,12 @@ COMMANDS = {
     ),
 }
 HELP = "help"  # Django's 'manage.py help [COMMAND]'
+
+
+class UnknownCommand(SqlmanageError):
+    """A command name that names no command: Django's two lines, without 'Error:'."""
+
+    plain = True
 SETTINGS_META = "sqlmanage.settings"
 COMPLETE_VAR = "_SQLMANAGE_COMPLETE"  # for manage.py, python -m sqlmanage and sqlmanage alike
 
@@ -59,9 +66,27 @@ class LazyGroup(click.Group):
         # Which project's commands exist depends on --settings, given after the command name
         # (Django pre-parses it the same way); --traceback must hold for import errors too.
         ctx.meta[SETTINGS_META] = _option_value(args, "--settings")
+        pythonpath = _option_value(args, "--pythonpath")
+        if pythonpath:
+            from sqlmanage.commands.base import add_python_path
+
+            add_python_path(pythonpath)
         if "--traceback" in args or _option_value(args, "--verbosity", "-v") == "3":
             STATE.traceback = True
         return super().parse_args(ctx, args)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        """Django's answer to a mistyped command: a suggestion and exit status 1."""
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and not ctx.resilient_parsing and self.get_command(ctx, name) is None:
+            import difflib
+
+            close = difflib.get_close_matches(name, [*self.list_commands(ctx), HELP])
+            raise UnknownCommand(
+                f"Unknown command: '{name}'." + (f" Did you mean {close[0]}?" if close else ""),
+                hint=f"Type '{STATE.prog_name} help' for usage.",
+            )
+        return super().resolve_command(ctx, args)
 
     def project_commands(self, ctx: click.Context, strict: bool = False) -> dict:
         from sqlmanage.project_commands import find_project_commands
@@ -159,9 +184,7 @@ def help_command(ctx: click.Context, command_name: str | None) -> None:
     if command_name is None:
         click.echo(root.get_help())
         return
-    command = root.command.get_command(root, command_name)
-    if command is None:
-        raise click.UsageError(f"Unknown command: '{command_name}'. Type '{root.info_name} help' for usage.")
+    command = root.command.resolve_command(root, [command_name])[1]
     with click.Context(command, info_name=command_name, parent=root) as sub:
         click.echo(command.get_help(sub))
 
@@ -190,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = cli.main(args=args, prog_name=STATE.prog_name, complete_var=COMPLETE_VAR, standalone_mode=False)
     except SqlmanageError as exc:
-        _report(exc.message, exc.hint)
+        _report(exc.message, exc.hint, getattr(exc, "plain", False))
         return exc.exit_code
     except click.exceptions.Abort:
         click.echo("Interrupted.", err=True)
@@ -223,13 +246,13 @@ def _interrupt_on_sigterm() -> None:
         pass
 
 
-def _report(message: str, hint: str | None) -> None:
+def _report(message: str, hint: str | None, plain: bool = False) -> None:
     """The one place errors reach stderr; hints name the program the user actually ran."""
     if hint and STATE.prog_name != "python manage.py":
         hint = hint.replace("python manage.py", STATE.prog_name)
     if STATE.traceback:
         click.echo(redact(traceback.format_exc()), err=True)
-    text = redact(f"Error: {message}")
+    text = redact(message if plain else f"Error: {message}")
     click.echo(text if STATE.plain_errors() else click.style(text, fg="red", bold=True), err=True)
     if hint:
         click.echo(redact(hint), err=True)
@@ -256,7 +279,8 @@ def call_command(command_name, *args, stdout=None, stderr=None, **options):
 
     ``args`` are command-line words (``"0003"``, ``"--fake"``); ``options`` use the command
     function's parameter names (``fake=True``, ``interactive=False``, ``check_unapplied=True``)
-    or the long option's name (``check=True``, ``noinput=True``, ``format="json"``). Errors are
+    or the long option's name (``check=True``, ``noinput=True``, ``format="json"``); Django's
+    names stand for the words (``app_label="project", migration_name="0002"``). Errors are
     raised, never turned into an exit: sqlmanage's own errors as they are, click's usage errors
     as ``CommandUsageError``, and unknown option names as ``TypeError`` (as Django does). The
     command's output goes to ``stdout``/``stderr`` when given (for this thread only). No signal
@@ -284,6 +308,7 @@ def call_command(command_name, *args, stdout=None, stderr=None, **options):
                     f"Unknown command: '{command_name}'.",
                     hint=f"Type '{STATE.prog_name} help' for the list of commands.",
                 )
+            words = _keyword_words(command, options) + words
             defaults = _options_by_parameter(command, command_name, options)
             with command.make_context(command_name, words, parent=root, default_map=defaults) as ctx:
                 return command.invoke(ctx)
@@ -298,6 +323,16 @@ def call_command(command_name, *args, stdout=None, stderr=None, **options):
     finally:
         OUTPUT.reset(streams)
         vars(STATE).update(saved)
+
+
+def _keyword_words(command: click.Command, options: dict) -> list[str]:
+    """Django's keyword forms of a command's words: ``call_command("migrate", app_label="project",
+    migration_name="0002")``. Each command names its word slots in ``word_keywords``."""
+    words = []
+    for names in getattr(command, "word_keywords", ()):
+        given = [options.pop(name) for name in names if name in options]
+        words.extend(str(value) for value in given[:1] if value is not None)
+    return words
 
 
 def _options_by_parameter(command: click.Command, command_name: str, options: dict) -> dict:

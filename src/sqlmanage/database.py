@@ -31,6 +31,15 @@ DEFAULT_DRIVERS = {
     "mariadb": [("mysqldb", "MySQLdb"), ("pymysql", "pymysql")],
 }
 
+# Scheme aliases that dj-database-url and hosting platforms (Heroku, Render, Fly) use.
+SCHEME_ALIASES = {"postgres": "postgresql", "pgsql": "postgresql"}
+
+# The extra of sqlmanage that installs a driver, for the "missing driver" hint.
+DRIVER_EXTRAS = {"pymysql": "mysql", "asyncpg": "async", "aiosqlite": "async"}
+
+# SQLAlchemy's driver name for a DBAPI module that failed to import (a bare mysql:// URL).
+DRIVER_MODULES = {"MySQLdb": "mysqldb", "psycopg2": "psycopg2", "psycopg": "psycopg", "pymysql": "pymysql"}
+
 # The pip package that provides each driver, for the "missing driver" hint.
 DRIVER_PACKAGES = {
     "psycopg2": "psycopg2-binary",
@@ -60,6 +69,9 @@ def parse_url(raw: str) -> URL:
             "e.g. postgresql://postgres@127.0.0.1/app or sqlite:///db.sqlite3.",
         ) from None
     register_secret(url.password)
+    backend, plus, driver = url.drivername.partition("+")
+    if backend in SCHEME_ALIASES:
+        url = url.set(drivername=SCHEME_ALIASES[backend] + plus + driver)
     for key in SECRET_QUERY_KEYS:
         register_secret(url.query.get(key) if isinstance(url.query.get(key), str) else None)
     if url.host and "@" in url.host:
@@ -193,12 +205,25 @@ def _driver_missing(url: URL, exc: ImportError) -> DriverMissing:
             f"SQLAlchemy needs the greenlet package for the async URL {display_url(url)}.",
             hint="Install it: pip install 'sqlmanage[async]' (or pip install greenlet)",
         )
-    driver = url.drivername.partition("+")[2] or getattr(exc, "name", None) or url.drivername
-    package = DRIVER_PACKAGES.get(driver, driver)
+    module = getattr(exc, "name", None)
+    driver = url.drivername.partition("+")[2] or DRIVER_MODULES.get(module, module) or url.drivername
     return DriverMissing(
         f"The database driver '{driver}' for {display_url(url)} is not installed.",
-        hint=f"Install it: pip install {package}",
+        hint=driver_hint(url.get_backend_name(), driver),
     )
+
+
+def driver_hint(backend: str, driver: str) -> str:
+    """Which pip package (and sqlmanage extra) installs ``driver``, and the alternative."""
+    package = DRIVER_PACKAGES.get(driver, driver)
+    extra = DRIVER_EXTRAS.get(driver)
+    hint = f"Install it: pip install {repr(package) if '[' in package else package}"
+    if extra:
+        hint = f"Install it: pip install 'sqlmanage[{extra}]' (or pip install {package})"
+    if backend in ("mysql", "mariadb") and driver == "mysqldb":
+        hint += (f"; or use the pure-Python driver: pip install 'sqlmanage[mysql]' and a "
+                 f"{backend}+pymysql:// URL")
+    return hint
 
 
 def first_line(exc: BaseException) -> str:

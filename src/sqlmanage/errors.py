@@ -43,6 +43,10 @@ class UnknownMigration(SqlmanageError):
     """A target names no migration."""
 
 
+class UnknownLabel(SqlmanageError):
+    """An APP_LABEL names no migration tree."""
+
+
 class AmbiguousMigration(SqlmanageError):
     """A target prefix matches several migrations."""
 

@@ -24,10 +24,13 @@ from sqlmanage.errors import (
     MultipleHeads,
     SettingsError,
     SqlmanageError,
+    UnknownLabel,
     UnknownMigration,
 )
 
-NUMBER_PREFIX = re.compile(r"^(\d{4,})_")
+# sqlmanage's own revision ids, Django's 0001_initial: four or more digits, "_", a slug. Only
+# these have a number; a date-named file (2022_01_20_...) or a hex id (1a2b3c4d5e6f) has none.
+NUMBERED_REVISION = re.compile(r"^(\d{4,})_\w+$")
 CREATE_DATE = re.compile(r"^Create Date:\s*(.+?)\s*$", re.MULTILINE)
 MAKE_MIGRATIONS_HINT = "Run 'python manage.py makemigrations --merge' to merge them."
 REPLACED_FOLDER = "replaced"  # versions/replaced/: the originals of squashed migrations
@@ -45,6 +48,7 @@ class Migration:
     dependencies: tuple[str, ...]
     path: Path
     created: datetime | None
+    branch_labels: tuple[str, ...] = ()
 
     @property
     def is_merge(self) -> bool:
@@ -80,7 +84,11 @@ class History:
         self.migrations = migrations
         self.by_id: dict[str, Migration] = {m.revision: m for m in migrations}
         self.heads = heads
-        self.label = project_label
+        self.package_label = project_label
+        # The tree's label: Alembic's branch label where its root declares one (Django's app
+        # label), else the settings' (the package name).
+        root_labels = sorted(label for m in migrations if not m.parents for label in m.branch_labels)
+        self.label = root_labels[0] if root_labels else project_label
         self._load_script = load_script
         self.exists = load_script is not None
         self.checksums: dict[str, str] = {}
@@ -185,24 +193,44 @@ class History:
         exact = self.by_id.get(name) or next((m for m in self.migrations if m.name == name), None)
         if exact is not None:
             return exact
-        matches = [
-            m
-            for m in self.migrations
-            if m.revision.startswith(name)
-            or m.name.startswith(name)
-            or (name.isdigit() and m.number == int(name))
-        ]
+        if name.isascii() and name.isdigit():
+            # A number means that migration, compared as a number (10 = 0010 = 010), never a
+            # prefix of a longer number or of a date; else an Alembic prefix of a hex id.
+            matches = [m for m in self.migrations if m.number == int(name)] or [
+                m for m in self.migrations if m.number is None and m.revision.startswith(name)
+            ]
+        else:
+            matches = [
+                m for m in self.migrations if m.revision.startswith(name) or m.name.startswith(name)
+            ]
         if len(matches) == 1:
             return matches[0]
         if not matches:
             raise UnknownMigration(
                 f"Cannot find a migration matching '{name}' in {self.label}.",
-                hint="Run 'python manage.py showmigrations' to list the migrations.",
+                hint=f"App labels: {', '.join(self.labels)}. Run 'python manage.py "
+                "showmigrations' to list the migrations.",
             )
         listed = ", ".join(m.name for m in matches)
         raise AmbiguousMigration(
             f"More than one migration matches '{name}' in {self.label}: {listed}.",
             hint="Give more of the name, or the full revision id.",
+        )
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Every name the tree answers to as an APP_LABEL: its label, the package, branch labels."""
+        names = [self.label, self.package_label, self.package_label.partition(":")[0]]
+        names += sorted(label for m in self.migrations for label in m.branch_labels)
+        return tuple(dict.fromkeys(names))
+
+    def tree_label(self, label: str) -> str:
+        """The label of the tree that ``label`` names (one tree per history for now)."""
+        if label in self.labels:
+            return self.label
+        raise UnknownLabel(
+            f"No migrations with the app label '{label}'.",
+            hint=f"App labels: {', '.join(self.labels)}.",
         )
 
     def ancestors(self, revisions: Iterable[str]) -> set[str]:
@@ -255,7 +283,22 @@ class History:
     def next_number(self) -> int:
         """The number for a new migration: one above the highest in the history."""
         numbers = [m.number for m in self.migrations if m.number is not None]
-        return max(numbers, default=len(self.migrations)) + 1
+        return max(numbers, default=0) + 1
+
+
+def split_app_label(history: History, words: Iterable[str], most: int = 1) -> tuple[str | None, list[str]]:
+    """Django's ``[APP_LABEL] [MIGRATION]``: the tree a command's words name, and the rest.
+
+    A first word that is a label names the tree (``migrate shop 0005``, ``migrate shop``);
+    a lone word that is not a label is a migration (``migrate 0005``). With more than
+    ``most`` migration words, the first one must be a label, and a word that is none says
+    which labels exist. The label is checked and dropped: a project has one tree per
+    database so far, and a later one maps each label to its own tree here.
+    """
+    words = list(words)
+    if words and (words[0] in history.labels or len(words) > most):
+        return history.tree_label(words[0]), words[1:]
+    return None, words
 
 
 def load_history(migrations_dir: Path, ini_file: Path, project_label: str,
@@ -479,12 +522,13 @@ def _migration(script) -> Migration:
         Path(script.path), script.revision, (script.module.__doc__ or "").strip(),
         _as_tuple(script.down_revision),
         tuple(getattr(script, "_resolved_dependencies", ()) or ()),
+        tuple(sorted(script.branch_labels or ())),
     )
 
 
 def _make_migration(path: Path, revision: str, doc: str, parents: tuple[str, ...],
-                    dependencies: tuple[str, ...]) -> Migration:
-    number_match = NUMBER_PREFIX.match(path.stem)
+                    dependencies: tuple[str, ...], branch_labels: tuple[str, ...] = ()) -> Migration:
+    number_match = NUMBERED_REVISION.match(revision)
     created = None
     date_match = CREATE_DATE.search(doc)
     if date_match:
@@ -501,6 +545,7 @@ def _make_migration(path: Path, revision: str, doc: str, parents: tuple[str, ...
         dependencies=dependencies,
         path=path,
         created=created,
+        branch_labels=branch_labels,
     )
 
 

@@ -24,7 +24,11 @@ class Project:
     def __init__(self, settings: Settings, alias: str | None = None):
         self.settings = settings
         self.database = settings.database(alias)
-        self.label = self.database.label
+
+    @property
+    def label(self) -> str:
+        """The migration tree's app label (a root's branch label, else the package name)."""
+        return self.history.label
 
     @classmethod
     def load(cls, settings_module: str | None = None, alias: str | None = None) -> Project:
@@ -53,17 +57,72 @@ class Project:
 
     @cached_property
     def metadata(self) -> list:
-        """Every MetaData found by importing all model modules."""
+        """The MetaData to compare with: TARGET_METADATA, else every one the models reach."""
         from sqlmanage.discovery import collect_metadata, import_models
 
         found = collect_metadata(import_models(self.database.models))
+        if self.settings.target_metadata:
+            return [self._target_metadata()]
         if not found:
             raise ModelImportError(
                 f"No SQLAlchemy models found in {', '.join(self.database.models)}.",
                 hint="MODELS in your settings names the packages or modules that define your "
                 "declarative base and models.",
             )
+        _refuse_duplicate_tables(found, self.settings.module_name)
         return found
+
+    def _target_metadata(self):
+        from sqlalchemy import MetaData
+
+        from sqlmanage.settings import resolve_setting
+
+        chosen = resolve_setting(self.settings, "TARGET_METADATA", self.settings.target_metadata)
+        chosen = getattr(chosen, "metadata", chosen)
+        if not isinstance(chosen, MetaData):
+            raise ModelImportError(
+                f"{self.settings.module_name}.TARGET_METADATA names {self.settings.target_metadata}, "
+                f"which is a {type(chosen).__name__}, not a MetaData or a declarative base.",
+                hint="Name the MetaData (myapp.models.Base.metadata) or the declarative base.",
+            )
+        return chosen
+
+    def require_own_env(self) -> None:
+        """Refuse to run an env.py that is not sqlmanage's (an adopted project's own).
+
+        Such an env.py takes no migration lock, writes no audit trail, may run every
+        migration in one transaction and may connect to a database other than the one
+        sqlmanage names: reporting success on it would be a lie.
+        """
+        env = self.migrations_dir / "env.py"
+        try:
+            text = env.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return  # no env.py: Alembic says so in its own words
+        if "sqlmanage" in text:
+            return
+        from sqlmanage.errors import SettingsError
+
+        raise SettingsError(
+            f"{env} is the project's own env.py, not sqlmanage's: migrate would run it without "
+            "the migration lock, the audit trail or a transaction per migration, on whatever "
+            "database it connects to.",
+            hint="Run 'python -m sqlmanage adopt' to switch (your env.py is kept as env.py.orig "
+            "and its options move to the settings), or make env.py these two lines: "
+            "'from sqlmanage.alembic_env import run_migrations' and 'run_migrations()'.",
+        )
+
+    @property
+    def has_autogenerate_hooks(self) -> bool:
+        settings = self.settings
+        return any((settings.include_object, settings.include_name, settings.process_revision_directives))
+
+    def hook(self, name: str):
+        """The callable a dotted-path setting names (INCLUDE_OBJECT, BASELINE, ...), or None."""
+        from sqlmanage.settings import resolve_setting
+
+        path = getattr(self.settings, name.lower())
+        return resolve_setting(self.settings, name, path) if path else None
 
     @cached_property
     def config(self):
@@ -81,7 +140,8 @@ class Project:
         from sqlmanage.history import load_history
 
         return load_history(
-            self.migrations_dir, self.settings.base_dir / "alembic.ini", self.label, lambda: self.config
+            self.migrations_dir, self.settings.base_dir / "alembic.ini", self.database.label,
+            lambda: self.config,
         )
 
     def context_options(self, dialect_name: str, with_metadata: bool = True) -> dict:
@@ -106,15 +166,68 @@ class Project:
             options["target_metadata"] = metadata[0] if len(metadata) == 1 else metadata
         from sqlmanage.core.audit import AUDIT_TABLE
 
-        excluded = set(settings.exclude_tables)
+        excluded = {*settings.exclude_tables, AUDIT_TABLE}
+        theirs = self.hook("INCLUDE_OBJECT")
 
         def include_object(obj, name, type_, reflected, compare_to):
-            if type_ == "table" and (name in excluded or name == AUDIT_TABLE):
+            if type_ == "table" and name in excluded:
                 return False
-            return not (reflected and comparison.is_database_own_check(obj, type_))
+            if reflected and comparison.is_database_own_check(obj, type_):
+                return False
+            if not reflected and _not_for_dialect(obj, dialect_name):
+                return False
+            return theirs is None or theirs(obj, name, type_, reflected, compare_to)
 
         options["include_object"] = include_object
+        options["include_name"] = without_own_tables(self.hook("INCLUDE_NAME"))
+        directives = self.hook("PROCESS_REVISION_DIRECTIVES")
+        if directives is not None:
+            options["process_revision_directives"] = directives
         return options
+
+
+def _not_for_dialect(obj, dialect_name: str) -> bool:
+    """A model index or constraint that ``ddl_if(dialect=...)`` keeps off this database, as
+    ``create_all`` does: comparing it would report a phantom "create"."""
+    condition = getattr(obj, "_ddl_if", None)
+    dialects = getattr(condition, "dialect", None)
+    if not dialects:
+        return False
+    return dialect_name not in ((dialects,) if isinstance(dialects, str) else tuple(dialects))
+
+
+def without_own_tables(theirs=None):
+    """An ``include_name`` for Alembic's autogenerate that never sees sqlmanage's own tables,
+    then asks ``theirs`` (the project's own ``include_name``), if any.
+
+    sqlmanage's env.py uses it; an adopted project that keeps its own env.py passes it to
+    ``context.configure(include_name=without_own_tables(their_include_name))`` so that
+    ``alembic revision --autogenerate`` never writes a migration dropping the audit table.
+    """
+    from sqlmanage.core.audit import AUDIT_TABLE
+
+    def include_name(name, type_, parent_names):
+        if type_ == "table" and name == AUDIT_TABLE:
+            return False
+        return theirs is None or theirs(name, type_, parent_names)
+
+    return include_name
+
+
+def _refuse_duplicate_tables(found: list, settings_module: str) -> None:
+    """Alembic cannot compare several MetaData that define one table twice: say which."""
+    seen: dict[str, int] = {}
+    for index, metadata in enumerate(found):
+        for key in metadata.tables:
+            if seen.setdefault(key, index) != index:
+                raise ModelImportError(
+                    f"The table {key} is defined in two different MetaData collections found "
+                    "in MODELS (for example an old snapshot of the models beside the current "
+                    "ones).",
+                    hint=f"Set TARGET_METADATA in {settings_module} to the one to compare with "
+                    "(e.g. 'myapp.models.Base.metadata'), or narrow MODELS to the modules that "
+                    "define the current models.",
+                )
 
 
 def _ini_option(config, name: str) -> str | None:

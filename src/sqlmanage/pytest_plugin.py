@@ -14,7 +14,10 @@ Fixtures:
 Options (command line, or the same name without dashes in the ini file):
     --sqlmanage-db sqlite|configured   SQLite files (default) or the configured database's
                                        server (a new database per test, dropped afterwards)
-    --sqlmanage-settings MODULE        the settings module, when manage.py does not say it
+    --sqlmanage-settings MODULE        the settings module, when manage.py does not say it;
+                                       the project is the folder with a manage.py among the
+                                       paths given, the rootdir, the current folder (and
+                                       their parents) and the ini option pythonpath
     --sqlmanage-builtin-tests          add the checks: one head, every migration up and
                                        down, models match the migrations
 """
@@ -56,7 +59,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--sqlmanage-settings", dest=SETTINGS_OPTION, default=None, metavar="MODULE",
         help="The settings module (default: SQLMANAGE_SETTINGS_MODULE, the ini option, or "
-        "the default set by the manage.py in or above the rootdir).",
+        "the default of the manage.py found among the paths given, the rootdir and the current "
+        "folder, or their parents).",
     )
     group.addoption(
         "--sqlmanage-builtin-tests", dest=BUILTIN_OPTION, action="store_true", default=None,
@@ -86,26 +90,78 @@ def project_settings(config: pytest.Config):
 
 
 def _load_settings(config: pytest.Config):
+    """Settings found as pytest-django finds a project, wherever pytest runs.
+
+    The project folder is the first one with a manage.py among the paths pytest was given
+    and their parents, the rootdir and its parents, the current folder and its parents, and
+    the ini option ``pythonpath``'s folders. The module: --sqlmanage-settings, else
+    SQLMANAGE_SETTINGS_MODULE, else the ini option sqlmanage_settings, else manage.py's
+    default, else the one package with a settings.py in the project folder or a pythonpath
+    folder.
+    """
+    from sqlmanage.errors import SettingsError
     from sqlmanage.settings import ENV_SETTINGS, find_settings_module, load_settings
 
-    project_dir = _manage_py_dir(config.rootpath) or config.rootpath
-    if str(project_dir) not in sys.path:
+    candidates = _candidate_dirs(config)
+    project_dir = next((d for d in candidates if (d / "manage.py").is_file()), None)
+    if project_dir is not None and str(project_dir) not in sys.path:
         sys.path.insert(0, str(project_dir))
+    search = [project_dir] if project_dir else []
+    search += [d for d in _pythonpath_dirs(config) if d != project_dir]
     module = (
         config.getoption(SETTINGS_OPTION)
         or os.environ.get(ENV_SETTINGS)
         or config.getini(SETTINGS_OPTION)
-        or _manage_py_default(project_dir)
-        or _only_settings_package(project_dir)
+        or (_manage_py_default(project_dir) if project_dir else None)
+        or next(filter(None, (_only_settings_package(d) for d in search)), None)
     )
-    return load_settings(find_settings_module(module))
+    try:
+        return load_settings(find_settings_module(module))
+    except SettingsError as exc:
+        raise SettingsError(exc.message, hint=_pytest_hint(exc, project_dir)) from exc
 
 
-def _manage_py_dir(start: Path) -> Path | None:
-    for directory in (start, *start.parents):
-        if (directory / "manage.py").is_file():
-            return directory
-    return None
+def _candidate_dirs(config: pytest.Config) -> list[Path]:
+    """Where a manage.py may be: the paths pytest was given, the rootdir, the current folder
+    (each with its parents), then the ini option pythonpath's folders."""
+    base = Path(config.invocation_params.dir)
+    starts = []
+    for arg in config.args:
+        if not arg.startswith("-"):
+            path = Path(os.path.abspath(base / arg.split("::")[0]))
+            starts.append(path if path.is_dir() else path.parent)
+    starts += [config.rootpath, base]
+    found: list[Path] = []
+    for start in starts:
+        for directory in (start, *start.parents):
+            if directory not in found:
+                found.append(directory)
+    found += [d for d in _pythonpath_dirs(config) if d not in found]
+    return found
+
+
+def _pythonpath_dirs(config: pytest.Config) -> list[Path]:
+    try:
+        entries = config.getini("pythonpath")
+    except ValueError:  # pytest without the pythonpath ini option
+        return []
+    return [Path(os.path.abspath(config.rootpath / entry)) for entry in entries]
+
+
+def _pytest_hint(exc, project_dir: Path | None) -> str | None:
+    """A settings error's hint in pytest's words: its options, not manage.py's --settings."""
+    from sqlmanage.settings import ENV_SETTINGS
+
+    if not exc.hint or "--settings" not in exc.hint:
+        return exc.hint  # a settings module that fails to import: its own hint says what to fix
+    where = (f"manage.py was found in {project_dir}" if project_dir else
+             "no manage.py was found in the paths given to pytest, the rootdir, the current "
+             "folder or their parents")
+    return (
+        "Name the settings module with pytest's --sqlmanage-settings project.settings, the ini "
+        f"option 'sqlmanage_settings = project.settings' or {ENV_SETTINGS}; add the project's "
+        f"folder to the ini option 'pythonpath' when pytest runs from elsewhere ({where})."
+    )
 
 
 def _manage_py_default(directory: Path) -> str | None:

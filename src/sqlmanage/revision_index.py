@@ -143,13 +143,12 @@ class RevisionIndex:
 
 def write_cache(path: Path, data) -> None:
     """Write a cache file whole or not at all; a read-only folder only costs the next run time."""
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    from sqlmanage.files import FileWriteError, write_atomic
+
     try:
-        path.parent.mkdir(exist_ok=True)
-        temporary.write_text(json.dumps(data), encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError:
-        temporary.unlink(missing_ok=True)
+        write_atomic(path, json.dumps(data))
+    except FileWriteError:
+        pass
 
 
 def read_folder(migrations_dir: Path) -> list[tuple[Path, dict, str]] | None:

@@ -22,7 +22,8 @@ from sqlmanage.errors import SettingsError
 ENV_SETTINGS = "SQLMANAGE_SETTINGS_MODULE"
 ENV_DATABASE_URL = "DATABASE_URL"
 DEFAULT_ALIAS = "default"
-DATABASE_KEYS = ("URL", "MODELS", "MIGRATIONS")
+MIGRATION_OPTIONS = ("MIGRATION_LOCK_TIMEOUT", "MIGRATION_STATEMENT_TIMEOUT", "MIGRATION_LOCK_TRIES")
+DATABASE_KEYS = ("URL", "MODELS", "MIGRATIONS") + MIGRATION_OPTIONS
 
 
 def database_url_variable(alias: str) -> str:
@@ -42,6 +43,7 @@ class DatabaseSettings:
     models: list[str]
     migrations: Path
     label: str
+    migration_options: dict = field(default_factory=dict)  # MIGRATION_OPTIONS: core/timeouts.py reads them
 
 
 @dataclass
@@ -58,6 +60,13 @@ class Settings:
     version_table_schema: str | None = None
     include_schemas: bool = False
     exclude_tables: list[str] = field(default_factory=list)
+    # Dotted paths ("package.module.name") to what an adopted env.py used to hold.
+    include_object: str | None = None
+    include_name: str | None = None
+    process_revision_directives: str | None = None
+    target_metadata: str | None = None
+    baseline: str | None = None
+    baseline_on_migrate: bool = False
 
     def database(self, alias: str | None) -> DatabaseSettings:
         alias = alias or DEFAULT_ALIAS
@@ -171,6 +180,8 @@ def load_settings(explicit: str | None = None) -> Settings:
         migrations=_migrations_path(check.value("MIGRATIONS", (str, Path), None), package_dir, base_dir),
         label=label,
     )
+    module_options = {k: getattr(module, k) for k in MIGRATION_OPTIONS if getattr(module, k, None) is not None}
+    default.migration_options = module_options
     databases = {DEFAULT_ALIAS: default}
     for alias, entry in (check.value("DATABASES", dict, None) or {}).items():
         if not isinstance(alias, str) or not alias.strip():
@@ -196,6 +207,7 @@ def load_settings(explicit: str | None = None) -> Settings:
             if entry.get("MIGRATIONS")
             else default.migrations,
             label=label if alias == DEFAULT_ALIAS else f"{label}:{alias}",
+            migration_options={**module_options, **{k: entry[k] for k in MIGRATION_OPTIONS if k in entry}},
         )
         if not databases[alias].url:
             raise SettingsError(
@@ -217,6 +229,51 @@ def load_settings(explicit: str | None = None) -> Settings:
         version_table_schema=check.value("VERSION_TABLE_SCHEMA", str, None),
         include_schemas=check.value("INCLUDE_SCHEMAS", bool, False),
         exclude_tables=_as_list(getattr(module, "EXCLUDE_TABLES", []), "EXCLUDE_TABLES", module_name),
+        include_object=check.dotted_path("INCLUDE_OBJECT"),
+        include_name=check.dotted_path("INCLUDE_NAME"),
+        process_revision_directives=check.dotted_path("PROCESS_REVISION_DIRECTIVES"),
+        target_metadata=check.dotted_path("TARGET_METADATA"),
+        baseline=check.dotted_path("BASELINE"),
+        baseline_on_migrate=check.value("BASELINE_ON_MIGRATE", bool, False),
+    )
+
+
+def resolve_setting(settings: Settings, name: str, path: str):
+    """The object a dotted-path setting names (``package.module.attribute[.attribute]``).
+
+    Imported on use, not in ``load_settings``, so commands that never compare or replay
+    import nothing of the project's for it.
+    """
+    parts = path.split(".")
+    where = f"{settings.module_name}.{name}"
+    for split in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:split])
+        try:
+            found = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+                continue
+            raise _unimportable(where, path, module_name, exc) from exc
+        except Exception as exc:
+            raise _unimportable(where, path, module_name, exc) from exc
+        for attribute in parts[split:]:
+            if not hasattr(found, attribute):
+                raise SettingsError(
+                    f"{where} names {path}, but {module_name} has no '{'.'.join(parts[split:])}'.",
+                    hint=f"Fix {name} in {settings.module_name}.",
+                )
+            found = getattr(found, attribute)
+        return found
+    raise SettingsError(
+        f"{where} names {path}, but no module of it can be imported.",
+        hint=f"Fix {name} in {settings.module_name}: a dotted path such as myapp.hooks.{name.lower()}.",
+    )
+
+
+def _unimportable(where: str, path: str, module_name: str, exc: BaseException) -> SettingsError:
+    return SettingsError(
+        f"{where} names {path}, but importing {module_name} raised {type(exc).__name__}: {exc}.",
+        hint="Fix that module; run with --traceback to see the whole error.",
     )
 
 
@@ -234,6 +291,28 @@ class _Checker:
             raise SettingsError(
                 f"{self.module_name}.{name} must be a {_kind(kinds)}, not {type(value).__name__}.",
                 hint=f"Fix {name} in {self.module_name}.",
+            )
+        return value
+
+
+    def dotted_path(self, name: str) -> str | None:
+        """A setting that names an object by its dotted path; a callable is taken as is."""
+        value = getattr(self.module, name, None)
+        if value is None:
+            return None
+        if callable(value) or not isinstance(value, str):
+            module = getattr(value, "__module__", None)
+            qualname = getattr(value, "__qualname__", "")
+            if module and qualname and "<" not in qualname:
+                return f"{module}.{qualname}"
+            raise SettingsError(
+                f"{self.module_name}.{name} must be a dotted path such as 'myapp.hooks.{name.lower()}'.",
+                hint=f"Fix {name} in {self.module_name}.",
+            )
+        if not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", value):
+            raise SettingsError(
+                f"{self.module_name}.{name} is '{value}', which is not a dotted path.",
+                hint=f"Give module and name, e.g. 'myapp.hooks.{name.lower()}'.",
             )
         return value
 

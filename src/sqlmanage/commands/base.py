@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import click
 from sqlmanage.redaction import redact
 
 OFF_TERMINAL_WIDTH = 120
+RELATIVE_STEP = re.compile(r"^-\d+$")  # migrate -1: a word, not an option
 
 STYLES = {
     "heading": {"fg": "cyan", "bold": True},
@@ -39,9 +41,12 @@ class _State:
     def reset(self) -> None:
         self.traceback = False
         self.no_color = False
+        self.force_color = False
         self.prog_name = "python manage.py"
 
     def plain_errors(self) -> bool:
+        if self.force_color:
+            return False
         return self.no_color or "NO_COLOR" in os.environ or not _isatty(stderr())
 
 
@@ -74,6 +79,7 @@ class Runtime:
     database: str | None
     no_color: bool
     interactive: bool
+    force_color: bool = False
 
     @functools.cached_property
     def project(self):
@@ -92,6 +98,8 @@ class Runtime:
 
     @property
     def color(self) -> bool:
+        if self.force_color:
+            return True
         return not self.no_color and "NO_COLOR" not in os.environ and self.is_terminal
 
     def out(self, text: str = "", style: str | None = None, nl: bool = True) -> None:
@@ -119,6 +127,7 @@ class Runtime:
         return Console(
             file=stdout(),
             width=width,
+            force_terminal=True if self.force_color else None,
             no_color=not self.color,
             color_system="auto" if self.color else None,
             highlight=False,
@@ -139,28 +148,76 @@ def common_options(func: Callable) -> Callable:
         help="The settings module, e.g. project.settings. Beats SQLMANAGE_SETTINGS_MODULE.",
     )
     @click.option(
+        "--pythonpath", metavar="DIR",
+        help="A directory to add to the Python path, e.g. /home/projects/shop.",
+    )
+    @click.option(
         "--database", metavar="ALIAS",
         help="The database alias from DATABASES to work on. Defaults to 'default'.",
     )
     @click.option("--no-color", is_flag=True, help="Don't colorize the command output.")
+    @click.option("--force-color", is_flag=True, help="Colorize the output even off a terminal.")
     @click.option("--traceback", is_flag=True, help="Show the full traceback of an error.")
+    @click.option(
+        "--skip-checks", is_flag=True,
+        help="Accepted as in Django; sqlmanage runs no checks before a command "
+        "('check' runs them).",
+    )
     @functools.wraps(func)
-    def wrapper(verbosity, settings, database, no_color, traceback, **kwargs):
+    def wrapper(verbosity, settings, pythonpath, database, no_color, force_color, traceback,
+                skip_checks, **kwargs):
+        if no_color and force_color:
+            raise click.UsageError("The --no-color and --force-color options can't be used together.")
+        if pythonpath:
+            add_python_path(pythonpath)
         STATE.traceback = traceback or verbosity >= 3
         STATE.no_color = no_color
+        STATE.force_color = force_color
         runtime = Runtime(
             verbosity=verbosity,
             settings=settings,
             database=database,
             no_color=no_color,
             interactive=kwargs.pop("interactive", True),
+            force_color=force_color,
         )
         return func(runtime, **kwargs)
 
     return wrapper
 
 
+def add_python_path(directory: str) -> None:
+    """Django's --pythonpath: the directory goes first on sys.path (once)."""
+    path = os.path.abspath(directory)
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+
 noinput_option = click.option(
     "--noinput", "--no-input", "interactive", flag_value=False, default=True,
     help="Never prompt for input (the default off a terminal).",
 )
+
+
+def no_such_option(word: str) -> click.NoSuchOption:
+    """click's own error for an option the command lacks, with its "Did you mean" suggestion.
+
+    For commands that let words starting with '-' through as arguments (``migrate -1``).
+    """
+    ctx = click.get_current_context()
+    known = [opt for param in ctx.command.get_params(ctx) for opt in getattr(param, "opts", ())
+             if opt.startswith("-")]
+    return click.NoSuchOption(word.partition("=")[0], possibilities=known, ctx=ctx)
+
+
+def migration_words(words, command_name: str, most: int, metavar: str):
+    """Words that are neither options nor too many: the ``[APP_LABEL] MIGRATION`` of a command."""
+    for word in words:
+        if word.startswith("-") and not RELATIVE_STEP.match(word):
+            raise no_such_option(word)
+        if not word.strip():
+            raise click.BadParameter("must not be empty.", param_hint=metavar)
+    if len(words) > most + 1:
+        extra = " ".join(words[most + 1:])
+        raise click.UsageError(f"Got unexpected extra argument(s) ({extra}); {command_name} takes {metavar}.")
+    return list(words)

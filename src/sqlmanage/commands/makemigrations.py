@@ -10,9 +10,19 @@ from sqlmanage.commands.base import common_options, noinput_option
 
 
 @click.command("makemigrations")
+@click.argument("app_labels", nargs=-1, metavar="[APP_LABEL]...")
 @click.option("-n", "--name", help="Use this name for the migration file(s).")
 @click.option("--empty", is_flag=True, help="Create an empty migration, for a data migration.")
-@click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing.")
+@click.option(
+    "--dry-run", is_flag=True,
+    help="Show what would be written; write nothing, never ask (with --noinput, exit 3 where "
+    "a value would be needed).",
+)
+@click.option(
+    "--no-header", is_flag=True,
+    help="Leave out the generated header (Revision ID, Revises, Create Date) of the file's "
+    "docstring, so the same changes always write the same file.",
+)
 @click.option(
     "--check", "check_changes", is_flag=True,
     help="Exit with status 1 if the models have changes without a migration; write nothing.",
@@ -28,18 +38,23 @@ from sqlmanage.commands.base import common_options, noinput_option
 )
 @noinput_option
 @common_options
-def command(runtime, name, empty, dry_run, check_changes, merge, update, scriptable):
+def command(runtime, app_labels, name, empty, dry_run, no_header, check_changes, merge, update,
+            scriptable):
     """Create new migrations from the changes in your models.
 
     Compares every model (all modules under MODELS are imported) with the schema that the
-    migration history produces and writes one Alembic revision, NNNN_<what it does>.py. On a
+    migration history produces and writes one Alembic revision, NNNN_<what it does>.py (in a
+    history made by plain Alembic, or with file_template in alembic.ini, named as Alembic
+    names it; alembic.ini's post_write_hooks run on the file). On a
     terminal it asks, as Django does, whether a column or table was renamed, and for a value
     for the existing rows when a NOT NULL column arrives; with --noinput (or off a terminal)
-    it assumes no rename and exits with status 3 where a value is needed.
+    it assumes no rename and exits with status 3 where a value is needed. APP_LABEL (Django's
+    form) names the migration trees to look at.
 
     \b
     Examples:
       python manage.py makemigrations
+      python manage.py makemigrations project
       python manage.py makemigrations -n add_discount_rate
       python manage.py makemigrations --empty -n fill_discount_rate
       python manage.py makemigrations --check --dry-run
@@ -48,10 +63,13 @@ def command(runtime, name, empty, dry_run, check_changes, merge, update, scripta
       python manage.py makemigrations --scriptable --noinput
     """
     from sqlmanage.core.makemigrations import make_merge, make_migration, update_latest
+    from sqlmanage.core.naming import run_post_write_hooks
     from sqlmanage.core.scaffold import ensure_migrations_folder
     from sqlmanage.render import plain
 
     project = runtime.project
+    for label in app_labels:
+        project.history.tree_label(label)
     report = runtime.err if scriptable else runtime.out
     if name is not None and not name.strip():
         raise click.BadParameter("must not be empty.", param_hint="'-n' / '--name'")
@@ -64,16 +82,16 @@ def command(runtime, name, empty, dry_run, check_changes, merge, update, scripta
                 report("No conflicts detected to merge.")
             return 0
     else:
-        if runtime.can_prompt(on_stderr=scriptable) and not check_changes:
+        if runtime.can_prompt(on_stderr=scriptable) and write:
             from sqlmanage.commands.questioner import InteractiveQuestioner
 
             questioner = InteractiveQuestioner(err=scriptable)
-        elif write:
+        elif write or (dry_run and not runtime.interactive):
             from sqlmanage.core.questions import NonInteractiveQuestioner
 
-            questioner = NonInteractiveQuestioner()
+            questioner = NonInteractiveQuestioner()  # Django: --dry-run --noinput exits 3 too
         else:
-            questioner = None  # --check / --dry-run off a terminal: report, never ask or refuse
+            questioner = None  # --check, or --dry-run: report, never ask or refuse
         if update:
             if name:
                 raise click.UsageError("--update keeps the latest migration's name; leave out -n.")
@@ -85,10 +103,15 @@ def command(runtime, name, empty, dry_run, check_changes, merge, update, scripta
                 report("No changes detected")
             return 0
 
+    if no_header:
+        from sqlmanage.core.no_header import without_header
+
+        migration.source = without_header(migration.source)
     if write:
         if ensure_migrations_folder(project.migrations_dir) and runtime.verbosity >= 1:
             report(f"Created the migrations folder {_shown(project.migrations_dir)}")
         migration.write()
+        run_post_write_hooks(project.config, migration.path)
     if runtime.verbosity >= 1:
         if merge:
             report(f"Merging {project.label}", "heading")
@@ -111,3 +134,6 @@ def _shown(path) -> str:
         return str(path.resolve().relative_to(os.getcwd()))
     except ValueError:
         return str(path)
+
+
+command.word_keywords = (("app_label",),)  # call_command(..., app_label="project")

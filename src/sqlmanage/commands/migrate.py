@@ -2,36 +2,52 @@
 
 from __future__ import annotations
 
-import re
-
 import click
 
-from sqlmanage.commands.base import common_options, noinput_option
+from sqlmanage.commands.base import common_options, migration_words, noinput_option
 from sqlmanage.commands.completion import complete_migration_targets
 
-
-RELATIVE_STEP = re.compile(r"^-\d+$")
+TARGET_METAVAR = "[APP_LABEL] [MIGRATION]"
 
 
 @click.command("migrate", context_settings={"ignore_unknown_options": True})
-@click.argument("target", required=False, shell_complete=complete_migration_targets)
+@click.argument("words", nargs=-1, metavar=TARGET_METAVAR, shell_complete=complete_migration_targets)
 @click.option("--plan", is_flag=True, help="Show the operations that would run; change nothing.")
 @click.option(
     "--fake", is_flag=True,
     help="Record the migrations as applied (or unapplied) without running them.",
 )
 @click.option(
+    "--fake-initial", is_flag=True,
+    help="Record the initial migration as applied, without running it, when every table it "
+    "creates (and column it adds) already exists; only names are checked, as in Django.",
+)
+@click.option(
     "--sql", is_flag=True,
-    help="Print the SQL instead of running it (needs no database). TARGET may be FROM:TO.",
+    help="Print the SQL instead of running it (needs no database). MIGRATION may be FROM:TO.",
 )
 @click.option(
     "--check", "check_unapplied", is_flag=True,
     help="Exit with status 1 if there are unapplied migrations; change nothing.",
 )
 @click.option(
+    "--prune", is_flag=True,
+    help="Delete the database's records of migrations whose files are gone (after asking), "
+    "then stop.",
+)
+@click.option(
+    "--run-syncdb", is_flag=True, hidden=True,
+    help="Django's table creation without migrations: answered with what to do instead.",
+)
+@click.option(
     "--lock-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
     help="Give up (exit 1) if another migrate holds the database's migration lock this long. "
     "Default: wait.",
+)
+@click.option(
+    "--ddl-lock-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
+    help="On PostgreSQL, give up a migration's table lock after this long (then retry, then "
+    "exit 1 naming the blocker). Default: MIGRATION_LOCK_TIMEOUT, 2 seconds.",
 )
 @click.option(
     "--all-databases", is_flag=True,
@@ -40,45 +56,105 @@ RELATIVE_STEP = re.compile(r"^-\d+$")
 )
 @noinput_option
 @common_options
-def command(runtime, target, plan, fake, sql, check_unapplied, lock_timeout, all_databases):
-    """Apply or unapply migrations to bring the database to TARGET.
+def command(runtime, words, plan, fake, fake_initial, sql, check_unapplied, prune, run_syncdb,
+            lock_timeout, ddl_lock_timeout, all_databases):
+    """Apply or unapply migrations to bring the database to MIGRATION.
 
-    Without TARGET, applies every unapplied migration. TARGET brings the database to exactly
-    the state after that migration, going forward or back: a number (0003), a file name, a
-    revision id or a unique prefix, a relative step (+2, -1), head, or zero (alias base) to
-    unapply everything.
+    Without MIGRATION, applies every unapplied migration. MIGRATION brings the database to
+    exactly the state after that migration, going forward or back: a number (0003), a file
+    name, a revision id or a unique prefix, a relative step (+2, -1), head, or zero (alias
+    base) to unapply everything. APP_LABEL (Django's form) names the migration tree:
+    'project' in a new project, or the branch label its first migration declares.
 
     \b
     Examples:
       python manage.py migrate
       python manage.py migrate 0002
+      python manage.py migrate project 0002
       python manage.py migrate -1
-      python manage.py migrate zero
+      python manage.py migrate project zero
       python manage.py migrate --plan
+      python manage.py migrate --fake-initial
       python manage.py migrate --sql > migration.sql
       python manage.py migrate --check --noinput
       python manage.py migrate --database analytics
       python manage.py migrate --all-databases --noinput
     """
-    if target is not None and target.startswith("-") and not RELATIVE_STEP.match(target):
-        raise click.NoSuchOption(target)
-    if target is not None and not target.strip():
-        raise click.BadParameter("must not be empty.", param_hint="TARGET")
-    chosen = [flag for flag, on in (("--sql", sql), ("--fake", fake), ("--plan", plan), ("--check", check_unapplied)) if on]
+    words = migration_words(words, "migrate", 1, TARGET_METAVAR)
+    if run_syncdb:
+        from sqlmanage.errors import SqlmanageError
+
+        raise SqlmanageError(
+            "sqlmanage has no --run-syncdb: every table comes from a migration.",
+            hint="Run 'python manage.py makemigrations' to write a migration for the models "
+            "without one, then 'python manage.py migrate'. For tables that already exist, "
+            "'python manage.py migrate --fake-initial' records the initial migration instead.",
+        )
+    chosen = [flag for flag, on in (
+        ("--sql", sql), ("--fake", fake), ("--fake-initial", fake_initial), ("--plan", plan),
+        ("--check", check_unapplied), ("--prune", prune),
+    ) if on]
     if len(chosen) > 1 and set(chosen) != {"--plan", "--check"}:
         raise click.UsageError(f"{' and '.join(chosen)} cannot be combined.")
     if all_databases:
-        return _all_databases(runtime, target, plan, fake, sql, check_unapplied, lock_timeout)
-    project = runtime.project
+        if fake_initial or prune:
+            raise click.UsageError(f"--all-databases cannot be combined with {chosen[0]}.")
+        return _all_databases(runtime, words[0] if words else None, plan, fake, sql,
+                              check_unapplied, lock_timeout)
     if sql:
         from sqlmanage.core.apply import migration_sql
 
-        runtime.out(migration_sql(project, target), nl=False)
+        runtime.out(migration_sql(runtime.project, _target(runtime, words)), nl=False)
         return None
+    target = _target(runtime, words)
+    if prune:
+        return _prune(runtime)
     if plan or check_unapplied:
         return _plan_or_check(runtime, target, plan, check_unapplied)
-    _apply(runtime, target, fake, lock_timeout)
+    _apply(runtime, target, fake, lock_timeout, fake_initial, ddl_lock_timeout)
     return None
+
+
+def _target(runtime, words) -> str | None:
+    """The MIGRATION of ``[APP_LABEL] [MIGRATION]`` (the label is checked and dropped)."""
+    from sqlmanage.history import split_app_label
+
+    _label, rest = split_app_label(runtime.project.history, words, most=1)
+    return rest[0] if rest else None
+
+
+def _prune(runtime) -> int:
+    """Django's ``Pruning migrations:`` block, after a confirmation on a terminal."""
+    from sqlmanage.core.prune import prunable, prune
+    from sqlmanage.errors import SqlmanageError
+
+    project = runtime.project
+    found = prunable(project)
+    verbose = runtime.verbosity >= 1
+    if verbose:
+        runtime.out("Pruning migrations:", "heading")
+    if found.revisions and runtime.can_prompt():
+        count = len(found.revisions)
+        question = (f"Delete the records of {count} migration{'' if count == 1 else 's'} whose "
+                    f"files are gone ({', '.join(found.revisions)})?")
+        if not click.confirm(question, default=False, prompt_suffix=" "):
+            runtime.out("Aborting prune.")
+            return 0
+    prune(project, found.revisions)
+    if verbose:
+        for revision in found.revisions:
+            runtime.out(f"  Pruning {project.label}.{revision}", "label", nl=False)
+            runtime.out(" OK", "success")
+        if not found.revisions and not found.standing:
+            runtime.out("  No migrations to prune.")
+    if found.standing:
+        names = ", ".join(found.standing)
+        raise SqlmanageError(
+            f"Not pruned: the database stands at {names}, which has no migration file.",
+            hint="Restore the file, or record where the database really stands with "
+            "'python manage.py migrate --fake MIGRATION'.",
+        )
+    return 0
 
 
 def _plan_or_check(runtime, target, show_plan: bool, check_unapplied: bool) -> int:
@@ -102,13 +178,16 @@ def _plan_or_check(runtime, target, show_plan: bool, check_unapplied: bool) -> i
     return 0
 
 
-def _apply(runtime, target, fake: bool, lock_timeout: float | None) -> None:
+def _apply(runtime, target, fake: bool, lock_timeout: float | None, fake_initial: bool = False,
+           ddl_lock_timeout: float | None = None) -> None:
     from sqlmanage.core.apply import apply_migrations
     from sqlmanage.render import plain
 
     project = runtime.project
     verbose = runtime.verbosity >= 1
+    timed = runtime.verbosity >= 2  # Django shows timings at -v 2 only
     partial_line = []  # the step whose "Applying ..." line waits for its " OK"
+    run = {"fake": fake, "heading": True}
 
     def on_event(event, subject, seconds=None):
         if event == "wait":
@@ -122,23 +201,36 @@ def _apply(runtime, target, fake: bool, lock_timeout: float | None) -> None:
             )
         if not verbose:
             return
-        if event == "plan":
+        if event == "plan" and run["heading"]:
             for text, style in plain.migration_heading(subject, project.label):
                 runtime.out(text, style)
         elif event == "start":
             runtime.out(plain.step_started(subject), nl=False)
             partial_line.append(subject)
         elif event == "done":
-            runtime.out(plain.step_done(seconds, fake), "success")
+            runtime.out(plain.step_done(seconds if timed else None, run["fake"]), "success")
             partial_line.clear()
 
     try:
-        plan = apply_migrations(project, target, fake=fake, on_event=on_event, lock_timeout=lock_timeout)
+        initial = None
+        if fake_initial:
+            from sqlmanage.core.fake_initial import initial_to_fake
+            from sqlmanage.core.plan import plan_migrations
+            from sqlmanage.core.status import read_database_heads
+
+            initial = initial_to_fake(project, target)
+        if initial is not None:  # one heading for the whole run, then the FAKED line first
+            on_event("plan", plan_migrations(project.history, read_database_heads(project), target))
+            run.update(fake=True, heading=False)
+            apply_migrations(project, initial.revision, fake=True, on_event=on_event, lock_timeout=lock_timeout)
+            run["fake"] = False
+        plan = apply_migrations(project, target, fake=fake, on_event=on_event, lock_timeout=lock_timeout,
+                                ddl_lock_timeout=ddl_lock_timeout)
     except Exception:
         if partial_line:
             runtime.out(" FAILED", "error")
         raise
-    if not plan.steps and target is None and verbose:
+    if not plan.steps and initial is None and target is None and verbose:
         _notice_unmigrated_changes(runtime)
 
 
@@ -264,3 +356,6 @@ def _print_summary(runtime, run, checking: bool) -> None:
     else:
         for text, style in databases.plain_summary(run, checking):
             runtime.out(text, style)
+
+
+command.word_keywords = (("app_label",), ("migration_name", "target"))  # call_command's keyword forms of the words, in order

@@ -8,23 +8,39 @@ from sqlmanage.commands.base import common_options
 
 
 @click.command("showmigrations")
-@click.option("--plan", "-p", is_flag=True, help="List the migrations in the order they apply.")
+@click.argument("app_labels", nargs=-1, metavar="[APP_LABEL]...")
+@click.option(
+    "--list", "-l", "listing", is_flag=True,
+    help="List every migration and whether it is applied (the default).",
+)
+@click.option(
+    "--plan", "-p", is_flag=True,
+    help="List the migrations in the order they apply, with what each depends on at -v 2.",
+)
 @click.option(
     "--format", "output_format", type=click.Choice(["table", "plain", "json"]),
     help="Output format. Default: a table on a terminal, Django's plain lines otherwise.",
 )
 @common_options
-def command(runtime, plan, output_format):
+def command(runtime, app_labels, listing, plan, output_format):
     """Show every migration and whether it is applied.
+
+    APP_LABEL (Django's form) limits the list to those migration trees; a label that names
+    no tree is an error that lists the labels.
 
     \b
     Examples:
       python manage.py showmigrations
+      python manage.py showmigrations project --list
       python manage.py showmigrations --plan --format plain
       python manage.py showmigrations --format json
     """
     from sqlmanage.core.status import migration_status
 
+    if listing and plan:
+        raise click.UsageError("--list and --plan cannot be combined.")
+    for label in app_labels:
+        runtime.project.history.tree_label(label)
     status = migration_status(runtime.project)
     output_format = output_format or ("table" if runtime.is_terminal else "plain")
     if output_format == "json":
@@ -39,8 +55,8 @@ def command(runtime, plan, output_format):
     else:
         from sqlmanage.render import rich_table
 
-        table, summary = rich_table.showmigrations(status, plan, runtime.verbosity)
         console = runtime.rich_console()
+        table, summary = rich_table.showmigrations(status, plan, runtime.verbosity, console.width)
         console.print(table)
         console.print(summary)
     for state in status.changed:
@@ -55,3 +71,6 @@ def command(runtime, plan, output_format):
             "Restore the file, or record the real state with 'python manage.py migrate --fake'.",
             "warning",
         )
+
+
+command.word_keywords = (("app_label",),)  # call_command(..., app_label="project")

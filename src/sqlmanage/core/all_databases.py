@@ -276,7 +276,9 @@ def _main(argv: list[str]) -> int:
     outcome = _work(settings_module, alias, float(lock_timeout) if lock_timeout else None)
     data = asdict(outcome)
     data.pop("plan")
-    Path(result_file).write_text(json.dumps(data), encoding="utf-8")
+    from sqlmanage.files import write_atomic
+
+    write_atomic(Path(result_file), json.dumps(data))
     return 0
 
 

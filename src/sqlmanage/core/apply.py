@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from sqlmanage.core import audit
+from sqlmanage.core.timeouts import bound_step, migration_timeouts
 from sqlmanage.core.plan import TRANSACTIONAL_DDL, Plan, Step, is_zero, plan_migrations
 from sqlmanage.database import first_line
 from sqlmanage.errors import (
@@ -31,7 +33,7 @@ EventCallback = Callable[..., None]
 
 def apply_migrations(
     project, target: str | None, *, fake: bool = False, on_event: EventCallback,
-    lock_timeout: float | None = None,
+    lock_timeout: float | None = None, ddl_lock_timeout: float | None = None,
 ) -> Plan:
     """Bring the database to ``target``; ``fake`` records the steps without running them.
 
@@ -59,42 +61,63 @@ def apply_migrations(
             on_event("changed", changed)
         return plan
     progress = _Progress()
+    attempts: dict[str, int] = {}  # tries per migration when its table lock is refused
 
     def steps(heads, context):
+        # Called again when another run moved the version table first (see alembic_env):
+        # the plan is always the one from the heads this run is about to build on.
         progress.plan = plan_migrations(history, tuple(heads), target)
-        on_event("plan", progress.plan)
-        last = len(progress.plan.steps) - 1
-        defer_flushes = last > 0 and context.connection.dialect.name == "postgresql"
-        for index, step in enumerate(progress.plan.steps):
+        for step in progress.plan.steps:
             alembic_step = _alembic_step(history, step, fake)
-            if defer_flushes and index in (0, last):
-                _set_synchronous_commit(alembic_step, context.connection, index == last)
-            progress.step, progress.started = step, time.perf_counter()
+            if not fake and context.connection.dialect.name == "postgresql":
+                bound_step(alembic_step, context, migration_timeouts(project, ddl_lock_timeout), attempts=attempts)
             if not fake and context.connection.dialect.name not in TRANSACTIONAL_DDL:
                 direction = "running-apply" if step.forward else "running-unapply"
                 audit.record(context.connection, project.settings, step.migration, direction, None)
                 context.connection.commit()
-            on_event("start", step)
+            alembic_step.migration_fn = _announcing(alembic_step.migration_fn, step)
             yield alembic_step
+            # Alembic asks for the next step only once this one's COMMIT went through: only
+            # now is it done ("OK" before a failed COMMIT would be a lie).
+            on_event("done", step, progress.seconds)
+            progress.step = None
+            progress.completed += 1
             del alembic_step
             history.release_module(step.migration)
 
+    def _announcing(run_migration, step):
+        """The step's body, telling the caller first: by then the lock is held and the
+        version table checked, so a step that another run got to first is never announced."""
+
+        def run(**kw):
+            if not progress.announced:
+                progress.announced = True
+                on_event("plan", progress.plan)
+            progress.step, progress.started = step, time.perf_counter()
+            on_event("start", step)
+            return run_migration(**kw)
+
+        return run
+
     def on_version_apply(ctx, step, heads, run_args):
-        done, progress.step = progress.step, None
-        seconds = time.perf_counter() - progress.started
+        done = progress.step
+        seconds = progress.seconds = time.perf_counter() - progress.started
         direction = ("fake-" if fake else "") + ("apply" if done.forward else "unapply")
         # The last replaced original of a squash reaches the squashed migration's revision:
         # it is recorded as the squashed migration, whose file now stands for that state.
         recorded = history.by_id.get(done.migration.revision, done.migration)
         audit.record(ctx.connection, project.settings, recorded, direction, seconds,
                      history.checksum(recorded))
-        on_event("done", done, seconds)
 
     def prepare(connection):
         """Under the lock: the audit table, records for what plain alembic applied, edits."""
         audit.ensure_table(connection, project.settings)
         records = audit.read_records(connection, project.settings)
         heads = heads_on(connection, project.settings)
+        if not heads and project.settings.baseline_on_migrate and not fake:
+            from sqlmanage.core.baseline import run_baseline
+
+            run_baseline(project, connection, only_if_empty=True, commit=False)
         running = [r for r in records.values() if r.running and r.revision in history.by_id]
         if running and fake:
             for mark in running:  # --fake is how the user records the real state: marks go
@@ -122,13 +145,15 @@ def apply_migrations(
     try:
         _run_env(project, steps, {"on_version_apply": on_version_apply})
     except KeyboardInterrupt as exc:
-        raise _interrupted(project, progress.step) from exc
+        raise _interrupted(project, progress.step, progress.completed) from exc
     except Exception as exc:
         failed = progress.step
         if failed is None:
             raise
         cause = exc.__cause__ if isinstance(exc, SqlmanageError) and exc.__cause__ else exc
         raise _failure(project, failed, cause) from cause
+    if not progress.announced:
+        on_event("plan", progress.plan)
     return progress.plan
 
 
@@ -162,6 +187,9 @@ class _Progress:
     plan: Plan | None = None
     step: Step | None = None
     started: float = 0.0
+    seconds: float = 0.0
+    completed: int = 0
+    announced: bool = False
 
 
 def migration_sql(project, target: str | None) -> str:
@@ -189,6 +217,7 @@ def _fake_over_unknown(project, target: str, on_event: EventCallback) -> Plan:
     """
     from alembic import command
 
+    project.require_own_env()
     if is_zero(target):
         plan = Plan(None, target, [])
         destination = "base"
@@ -216,6 +245,7 @@ def _run_env(project, fn, configure: dict) -> None:
 
     from sqlmanage.project import CONFIGURE_ATTRIBUTE
 
+    project.require_own_env()
     script = project.history.script
     config = project.config
     config.attributes[CONFIGURE_ATTRIBUTE] = configure
@@ -243,28 +273,21 @@ def _alembic_step(history, step: Step, fake: bool):
     return alembic_step
 
 
-def _set_synchronous_commit(alembic_step, connection, on: bool) -> None:
-    """On PostgreSQL, commits skip the wait for their WAL flush from the first migration of a
-    run on, and the last one waits again.
-
-    Each migration still commits on its own; the last commit's flush makes every earlier one
-    durable too. A server crash in between loses whole migrations (schema, version and audit
-    row together), never half of one: the next migrate applies them again. It saves a disk
-    flush per migration. The setting is the session's (set inside the first migration's
-    transaction, so it is undone if that one fails), on sqlmanage's own connection, which
-    is closed after the run.
-    """
-    run_migration = alembic_step.migration_fn
-    statement = f"SET synchronous_commit TO {'on' if on else 'off'}"
-
-    def run_with_setting(**kw):
-        connection.exec_driver_sql(statement)
-        return run_migration(**kw)
-
-    alembic_step.migration_fn = run_with_setting
+def _uses_autocommit_block(migration) -> bool:
+    """Whether the migration commits part of itself on its own (Alembic's autocommit_block)."""
+    try:
+        return "autocommit_block" in Path(migration.path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
 
 
-def _interrupted(project, step: Step | None) -> Interrupted:
+def _interrupted(project, step: Step | None, completed: int = 0) -> Interrupted:
+    if step is None and completed:
+        return Interrupted(
+            f"Interrupted between two migrations: the {completed} applied before it are "
+            "committed, nothing of the next one ran.",
+            hint="Run migrate again to apply the rest.",
+        )
     if step is None:
         return Interrupted("Interrupted before any migration ran; nothing was changed.")
     action = "applying" if step.forward else "unapplying"
@@ -282,7 +305,14 @@ def _failure(project, step: Step, exc: Exception) -> MigrationFailed:
     reason = first_line(exc)
     action = "Applying" if step.forward else "Unapplying"
     backend = project.url.get_backend_name()
-    if backend in TRANSACTIONAL_DDL:
+    if backend in TRANSACTIONAL_DDL and _uses_autocommit_block(step.migration):
+        hint = (
+            f"{step.migration.name} ran part of its work in autocommit_block(): that part was "
+            "committed as it ran and stays (an index built CONCURRENTLY, say); the rest, and "
+            "the version table, were rolled back. Undo what the committed part made, or make "
+            "it idempotent (IF NOT EXISTS), then run migrate again."
+        )
+    elif backend in TRANSACTIONAL_DDL:
         hint = (
             f"{step.migration.name} was rolled back: the schema and the version table are as "
             "they were before it. Fix the migration and run migrate again."
@@ -295,5 +325,5 @@ def _failure(project, step: Step, exc: Exception) -> MigrationFailed:
         )
     return MigrationFailed(
         redact(f"{action} {step.migration.name} failed: {type(exc).__name__}: {reason}"),
-        hint=hint,
+        hint=getattr(exc, "hint", None) or hint,
     )

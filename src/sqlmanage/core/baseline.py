@@ -45,29 +45,86 @@ def with_baseline(project, fn: Callable, revision: str | None = None) -> T:
 
 
 def replay(project, connection, migrations) -> None:
-    """Run the migrations' upgrades on ``connection``, one after the other."""
-    from alembic.operations import Operations
-    from alembic.runtime.migration import MigrationContext
+    """Run the migrations' upgrades on ``connection``, one after the other.
 
+    They run as under ``migrate``: in Alembic's environment, with the models' metadata, one
+    transaction per migration and the version table kept, so a migration that asks for
+    ``context.get_bind()`` or an ``autocommit_block()`` replays as it applies.
+    """
+    from sqlmanage.alembic_env import run_steps
     from sqlmanage.database import first_line
 
-    context = MigrationContext.configure(
-        connection, opts=project.context_options(connection.dialect.name, with_metadata=False)
-    )
-    script = project.history.script
-    with Operations.context(context):
+    history = project.history
+    running = []
+    if migrations and not migrations[0].parents:
+        run_baseline(project, connection)
+
+    def steps(heads, context):
         for migration in migrations:
-            try:
-                script.get_revision(migration.revision).module.upgrade()
-            except Exception as exc:
-                raise SqlmanageError(
-                    f"Replaying the migration history failed at {migration.name}: "
-                    f"{type(exc).__name__}: {first_line(exc)}",
-                    hint="makemigrations builds the schema from the migration files; fix that "
-                    "migration first.",
-                ) from exc
+            step = revision_step(history, migration, forward=True)
+            running[:] = [migration]
+            yield step
+
+    try:
+        run_steps(project, steps, connection)
+    except SqlmanageError:
+        raise
+    except Exception as exc:
+        failed = running[0].name if running else "its start"
+        raise SqlmanageError(
+            f"Replaying the migration history failed at {failed}: "
+            f"{type(exc).__name__}: {first_line(exc)}",
+            hint="makemigrations builds the schema from the migration files; fix that "
+            "migration first.",
+        ) from exc
     if connection.in_transaction():
         connection.commit()
+
+
+def run_baseline(project, connection, *, only_if_empty: bool = False, commit: bool = True) -> bool:
+    """Create what the history expects before its first migration (the BASELINE setting).
+
+    Some histories start from tables their application creates itself (MLflow's first
+    migration alters tables ``create_all`` made). Every replay runs the hook on its empty
+    scratch database; ``migrate`` runs it on an empty database when BASELINE_ON_MIGRATE is
+    set (``only_if_empty``: no table but sqlmanage's and Alembic's own), in its locked
+    bookkeeping transaction (``commit=False``: the caller commits, and so keeps the lock).
+    """
+    baseline = project.hook("BASELINE")
+    if baseline is None:
+        return False
+    if only_if_empty:
+        from sqlalchemy import inspect
+
+        from sqlmanage.core.audit import AUDIT_TABLE
+
+        settings = project.settings
+        inspector = inspect(connection)
+        own = {settings.version_table, AUDIT_TABLE}
+        if set(inspector.get_table_names(schema=settings.version_table_schema)) - own:
+            return False
+        if settings.version_table_schema and set(inspector.get_table_names()) - own:
+            return False
+    try:
+        baseline(connection)
+    except Exception as exc:
+        from sqlmanage.database import first_line
+
+        raise SqlmanageError(
+            f"The baseline {project.settings.baseline} failed: {type(exc).__name__}: {first_line(exc)}",
+            hint="BASELINE names a function that takes a connection and creates the tables the "
+            "first migration expects (e.g. OldBase.metadata.create_all(connection)).",
+        ) from exc
+    if commit and connection.in_transaction():
+        connection.commit()
+    return True
+
+
+def revision_step(history, migration, forward: bool):
+    """Alembic's step that runs one migration of the history, up or down."""
+    from alembic.runtime.migration import RevisionStep
+
+    return RevisionStep(history.revision_map_for(migration), history.alembic_script(migration), forward)
 
 
 def _in_memory_sqlite(project, migrations, fn):

@@ -196,8 +196,8 @@ def _known_revisions_check(ctx: _Context):
         Issue(
             "sqlmanage.E006", ERROR,
             f"The database records revision {revision}, which has no migration file.",
-            "Restore the file, or record the real state with "
-            f"'{ctx.command('python manage.py migrate --fake')} TARGET'.",
+            "Restore the file (this code may be older than the database), and check that the "
+            "database and VERSION_TABLE are this project's, not another project's.",
             ctx.label,
         )
         for revision in status.missing_files
@@ -245,6 +245,24 @@ def _edited_check(ctx: _Context):
     if unverified:
         detail += f"; {unverified} applied without sqlmanage, not verifiable yet"
     return detail
+
+
+def _blocking_locks_check(ctx: _Context):
+    from sqlmanage.core.blocking_locks import blocking_operations
+
+    if ctx.project.url.get_backend_name() != "postgresql":
+        return "not PostgreSQL"
+    pending = [s.migration for s in _status(ctx).migrations if not s.applied]
+    found = blocking_operations(ctx.project, pending)
+    if not found:
+        return f"{len(pending)} unapplied, none takes a blocking lock" if pending else "nothing unapplied"
+    return [Issue(
+        "sqlmanage.E010", ERROR,
+        f"{b.migration} ({b.path.name}) on {b.table}: {b.what}.",
+        "Write the safe form (makemigrations does, on PostgreSQL), or accept the lock with the "
+        "line 'sqlmanage_safety_assured = True' in the migration file.",
+        ctx.label,
+    ) for b in found]
 
 
 def _model_changes_check(ctx: _Context):
@@ -351,6 +369,8 @@ CHECKS = (
           _edited_check, ("migration_files", "database")),
     Check("model_changes", "sqlmanage.E009", "The models match the migrations", ("models", "migrations"),
           _model_changes_check, ("models", "single_head", "database")),
+    Check("blocking_locks", "sqlmanage.E010", "Unapplied migrations take no blocking lock on an existing table",
+          ("database", "migrations"), _blocking_locks_check, ("migration_files", "known_revisions")),
     Check("embedded_sqlite", "sqlmanage.W001", "The database is not the embedded SQLite default",
           ("database",), _embedded_sqlite_check, ("settings",), deploy=True),
     Check("password", "sqlmanage.W002", "The database connection has a password", ("database",),

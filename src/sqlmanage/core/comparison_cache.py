@@ -172,7 +172,7 @@ def _source_files(project) -> list[Path] | None:
     names = list(project.database.models) + [project.settings.module_name]
     for name in names:
         try:
-            spec = importlib.util.find_spec(name)
+            spec = _spec_without_import(name)
         except (ImportError, ValueError):
             return None
         if spec is None:
@@ -196,6 +196,32 @@ def _source_files(project) -> list[Path] | None:
                 dirs[:] = [d for d in dirs if d != "__pycache__"]
                 files.update(Path(root, n) for n in here if n.endswith(".py"))
     return sorted(files)
+
+
+def _spec_without_import(name: str):
+    """A module's spec, found on the path without running any package's ``__init__``.
+
+    ``importlib.util.find_spec("airflow.models")`` imports ``airflow`` first (seconds, for
+    some frameworks) only to learn where the files are. Each level is looked up with the
+    path finder instead; a module only a custom finder knows (an editable install's, a zip)
+    falls back to ``find_spec``.
+    """
+    import sys
+    from importlib.machinery import PathFinder
+
+    if name in sys.modules:
+        return getattr(sys.modules[name], "__spec__", None)
+    parts = name.split(".")
+    locations = None
+    spec = None
+    for depth in range(1, len(parts) + 1):
+        spec = PathFinder.find_spec(".".join(parts[:depth]), locations)
+        if spec is None:
+            return importlib.util.find_spec(name)
+        locations = spec.submodule_search_locations
+        if locations is None and depth < len(parts):
+            return importlib.util.find_spec(name)
+    return spec
 
 
 def _cache_file(project) -> Path:

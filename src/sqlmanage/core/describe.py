@@ -23,14 +23,27 @@ def describe_migration(path: Path) -> tuple[list[str], bool]:
     Descriptions are always of ``upgrade()``: going back, Django shows them as ``Undo ...``.
     """
     tree = ast.parse(Path(path).read_text(encoding="utf-8"), filename=str(path))
-    functions = {
-        node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)
-    }
-    upgrade = functions.get("upgrade")
-    downgrade = functions.get("downgrade")
-    changes = [describe(o).text for o in _operations(upgrade)] if upgrade else []
+    module = _Module(tree)
+    upgrade = module.functions.get("upgrade")
+    downgrade = module.functions.get("downgrade")
+    changes = [describe(o).text for o in _operations(upgrade, module)] if upgrade else []
     irreversible = downgrade is None or _does_nothing(downgrade)
     return changes, irreversible
+
+
+class _Module:
+    """The file's own functions (helpers upgrade() calls) and string constants (names)."""
+
+    def __init__(self, tree: ast.Module):
+        self.functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+        self.constants = {
+            node.targets[0].id: node.value.value
+            for node in tree.body
+            if isinstance(node, ast.Assign) and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+        }
+        self.entered: set[str] = set()
 
 
 def _does_nothing(function: ast.FunctionDef) -> bool:
@@ -45,28 +58,34 @@ def _does_nothing(function: ast.FunctionDef) -> bool:
     return True
 
 
-def _operations(function: ast.FunctionDef) -> list:
-    found = []
-    _walk(function.body, batch_names={}, found=found)
+def _operations(function: ast.FunctionDef, module: _Module) -> list:
+    found: list = []
+    module.entered.add(function.name)
+    _walk(function.body, {}, found, module)
     return found
 
 
-def _walk(statements, batch_names: dict[str, str], found: list) -> None:
+def _walk(statements, batch_names: dict[str, str], found: list, module: _Module) -> None:
     for statement in statements:
         if isinstance(statement, ast.With):
             names = dict(batch_names)
             for item in statement.items:
                 call = item.context_expr
                 if _is_op_call(call, "batch_alter_table") and isinstance(item.optional_vars, ast.Name):
-                    names[item.optional_vars.id] = _string(_argument(call, 0, "table_name"))
-            _walk(statement.body, names, found)
+                    names[item.optional_vars.id] = _string(_argument(call, 0, "table_name"), module)
+            _walk(statement.body, names, found, module)
             continue
         for child in ("body", "orelse", "finalbody"):
             if hasattr(statement, child) and not isinstance(statement, ast.FunctionDef):
-                _walk(getattr(statement, child), batch_names, found)
+                _walk(getattr(statement, child), batch_names, found, module)
         value = getattr(statement, "value", None)  # op.x(...), or t = op.create_table(...)
         if isinstance(statement, (ast.Expr, ast.Assign, ast.AnnAssign)) and isinstance(value, ast.Call):
-            operation = _to_operation(value, batch_names)
+            helper = value.func.id if isinstance(value.func, ast.Name) else None
+            if helper in module.functions and helper not in module.entered:
+                module.entered.add(helper)  # a helper of the file's own: its operations count
+                _walk(module.functions[helper].body, batch_names, found, module)
+                continue
+            operation = _to_operation(value, batch_names, module)
             if operation is not None:
                 found.append(operation)
 
@@ -87,15 +106,17 @@ def _argument(call: ast.Call, position: int, keyword: str):
     return call.args[position] if len(call.args) > position else None
 
 
-def _string(node) -> str:
+def _string(node, module: _Module) -> str:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
+    if isinstance(node, ast.Name) and node.id in module.constants:
+        return module.constants[node.id]
     if isinstance(node, ast.Call) and node.args:
-        return _string(node.args[0])
+        return _string(node.args[0], module)
     return "?"
 
 
-def _to_operation(call: ast.Call, batch_names: dict[str, str]):
+def _to_operation(call: ast.Call, batch_names: dict[str, str], module: _Module):
     """An Alembic op object standing for one ``op.x(...)`` call, enough to describe it."""
     if not _is_op_call(call):
         return None
@@ -108,7 +129,7 @@ def _to_operation(call: ast.Call, batch_names: dict[str, str]):
         return None
 
     def arg(position: int, keyword: str) -> str:
-        return _string(_argument(call, position, keyword))
+        return _string(_argument(call, position, keyword), module)
 
     def table_arg(position: int) -> str:
         return table if table is not None else arg(position, "table_name")

@@ -1,13 +1,19 @@
-"""One migration run at a time per database: the lock every writing run takes first.
+"""One migration run at a time per database, correct behind a connection pooler.
 
-Taken on the migration connection before the version table is read, released when the run
-ends, and by the database itself when the process dies:
-- PostgreSQL: a session advisory lock (it survives the per-migration commits) on a stable
-  63-bit key derived from database, schema and version table; a killed runner's session is
-  noticed within a second (``client_connection_check_interval``, PostgreSQL 14+).
-- MySQL/MariaDB: ``GET_LOCK`` on a name derived the same way.
-- SQLite: an OS file lock on ``<database>.lock`` beside the database file.
-A waiting run polls, says once who holds the lock, and gives up after ``timeout`` seconds.
+Nothing is left on a server connection after a run: no lock, no setting.
+- PostgreSQL: ``pg_advisory_xact_lock``, taken inside every transaction of a run (the
+  bookkeeping one, then each migration's) and released by its COMMIT or ROLLBACK, so it holds
+  the same on a direct connection and behind PgBouncer in transaction or session pooling.
+  Between two migrations of a run another run may take the lock; that is why the caller
+  reads the version table again under the lock (``RunOutdated``) before each migration, and
+  a migration that another run applied meanwhile is skipped, never run twice.
+- MySQL/MariaDB: ``GET_LOCK``, which is the session's and cannot be the transaction's (DDL
+  there commits on its own), held for the whole run. It is correct on a direct connection,
+  which is what MySQL migrations need anyway; behind a transaction-pooling proxy it is not.
+- SQLite: an OS file lock on ``<database>.lock`` beside the real file (symlinks resolved).
+The lock's name comes from the server (``current_database()``, ``DATABASE()``) or the real
+file, never from how the URL spells the database, so an alias and a direct URL exclude each
+other. A waiting run says once who holds the lock, and gives up after ``timeout`` seconds.
 """
 
 from __future__ import annotations
@@ -30,65 +36,129 @@ class LockTimeout(SqlmanageError):
     """Another run kept the migration lock longer than --lock-timeout."""
 
 
+class RunOutdated(Exception):
+    """Another run changed the version table since this run read it: plan again."""
+
+
 def lock_name(database: str, schema: str | None, version_table: str) -> str:
     return f"sqlmanage:{database}:{schema or ''}:{version_table}"
 
 
 def advisory_key(name: str) -> int:
-    """A stable, positive 63-bit key for pg_advisory_lock."""
+    """A stable, positive 63-bit key for the advisory lock functions."""
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") & (2**63 - 1)
 
 
 @contextmanager
 def migration_lock(connection, settings, timeout: float | None,
-                   on_wait: Callable[[str], None]) -> Iterator[None]:
-    """Hold the database's migration lock for the duration of the block."""
+                   on_wait: Callable[[str], None]) -> Iterator["_NoLock"]:
+    """Hold the session part of the lock (MySQL, SQLite) for the block; yield the lock.
+
+    Call ``hold()`` at the start of every transaction that reads or writes the version
+    table: on PostgreSQL that is where the lock is taken. The connection is left outside any
+    transaction on entry, so Alembic begins its own.
+    """
     dialect = connection.dialect.name
-    database = connection.engine.url.database or ""
-    name = lock_name(database, settings.version_table_schema, settings.version_table)
     if dialect == "postgresql":
-        lock = _PostgresLock(connection, advisory_key(name))
+        database = connection.exec_driver_sql("SELECT current_database()").scalar()
+        connection.rollback()
+        name = lock_name(database, settings.version_table_schema, settings.version_table)
+        lock = _PostgresLock(connection, advisory_key(name), database, timeout, on_wait)
     elif dialect in ("mysql", "mariadb"):
-        lock = _MySQLLock(connection, hashlib.sha256(name.encode()).hexdigest()[:60])
-    elif dialect == "sqlite" and database and database != ":memory:":
-        lock = _FileLock(Path(database).with_name(Path(database).name + ".lock"))
+        database = connection.exec_driver_sql("SELECT DATABASE()").scalar() or ""
+        connection.rollback()
+        name = lock_name(database, settings.version_table_schema, settings.version_table)
+        lock = _MySQLLock(connection, hashlib.sha256(name.encode()).hexdigest()[:60], database, timeout, on_wait)
+    elif dialect == "sqlite" and (path := sqlite_file(connection)) is not None:
+        lock = _FileLock(path.with_name(path.name + ".lock"), str(path), timeout, on_wait)
     else:
-        yield
+        yield _NoLock()
         return
-    _acquire(lock, database, timeout, on_wait)
+    lock.acquire_session()
     try:
-        yield
+        yield lock
     finally:
-        lock.release()
+        lock.release_session()
 
 
-def _acquire(lock, database: str, timeout: float | None, on_wait) -> None:
+def sqlite_file(connection) -> Path | None:
+    """The real file behind an SQLite connection (symlinks resolved); None in memory."""
+    database = connection.engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(os.path.realpath(database))
+
+
+def _wait(lock, timeout: float | None) -> None:
+    """Poll ``lock.try_acquire`` until it succeeds, saying once who holds it."""
     deadline = None if timeout is None else time.monotonic() + timeout
     told = False
     while not lock.try_acquire():
+        holder = lock.holder()
         if not told:
-            on_wait(f"Waiting for the migration lock on {database}: {lock.holder()}.")
+            lock.on_wait(f"Waiting for the migration lock on {lock.database}: {holder}.")
             told = True
         if deadline is not None and time.monotonic() >= deadline:
-            raise LockTimeout(
-                f"Gave up waiting for the migration lock on {database} after {timeout:g}s: "
-                f"{lock.holder()}.",
-                hint="Another migrate is running against this database; let it finish, or "
-                "raise --lock-timeout.",
-            )
+            raise _timeout(lock.database, timeout, holder)
         time.sleep(POLL_SECONDS)
 
 
-class _PostgresLock:
-    def __init__(self, connection, key: int):
-        self.connection, self.key = connection, key
-        if connection.dialect.server_version_info >= (14,):
-            connection.exec_driver_sql("SET client_connection_check_interval = 1000")
+def _timeout(database: str, timeout: float | None, holder: str) -> LockTimeout:
+    return LockTimeout(
+        f"Gave up waiting for the migration lock on {database} after {timeout:g}s: {holder}.",
+        hint="Another migrate is running against this database; let it finish, or raise "
+        "--lock-timeout.",
+    )
 
-    def try_acquire(self) -> bool:
-        got = self.connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}).scalar()
-        self.connection.commit()
-        return bool(got)
+
+class _NoLock:
+    """In-memory SQLite and unknown dialects: nothing to exclude."""
+
+    def acquire_session(self) -> None:
+        pass
+
+    def release_session(self) -> None:
+        pass
+
+    def hold(self) -> None:
+        pass
+
+
+class _PostgresLock(_NoLock):
+    """``pg_advisory_xact_lock`` in each transaction; nothing on the session."""
+
+    def __init__(self, connection, key: int, database: str, timeout, on_wait):
+        self.connection, self.key, self.database = connection, key, database
+        self.timeout, self.on_wait = timeout, on_wait
+        self.told = False
+        # A dead runner is noticed within a second while it waits (PostgreSQL 14+); set for
+        # the transaction only, like everything else here.
+        self.check = connection.dialect.server_version_info >= (14,)
+
+    def hold(self) -> None:
+        """Take the lock for the current transaction (begun here if none is open)."""
+        check = ", set_config('client_connection_check_interval', '1000', true)" if self.check else ""
+        got = self.connection.execute(
+            text(f"SELECT pg_try_advisory_xact_lock(:key){check}"), {"key": self.key}
+        ).scalar()
+        if got:
+            return
+        holder = self.holder()
+        if not self.told:
+            self.on_wait(f"Waiting for the migration lock on {self.database}: {holder}.")
+            self.told = True
+        # Block in the server (woken the moment the holder commits) with a transaction-local
+        # lock_timeout, set back before the migration runs.
+        previous = self.connection.exec_driver_sql("SELECT current_setting('lock_timeout')").scalar()
+        limit = "0" if self.timeout is None else str(max(1, round(self.timeout * 1000)))
+        self.connection.execute(text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": limit})
+        try:
+            self.connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.key})
+        except Exception as exc:
+            if getattr(getattr(exc, "orig", None), "pgcode", None) == "55P03":
+                raise _timeout(self.database, self.timeout, holder) from None
+            raise
+        self.connection.execute(text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": previous})
 
     def holder(self) -> str:
         row = self.connection.execute(text(
@@ -97,20 +167,19 @@ class _PostgresLock:
             "AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = :key "
             "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         ), {"key": self.key}).first()
-        self.connection.commit()
         if row is None:
             return "held by another session"
         pid, application, since = row
         return f"held by pid {pid} ({application or 'unknown application'}) since {since:%Y-%m-%d %H:%M:%S}"
 
-    def release(self) -> None:
-        self.connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
-        self.connection.commit()
 
+class _MySQLLock(_NoLock):
+    def __init__(self, connection, name: str, database: str, timeout, on_wait):
+        self.connection, self.name, self.database = connection, name, database
+        self.timeout, self.on_wait = timeout, on_wait
 
-class _MySQLLock:
-    def __init__(self, connection, name: str):
-        self.connection, self.name = connection, name
+    def acquire_session(self) -> None:
+        _wait(self, self.timeout)
 
     def try_acquire(self) -> bool:
         got = self.connection.execute(text("SELECT GET_LOCK(:name, 0)"), {"name": self.name}).scalar()
@@ -122,20 +191,30 @@ class _MySQLLock:
         self.connection.commit()
         return f"held by connection {holder}" if holder else "held by another session"
 
-    def release(self) -> None:
+    def release_session(self) -> None:
+        if self.connection.in_transaction():
+            self.connection.rollback()
         self.connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": self.name})
         self.connection.commit()
 
 
-class _FileLock:
+class _FileLock(_NoLock):
     """fcntl's lock on a file beside the database; the OS drops it when the process dies."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, database: str, timeout, on_wait):
         import fcntl
 
         self.fcntl = fcntl
-        self.path = path
+        self.path, self.database = path, database
+        self.timeout, self.on_wait = timeout, on_wait
         self.handle = open(path, "a+")
+
+    def acquire_session(self) -> None:
+        try:
+            _wait(self, self.timeout)
+        except BaseException:
+            self.handle.close()
+            raise
 
     def try_acquire(self) -> bool:
         try:
@@ -155,6 +234,6 @@ class _FileLock:
             pid = ""
         return f"held by process {pid}" if pid else "held by another process"
 
-    def release(self) -> None:
+    def release_session(self) -> None:
         self.fcntl.flock(self.handle, self.fcntl.LOCK_UN)
         self.handle.close()

@@ -2,9 +2,8 @@
 
 The comparison runs Alembic's ``produce_migrations`` against the schema that the history
 produces (``baseline``), so the difference is exactly what the models add. Files are
-rendered from the project's own ``script.py.mako``, so they are ordinary Alembic revisions;
-names and revision ids are Django's ``NNNN_slug``, at most 32 characters (Alembic's version
-column), never reusing an existing id.
+rendered from the project's own ``script.py.mako``, so they are ordinary Alembic revisions,
+named by ``core.naming``: Django's ``NNNN_slug``, or the ``file_template`` of alembic.ini.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from sqlmanage.errors import SqlmanageError
 if TYPE_CHECKING:
     from sqlmanage.core.operations import Change
 
-REVISION_MAX = 32
 NAME_MAX = 52
 
 DATA_MIGRATION_UPGRADE = """# A data migration. For a new NOT NULL column on a table that has rows:
@@ -62,10 +60,11 @@ class NewMigration:
     replaces: bool = False
 
     def write(self) -> None:
-        """Write the file; only ``--update`` may replace one (a new file never clobbers)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("w" if self.replaces else "x", encoding="utf-8") as handle:
-            handle.write(self.source)
+        """Write the file whole or not at all; only ``--update`` may replace one (a new file
+        never clobbers)."""
+        from sqlmanage.files import write_atomic
+
+        write_atomic(self.path, self.source, exclusive=not self.replaces)
 
 
 def slugify(name: str) -> str:
@@ -77,12 +76,19 @@ def make_migration(
     project, name: str | None = None, empty: bool = False, questioner=None
 ) -> NewMigration | None:
     """The next migration: the models' changes (None when there are none), or an empty one."""
+    from sqlmanage.core.naming import Naming
+
     history = project.history
     head = history.head()
+    naming = Naming.from_config(project.config)
+    created = naming.now()
     if empty:
         template_args = {"upgrades": DATA_MIGRATION_UPGRADE, "downgrades": DATA_MIGRATION_DOWNGRADE}
-        slug = slugify(name) if name else f"auto_{datetime.now():%Y%m%d_%H%M}"
-        return _new_migration(project, slug, name, (head,) if head else None, template_args, [])
+        slug = slugify(name) if name else f"auto_{created:%Y%m%d_%H%M}"
+        return _new_migration(
+            project, slug, name, (head,) if head else None, template_args, [],
+            naming=naming, created=created,
+        )
 
     script, template_args = detect_changes(project, questioner)
     if script.upgrade_ops.is_empty():
@@ -90,15 +96,25 @@ def make_migration(
     from sqlmanage.core.operations import describe_all
 
     changes = describe_all(script.upgrade_ops.ops)
-    slug = slugify(name) if name else suggest_name(changes, initial=head is None)
+    slug = slugify(name) if name else suggest_name(changes, initial=head is None, now=created)
     _add_review_notes(template_args, changes)
-    return _new_migration(project, slug, name, (head,) if head else None, template_args, changes)
+    return _new_migration(
+        project, slug, name, (head,) if head else None, template_args, changes,
+        naming=naming, created=created,
+    )
 
 
-def _first_word(name: str) -> str:
-    """``fill`` for ``0003_fill_discount_rate``: enough to tell merged heads apart."""
-    words = [w for w in name.split("_") if w and not w.isdigit()]
-    return words[0] if words else name
+def _first_word(migration) -> str:
+    """``fill`` for ``0003_fill_discount_rate`` or ``3f2a9c0b1d4e_fill_discount_rate``.
+
+    Enough to tell merged heads apart; in a file named by Alembic's ``file_template`` the
+    words come after the revision id (``2022_01_20_1234-3f2a9c0b1d4e_fill_...``).
+    """
+    name = migration.name
+    if migration.number is None and migration.revision in name:
+        name = name.split(migration.revision, 1)[1] or name
+    words = [w for w in re.split(r"[_\W]+", name) if w and not w.isdigit()]
+    return words[0] if words else migration.revision
 
 
 def _add_review_notes(template_args: dict, changes: list[Change]) -> None:
@@ -188,7 +204,7 @@ def make_merge(project, name: str | None = None) -> NewMigration | None:
     if len(history.heads) < 2:
         return None
     heads = [history.by_id[h] for h in history.heads]
-    slug = slugify(name) if name else "merge_" + "_".join(_first_word(m.name) for m in heads)
+    slug = slugify(name) if name else "merge_" + "_".join(_first_word(m) for m in heads)
     return _new_migration(project, slug, name, tuple(history.heads), {}, [])
 
 
@@ -203,7 +219,9 @@ def detect_changes(project, questioner=None, revision: str | None = None):
     """
     from sqlmanage.core import comparison_cache
 
-    key = comparison_cache.models_key(project) if revision is None else None
+    # A project's own filter or directives hook is code the remembered answer cannot see.
+    remembering = revision is None and not project.has_autogenerate_hooks
+    key = comparison_cache.models_key(project) if remembering else None
     if comparison_cache.is_remembered(project, key):
         return NO_CHANGES, {}
 
@@ -216,6 +234,7 @@ def detect_changes(project, questioner=None, revision: str | None = None):
     from sqlmanage.comparison import drop_checks_before_columns, keep_column_checks
     from sqlmanage.core.baseline import with_baseline
     from sqlmanage.core.foreign_key_indexes import drop_implicit_indexes
+    from sqlmanage.core.online_safe import make_online_safe
     from sqlmanage.core.pg_enums import keep_enums_in_step
     from sqlmanage.core.questions import resolve_questions
 
@@ -233,6 +252,10 @@ def detect_changes(project, questioner=None, revision: str | None = None):
         keep_enums_in_step(script, connection, metadata)
         drop_implicit_indexes(script, connection)
         drop_checks_before_columns(script, connection.dialect)
+        directives = options.get("process_revision_directives")
+        if directives is not None:
+            directives(context, project.history.heads, [script])
+        make_online_safe(script, connection)
         template_args: dict = {}
         if not script.upgrade_ops.is_empty():
             _render_python_into_templatevars(AutogenContext(context), script, template_args)
@@ -263,7 +286,7 @@ class _NoChanges:
 NO_CHANGES = _NoChanges()
 
 
-def suggest_name(changes: list[Change], initial: bool) -> str:
+def suggest_name(changes: list[Change], initial: bool, now: datetime | None = None) -> str:
     """Django's naming: ``initial``, the operations' fragments joined, or ``auto_<time>``."""
     if initial:
         return "initial"
@@ -275,25 +298,30 @@ def suggest_name(changes: list[Change], initial: bool) -> str:
             fragments.append(fragment)
     name = "_".join(fragments)
     if len(name) > NAME_MAX or not name:
-        return f"auto_{datetime.now():%Y%m%d_%H%M}"
+        return f"auto_{now or datetime.now():%Y%m%d_%H%M}"
     return name
 
 
 def _new_migration(
-    project, slug, message, down_revision, template_args, changes, revision=None, path=None
+    project, slug, message, down_revision, template_args, changes, revision=None, path=None,
+    naming=None, created=None,
 ) -> NewMigration:
+    """Render a new migration, named by sqlmanage's scheme or alembic.ini's (``core.naming``)."""
     from alembic.util import format_as_comma
     from mako.template import Template
+
+    from sqlmanage.core.naming import Naming, new_file
 
     if not slug:
         raise SqlmanageError(
             f"The migration name {message!r} has no letters or digits.",
             hint="Give -n a name such as 'fill_discount_rate'.",
         )
-    history = project.history
+    naming = naming or Naming.from_config(project.config)
+    created = created or naming.now()
     versions = project.migrations_dir / "versions"
-    if revision is None:
-        revision = _unique_revision(f"{history.next_number():04d}_{slug}", history, versions)
+    if path is None:
+        revision, path = new_file(naming, project.history, versions, slug, created, revision)
     text = _one_line(message) if message else slug.replace("_", " ")
     template = project.migrations_dir / "script.py.mako"
     if not template.exists():
@@ -305,7 +333,7 @@ def _new_migration(
         down_revision=down_revision[0] if down_revision and len(down_revision) == 1 else down_revision,
         branch_labels=None,
         depends_on=None,
-        create_date=datetime.now().replace(microsecond=0),
+        create_date=created,
         message=text,
         comma=format_as_comma,
         upgrades=template_args.get("upgrades", ""),
@@ -313,28 +341,7 @@ def _new_migration(
         imports=template_args.get("imports", ""),
         config=project.config,
     )
-    path = path or versions / f"{revision}.py"
     return NewMigration(revision, path.stem, path, text, source, changes, replaces=path.exists())
-
-
-def _unique_revision(stem: str, history, versions: Path) -> str:
-    """Cut to Alembic's 32 characters (at a word where it can) and step past ids taken."""
-    candidate = _cut(stem, REVISION_MAX)
-    counter = 2
-    while candidate in history.by_id or (versions / f"{candidate}.py").exists():
-        suffix = f"_{counter}"
-        candidate = _cut(stem, REVISION_MAX - len(suffix)) + suffix
-        counter += 1
-    return candidate
-
-
-def _cut(stem: str, limit: int) -> str:
-    """``stem`` shortened to ``limit`` characters, preferably at an underscore."""
-    if len(stem) <= limit:
-        return stem
-    cut = stem[:limit]
-    word_end = cut.rfind("_")
-    return (cut[:word_end] if word_end > 5 else cut).rstrip("_")
 
 
 def _one_line(text: str) -> str:

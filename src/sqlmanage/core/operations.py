@@ -157,6 +157,8 @@ def describe_all(operations) -> list[Change]:
     changes = []
     for operation in leaves:
         change = describe(operation, new_tables)
+        if operation.info.get("sqlmanage_review"):  # set by online_safe: PostgreSQL's multi-step way
+            change = Change(change.mark, change.text, change.fragment, operation.info["sqlmanage_review"])
         if _table_of(operation) in new_tables and not isinstance(operation, ops.CreateTableOp):
             change = Change(change.mark, change.text, "", change.review)
         changes.append(change)

@@ -65,8 +65,9 @@ def _plan(history: History, current: tuple[str, ...], target: str | None) -> Pla
         raise UnknownDatabaseRevision(
             f"The database is at revision {', '.join(unknown)}, which no migration file in "
             f"{history.label} has.",
-            hint="Restore the missing migration file (e.g. from version control), or record "
-            "the real state with 'python manage.py migrate --fake <migration>'.",
+            hint="Restore the missing migration file (e.g. from version control: this code may "
+            "be older than the database), and check that DATABASE_URL and VERSION_TABLE name "
+            "this project's database, not one whose history belongs to another project.",
         )
     applied = history.ancestors(current)
     pending = [m for m in history.migrations if m.revision not in applied]

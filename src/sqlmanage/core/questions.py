@@ -240,9 +240,11 @@ def _render_fill(autogen_context, operation) -> str:
     op_prefix = autogen_context.opts["alembic_module_prefix"]
     table = f"{sa_prefix}table({operation.table_name!r}, {sa_prefix}column({operation.column_name!r}))"
     column = f"{sa_prefix}column({operation.column_name!r})"
+    # The value as a typed literal: sa.column() has no type, and offline SQL (sqlmigrate,
+    # --sql) cannot render a value of no type.
     return (
         f"{op_prefix}execute({table}.update().where({column}.is_(None))"
-        f".values({{{operation.column_name!r}: {operation.value!r}}}))"
+        f".values({{{operation.column_name!r}: {sa_prefix}literal({operation.value!r})}}))"
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
+from sqlmanage.files import write_atomic
+
 MIGRATIONS_TEMPLATES = ("env.py", "script.py.mako")
 
 
@@ -16,6 +18,6 @@ def ensure_migrations_folder(directory: Path) -> bool:
     for name in MIGRATIONS_TEMPLATES:
         target = directory / name
         if not target.exists():
-            target.write_text((source / name).read_text(encoding="utf-8"), encoding="utf-8")
+            write_atomic(target, (source / name).read_text(encoding="utf-8"))
             created = True
     return created

@@ -1,12 +1,13 @@
 """SQL for migrations without touching the database: ``sqlmigrate`` and ``migrate --sql``.
 
-Each migration's ``upgrade()`` (or ``downgrade()``) runs in Alembic's offline mode for the
-project's dialect, through Operations that write a ``-- Add column ...`` comment before each
-operation. SQLite's batch mode must read the table it rebuilds, which offline mode cannot:
+The steps run in Alembic's offline mode, in the environment every run gets
+(``alembic_env.run_steps``: the models' metadata, ``context``, ``autocommit_block()``),
+through Operations that write a ``-- Add column ...`` comment before each operation.
+``migrate --sql`` is Alembic's own ``upgrade --sql`` script (version table, one BEGIN/COMMIT
+per migration where DDL is transactional); ``sqlmigrate`` keeps each migration's own
+statements. SQLite's batch mode must read the table it rebuilds, which offline mode cannot:
 on SQLite the history is replayed into an in-memory database (the shadow) that follows the
-steps, and Alembic gets the table from it as ``copy_from``. ``migrate --sql`` adds the
-version-table statements, through Alembic's own HeadMaintainer, and wraps each migration in
-BEGIN/COMMIT where the database runs DDL in a transaction, as ``migrate`` itself does.
+steps, and Alembic gets the table from it as ``copy_from``.
 """
 
 from __future__ import annotations
@@ -16,63 +17,71 @@ from io import StringIO
 
 from alembic.operations import BatchOperations, Operations
 from alembic.operations.batch import BatchOperationsImpl
-from alembic.runtime.migration import HeadMaintainer, MigrationContext, RevisionStep
+from alembic.runtime.migration import MigrationContext
 
 from sqlmanage.core.operations import describe
 from sqlmanage.core.plan import TRANSACTIONAL_DDL, Step
+from sqlmanage.core.timeouts import migration_timeouts, with_timeouts_sql
 from sqlmanage.errors import MigrationFileError
 
 
 def steps_sql(project, steps: list[Step], start: tuple[str, ...], versions: bool) -> str:
     """The SQL of ``steps`` from a database at ``start``; ``versions`` adds the version table's."""
+    from sqlmanage.alembic_env import run_steps
+    from sqlmanage.core.baseline import revision_step
+
     history = project.history
-    dialect = project.url.get_dialect()()
     buffer = StringIO()
-    context = MigrationContext.configure(
-        dialect=dialect,
-        opts={
-            "as_sql": True,
-            "output_buffer": buffer,
-            "literal_binds": True,
-            **project.context_options(dialect.name, with_metadata=False),
-        },
-    )
-    transactional = dialect.name in TRANSACTIONAL_DDL
     shadow = None
-    if dialect.name == "sqlite":
+    if project.url.get_backend_name() == "sqlite":
         before = history.ancestors(start)
         shadow = Shadow(project, [m for m in history.migrations if m.revision in before])
-    heads = HeadMaintainer(context, start)
-    if versions and not start:
-        context._version.create(context.connection)
-    operations = annotated_operations(context, shadow)
-    chunks = [buffer.getvalue().strip()]
-    try:
+    bodies: list[str] = []
+
+    def alembic_steps(heads, context):
         for step in steps:
-            buffer.seek(0)
-            buffer.truncate()
-            script = history.script.get_revision(step.migration.revision)
-            operations._install_proxy()
-            try:
-                _run_body(script, step)
-            finally:
-                operations._remove_proxy()
-            if versions:
-                heads.update_to_step(RevisionStep(history.script.revision_map, script, step.forward))
-            body = buffer.getvalue().strip()
-            if transactional and body:
-                body = f"BEGIN;\n{body}\nCOMMIT;"
-            if versions:
-                direction = "upgrade" if step.forward else "downgrade"
-                body = f"-- Running {direction}: {step.migration.name}\n\n{body}"
-            chunks.append(body)
-            if shadow is not None:
-                shadow.follow(script, step.forward)
+            alembic_step = revision_step(history, step.migration, step.forward)
+            alembic_step.migration_fn = _rendered(context, step, alembic_step, buffer, bodies, shadow)
+            yield alembic_step
+
+    try:
+        run_steps(project, alembic_steps, as_sql=True, output_buffer=buffer, starting_rev=start or None)
     finally:
         if shadow is not None:
             shadow.close()
-    text = "\n\n".join(chunk for chunk in chunks if chunk)
+    if versions:
+        text = buffer.getvalue().strip()
+    else:
+        transactional = project.url.get_backend_name() in TRANSACTIONAL_DDL
+        text = "\n\n".join(
+            f"BEGIN;\n{body}\nCOMMIT;" if transactional else body for body in bodies if body
+        )
+    if text and project.url.get_backend_name() == "postgresql":  # what migrate runs: bounded
+        text = with_timeouts_sql(text, migration_timeouts(project))
     return text + "\n" if text else ""
+
+
+def _rendered(context, step: Step, alembic_step, buffer: StringIO, bodies: list[str], shadow):
+    """The step's migration function, run through annotating Operations, its SQL kept."""
+    import functools
+
+    import alembic.op
+
+    script = alembic_step.revision
+
+    @functools.wraps(alembic_step.migration_fn)  # Alembic names the step after its function
+    def run(**kw) -> None:
+        environment_operations = alembic.op._proxy
+        operations = annotated_operations(context, shadow)
+        begin = buffer.tell()
+        operations._install_proxy()
+        try:
+            _run_body(script, step)
+            bodies.append(buffer.getvalue()[begin:].strip())
+        finally:
+            environment_operations._install_proxy()
+
+    return run
 
 
 def migration_sql(project, name: str, backwards: bool = False) -> str:
@@ -97,8 +106,9 @@ def _run_body(script, step: Step) -> None:
         raise MigrationFileError(
             f"{step.migration.name} cannot be turned into SQL without a database: "
             f"{type(exc).__name__}: {exc}",
-            hint="A migration that reads from the database (op.get_bind()) only runs online; "
-            "use 'python manage.py migrate --plan' to see what it does.",
+            hint="Offline SQL runs the migration without a database: code that reads from it "
+            "(op.get_bind()) or a value of no SQL type (sa.column() without one) cannot be "
+            "rendered. 'python manage.py migrate --plan' shows what it does.",
         ) from exc
 
 
@@ -107,9 +117,11 @@ def annotated_operations(context: MigrationContext, shadow=None) -> Operations:
 
     ``invoke`` and ``batch_alter_table`` are replaced on the instance (Alembic's ``op``
     proxy is bound to the Operations class itself, so a subclass could not be installed).
+    With a ``shadow``, every operation is also applied to it as it is rendered, so a batch
+    block reads the table as the migration has left it so far.
     """
     operations = Operations(context)
-    operations.invoke = _annotating(context, operations.invoke)
+    operations.invoke = _annotating(context, operations.invoke, shadow.invoke if shadow else None)
 
     @contextmanager
     def batch_alter_table(table_name, schema=None, recreate="auto", partial_reordering=None,
@@ -122,24 +134,48 @@ def annotated_operations(context: MigrationContext, shadow=None) -> Operations:
             reflect_args, reflect_kwargs or {}, naming_convention, partial_reordering,
         )
         batch_op = BatchOperations(context, impl=impl)
-        batch_op.invoke = _annotating(context, batch_op.invoke)
+        recorded: list = []
+        if recreate != "always" and context.dialect.name != "sqlite":
+            # No table rebuild: each operation is its own ALTER, shown under its own comment
+            # rather than every comment first and the SQL of the block after them.
+            batch_op.invoke = operations.invoke
+        else:
+            batch_op.invoke = _annotating(context, batch_op.invoke, recorded.append)
         yield batch_op
         impl.flush()
+        if shadow is not None:
+            shadow.batch(table_name, schema, recreate, recorded)
 
     operations.batch_alter_table = batch_alter_table
     return operations
 
 
-def _annotating(context: MigrationContext, invoke):
+def _annotating(context: MigrationContext, invoke, also=None):
     def annotated_invoke(operation):
         context.impl.static_output(f"--\n-- {describe(operation).text}\n--")
-        return invoke(operation)
+        # The shadow gets its own copy, taken before the operation binds its columns and
+        # indexes to a table: a second run of the same objects would find them taken.
+        copied = _unbound_copy(operation) if also is not None else None
+        result = invoke(operation)
+        if also is not None:
+            also(copied)
+        return result
 
     return annotated_invoke
 
 
+def _unbound_copy(operation):
+    import copy
+
+    try:
+        return copy.deepcopy(operation)
+    except Exception:  # an operation holding something that cannot be copied: share it
+        return operation
+
+
 class Shadow:
-    """An in-memory SQLite database that follows the steps, for batch mode to reflect."""
+    """An in-memory SQLite database that follows the rendered operations, for batch mode to
+    reflect."""
 
     def __init__(self, project, migrations):
         from sqlalchemy.pool import StaticPool
@@ -147,22 +183,23 @@ class Shadow:
         from sqlmanage.core.baseline import replay
         from sqlmanage.database import create_engine, parse_url
 
-        self.project = project
         self.engine = create_engine(parse_url("sqlite://"), poolclass=StaticPool)
         self.connection = self.engine.connect()
         replay(project, self.connection, migrations)
-
-    def follow(self, script, forward: bool) -> None:
-        """Apply the step just rendered, so the next batch operation sees its result."""
-        context = MigrationContext.configure(
-            self.connection, opts=self.project.context_options("sqlite", with_metadata=False)
+        self.operations = Operations(
+            MigrationContext.configure(self.connection, opts=project.context_options("sqlite"))
         )
-        with Operations.context(context):
-            (script.module.upgrade if forward else script.module.downgrade)()
-        self.connection.commit()
+
+    def invoke(self, operation) -> None:
+        self.operations.invoke(operation)
+
+    def batch(self, table_name: str, schema: str | None, recreate: str, operations: list) -> None:
+        with self.operations.batch_alter_table(table_name, schema=schema, recreate=recreate) as batch_op:
+            for operation in operations:
+                batch_op.invoke(operation)
 
     def table(self, name: str, schema: str | None):
-        """The table as it stands before this step; None if the step creates it."""
+        """The table as the migration has left it so far; None if it does not exist yet."""
         from sqlalchemy import MetaData, Table, inspect
 
         if not inspect(self.connection).has_table(name, schema=schema):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlmanage.core.makemigrations import NewMigration, slugify
+from sqlmanage.core.naming import Naming
 from sqlmanage.errors import SqlmanageError
 from sqlmanage.history import REPLACED_FOLDER, History, Migration
 
@@ -32,13 +33,30 @@ class SquashPlan:
     migration: NewMigration
     replaced_dir: Path
     data_migrations: list[Migration] = field(default_factory=list)
+    config: object = None  # Alembic's Config, for alembic.ini's post_write_hooks
 
     def carry_out(self) -> None:
-        """Move the originals to versions/replaced/, then write the squashed migration."""
-        self.replaced_dir.mkdir(exist_ok=True)
-        for original in self.replaced:
-            original.path.rename(self.replaced_dir / original.path.name)
+        """Write the squashed migration (whole, or not at all), then move the originals to
+        versions/replaced/; if a move fails, the ones moved go back and the new file goes.
+        alembic.ini's post_write_hooks run on the new file last."""
+        from sqlmanage.core.naming import run_post_write_hooks
+        from sqlmanage.files import cannot_write
+
         self.migration.write()
+        moved: list[tuple[Path, Path]] = []
+        try:
+            self.replaced_dir.mkdir(exist_ok=True)
+            for original in self.replaced:
+                destination = self.replaced_dir / original.path.name
+                original.path.rename(destination)
+                moved.append((destination, original.path))
+        except OSError as exc:
+            for destination, source in reversed(moved):
+                destination.rename(source)
+            self.migration.path.unlink(missing_ok=True)
+            raise cannot_write(self.replaced_dir, exc) from exc
+        if self.config is not None:
+            run_post_write_hooks(self.config, self.migration.path)
 
 
 def squash_migrations(project, start: str | None, end: str, squashed_name: str | None = None) -> SquashPlan:
@@ -58,18 +76,30 @@ def squash_migrations(project, start: str | None, end: str, squashed_name: str |
         )
     first = replaced[0]
     parent = first.parents[0] if first.parents else None
-    prefix = f"{last.number:04d}_" if last.number is not None else ""
     name = slugify(squashed_name) if squashed_name else (
         f"squashed_{_short(first)}_{_short(last)}"
     )
     if not name:
         raise SqlmanageError(f"The squashed name {squashed_name!r} has no letters or digits.")
-    path = project.migrations_dir / "versions" / f"{prefix}{name}.py"
+    naming = Naming.from_config(project.config)
+    created = naming.now()
+    path = _squashed_path(naming, project.migrations_dir / "versions", last, name, created)
     if path.exists() and path != last.path:
         raise SqlmanageError(f"{path} already exists.", hint="Choose another --squashed-name.")
     data_migrations = [m for m in replaced if _has_data_operations(m.path)]
-    migration = _squashed_migration(project, replaced, parent, path, data_migrations)
-    return SquashPlan(replaced, migration, replaced_dir, data_migrations)
+    migration = _squashed_migration(project, replaced, parent, path, data_migrations, naming, created)
+    return SquashPlan(replaced, migration, replaced_dir, data_migrations, project.config)
+
+
+def _squashed_path(naming: Naming, versions: Path, last: Migration, name: str, created) -> Path:
+    """``0004_squashed_0001_0004.py`` in sqlmanage's scheme; else what file_template asks for.
+
+    The squashed migration keeps the last one's revision id, so in Alembic's scheme that id
+    fills the template's ``%(rev)s``.
+    """
+    if naming.file_template is None and last.number is not None:
+        return versions / f"{last.number:04d}_{name}.py"
+    return naming.path_in(versions, last.revision, name, created)
 
 
 def _short(migration: Migration) -> str:
@@ -148,7 +178,7 @@ def _has_data_operations(path: Path) -> bool:
     return False
 
 
-def _squashed_migration(project, replaced, parent, path, data_migrations) -> NewMigration:
+def _squashed_migration(project, replaced, parent, path, data_migrations, naming, created) -> NewMigration:
     """Render the squashed file: the schema at the end of the range against the parent's."""
     from sqlmanage.core.makemigrations import _new_migration
     from sqlmanage.core.operations import describe_all
@@ -160,7 +190,7 @@ def _squashed_migration(project, replaced, parent, path, data_migrations) -> New
     message = f"squashed {replaced[0].name} to {last.name}"
     new = _new_migration(
         project, path.stem, message, (parent,) if parent else None, template_args, changes,
-        revision=last.revision, path=path,
+        revision=last.revision, path=path, naming=naming, created=created,
     )
     new.source = _with_declarations(new.source, replaced, data_migrations)
     return new

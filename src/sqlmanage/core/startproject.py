@@ -19,6 +19,7 @@ from importlib.resources import files
 from pathlib import Path, PurePosixPath
 
 from sqlmanage.core.scaffold import MIGRATIONS_TEMPLATES
+from sqlmanage.files import FileWriteError, write_atomic
 from sqlmanage.errors import SqlmanageError
 
 TEMPLATES = ("default", "async")
@@ -123,11 +124,14 @@ def start_project(name: str, directory: str | None, template: str, cwd: Path) ->
         )
     try:
         for path, text in contents.items():
-            target = top_dir / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
+            write_atomic(top_dir / path, text)
         (top_dir / versions).mkdir(parents=True, exist_ok=True)
         (top_dir / "manage.py").chmod(0o755)
+    except FileWriteError as exc:
+        raise SqlmanageError(
+            f"Cannot write the project into {top_dir}: {exc.message}",
+            hint="Check the folder's permissions and free space.",
+        ) from exc
     except OSError as exc:
         raise SqlmanageError(
             f"Cannot write the project into {top_dir}: {exc.strerror or exc} ({exc.filename}).",

@@ -35,6 +35,8 @@ def showmigrations(status, plan: bool, verbosity: int) -> Iterator[Line]:
             notes += f" ({state.partly[0]} of {state.partly[1]} squashed migrations applied)"
         if verbosity >= 2 and state.applied_at is not None:
             notes += f" (applied at {state.applied_at:%Y-%m-%d %H:%M:%S})"
+        elif verbosity >= 2 and state.applied:
+            notes += " (applied outside sqlmanage; not verified until the next migrate)"
         if state.changed:
             notes += " (file changed since it was applied)"
         yield f" {mark} {printable(state.migration.name)}{notes}", "error" if state.changed else None
@@ -75,8 +77,10 @@ def step_started(step) -> str:
     return f"  {action} {printable(step.migration.name)}..."
 
 
-def step_done(seconds: float, fake: bool) -> str:
-    return f" {'FAKED' if fake else 'OK'} ({seconds:.2f}s)"
+def step_done(seconds: float | None, fake: bool) -> str:
+    """Django's `` OK`` / `` FAKED``, with `` (0.031s)`` when timed (``-v 2``)."""
+    elapsed = "" if seconds is None else f" ({seconds:.3f}s)"
+    return f" {'FAKED' if fake else 'OK'}{elapsed}"
 
 
 def planned_operations(plan, descriptions) -> Iterator[Line]:

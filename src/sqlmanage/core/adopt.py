@@ -1,0 +1,372 @@
+"""Adopt an existing Alembic project: read its alembic.ini and env.py, plan sqlmanage's files.
+
+Nothing is executed: env.py is read as source (``ast``), so a project whose env.py connects
+somewhere on import is safe to adopt. What env.py held moves to the settings module: the URL
+source, the models (``target_metadata``), ``include_object`` / ``include_name`` /
+``process_revision_directives`` (functions defined in env.py are copied into the settings),
+the comparison switches and the version table. env.py is replaced by sqlmanage's two lines and
+kept as ``env.py.orig``; ``versions/`` is never touched. What could not be carried over is
+listed with where it goes instead.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import configparser
+import re
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+
+from sqlmanage.errors import SqlmanageError
+
+SETTINGS_MODULE = "sqlmanage_settings"
+HOOKS = {
+    "include_object": "INCLUDE_OBJECT",
+    "include_name": "INCLUDE_NAME",
+    "process_revision_directives": "PROCESS_REVISION_DIRECTIVES",
+}
+LITERAL_OPTIONS = {
+    "compare_type": "COMPARE_TYPE",
+    "compare_server_default": "COMPARE_SERVER_DEFAULT",
+    "render_as_batch": "RENDER_AS_BATCH",
+    "version_table": "VERSION_TABLE",
+    "version_table_schema": "VERSION_TABLE_SCHEMA",
+    "include_schemas": "INCLUDE_SCHEMAS",
+}
+PLACEHOLDER_URL = "driver://user:pass@localhost/dbname"
+
+
+@dataclass
+class PlannedFile:
+    path: Path
+    content: str
+    action: str  # "create", "replace", "edit"
+    kept_as: Path | None = None
+
+
+@dataclass
+class Adoption:
+    """What adopting writes, what it carried over, and what it could not."""
+
+    root: Path
+    settings_module: str
+    files: list[PlannedFile] = field(default_factory=list)
+    carried: list[str] = field(default_factory=list)
+    not_carried: list[str] = field(default_factory=list)
+
+
+def plan_adoption(root: Path, settings_module: str = SETTINGS_MODULE) -> Adoption:
+    """Read ``root/alembic.ini`` and the env.py it names; return the files to write."""
+    ini_path = root / "alembic.ini"
+    if not ini_path.is_file():
+        raise SqlmanageError(
+            f"No alembic.ini in {root}.",
+            hint="Run adopt from the folder that holds your Alembic project's alembic.ini, or "
+            "start a new project with 'sqlmanage startproject NAME'.",
+        )
+    ini_text = ini_path.read_text(encoding="utf-8")
+    parser = configparser.ConfigParser(defaults={"here": str(root)})
+    parser.read_string(ini_text)
+    if not parser.has_section("alembic") or not parser.get("alembic", "script_location", fallback=None):
+        raise SqlmanageError(
+            f"{ini_path} has no script_location in its [alembic] section.",
+            hint="adopt reads the migrations folder from alembic.ini's script_location.",
+        )
+    location = parser.get("alembic", "script_location")
+    if ":" in location and not Path(location).is_absolute() and not re.match(r"^[A-Za-z]:[\\/]", location):
+        raise SqlmanageError(
+            f"script_location = {location} names a package resource; adopt needs a folder.",
+            hint="Set script_location to the migrations folder's path (e.g. myapp/migrations).",
+        )
+    migrations = (root / location).resolve() if not Path(location).is_absolute() else Path(location)
+    env_path = migrations / "env.py"
+    if not env_path.is_file():
+        raise SqlmanageError(f"No env.py in {migrations}.", hint="script_location must name the folder of env.py.")
+    env_source = env_path.read_text(encoding="utf-8")
+    if "sqlmanage.alembic_env" in env_source:
+        raise SqlmanageError(
+            f"{env_path} is already sqlmanage's env.py: this project has been adopted.",
+            hint="Run 'python manage.py showmigrations' to see where the database stands.",
+        )
+    if (root / f"{settings_module}.py").exists():
+        raise SqlmanageError(
+            f"{root / (settings_module + '.py')} already exists; adopt never overwrites a file.",
+            hint="Remove it, or choose another name with --settings-module.",
+        )
+
+    adoption = Adoption(root=root, settings_module=settings_module)
+    reading = _EnvReading(env_source)
+    settings = _settings_source(root, migrations, parser, reading, adoption)
+    templates = files("sqlmanage") / "templates"
+    adoption.files.append(PlannedFile(root / f"{settings_module}.py", settings, "create"))
+    adoption.files.append(PlannedFile(
+        env_path, (templates / "migrations" / "env.py").read_text(encoding="utf-8"), "replace",
+        kept_as=env_path.with_name("env.py.orig"),
+    ))
+    if not (migrations / "script.py.mako").exists():
+        adoption.files.append(PlannedFile(
+            migrations / "script.py.mako",
+            (templates / "migrations" / "script.py.mako").read_text(encoding="utf-8"), "create",
+        ))
+    if not (root / "manage.py").exists():
+        manage = (templates / "project" / "default" / "manage.py-tpl").read_text(encoding="utf-8")
+        manage = manage.replace("{{ project_name }}.settings", settings_module)
+        manage = manage.replace("{{ project_name }}'s", "This project's")
+        adoption.files.append(PlannedFile(root / "manage.py", manage, "create"))
+    adoption.files.append(PlannedFile(ini_path, _ini_with_settings(ini_text, settings_module), "edit"))
+    adoption.carried.append(f"alembic.ini: sqlmanage_settings = {settings_module}, so plain alembic uses "
+                            "the same settings")
+    for key in ("file_template", "version_locations", "truncate_slug_length", "timezone"):
+        if parser.get("alembic", key, fallback=None):
+            adoption.carried.append(f"{key}: kept in alembic.ini, which sqlmanage reads")
+    return adoption
+
+
+def write_adoption(adoption: Adoption) -> None:
+    """Write the planned files; env.py is renamed to env.py.orig first."""
+    for planned in adoption.files:
+        if planned.kept_as is not None and planned.path.exists():
+            planned.path.replace(planned.kept_as)
+        planned.path.write_text(planned.content, encoding="utf-8")
+        if planned.path.name == "manage.py":
+            planned.path.chmod(0o755)
+
+
+class _EnvReading:
+    """What env.py says, read from its syntax tree: imports, functions, configure() options."""
+
+    def __init__(self, source: str):
+        self.source = source
+        try:
+            self.tree = ast.parse(source)
+        except SyntaxError as exc:
+            raise SqlmanageError(
+                f"env.py has a syntax error at line {exc.lineno}: {exc.msg}.",
+                hint="Fix env.py (or copy it from version control) and run adopt again.",
+            ) from exc
+        self.imports: dict[str, str] = {}  # local name -> dotted origin
+        self.import_nodes: dict[str, ast.stmt] = {}
+        self.functions: dict[str, ast.FunctionDef] = {}
+        self.assignments: dict[str, ast.expr] = {}
+        for node in self.tree.body:
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    local = alias.asname or alias.name.split(".")[0]
+                    self.imports[local] = alias.name if alias.asname else alias.name.split(".")[0]
+                    self.import_nodes[local] = node
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for alias in node.names:
+                    self.imports[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+                    self.import_nodes[alias.asname or alias.name] = node
+            elif isinstance(node, ast.FunctionDef):
+                self.functions[node.name] = node
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                self.assignments[node.targets[0].id] = node.value
+        self.configure: dict[str, ast.expr] = {}
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Call) and _dotted(node.func) in ("context.configure", "configure"):
+                for keyword in node.keywords:
+                    if keyword.arg and keyword.arg not in self.configure:
+                        self.configure[keyword.arg] = keyword.value
+
+    def dotted(self, node: ast.expr) -> str | None:
+        """``Base.metadata`` -> ``myapp.models.Base.metadata`` through env.py's imports."""
+        text = _dotted(node)
+        if text is None:
+            return None
+        head, _, rest = text.partition(".")
+        if head in self.imports:
+            return self.imports[head] + (f".{rest}" if rest else "")
+        if head in self.assignments:
+            return self.dotted(self.assignments[head]) if not rest else None
+        return None
+
+    def environment_variables(self) -> list[str]:
+        names = []
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Subscript) and _dotted(node.value) == "os.environ":
+                key = node.slice
+                if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    names.append(key.value)
+            elif isinstance(node, ast.Call) and _dotted(node.func) in ("os.environ.get", "os.getenv"):
+                if node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+                    names.append(node.args[0].value)
+        return list(dict.fromkeys(names))
+
+    def copied_function(self, name: str) -> tuple[str, list[str]]:
+        """The function's source, the imports it needs, and the env.py names it still uses."""
+        function = self.functions[name]
+        used = {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        local = {a.arg for a in ast.walk(function) if isinstance(a, ast.arg)}
+        local |= {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        imports, unresolved = [], []
+        for used_name in sorted(used - local - set(dir(builtins))):
+            if used_name in self.import_nodes:
+                statement = ast.get_source_segment(self.source, self.import_nodes[used_name])
+                if statement not in imports:
+                    imports.append(statement)
+            elif used_name in self.assignments:
+                imports.append(f"{used_name} = {ast.get_source_segment(self.source, self.assignments[used_name])}")
+            elif used_name != name:
+                unresolved.append(used_name)
+        source = ast.get_source_segment(self.source, function)
+        return "\n".join([*imports, "", "", source]).strip() + "\n", unresolved
+
+
+def _dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        inner = _dotted(node.value)
+        return f"{inner}.{node.attr}" if inner else None
+    return None
+
+
+def _settings_source(root: Path, migrations: Path, parser, reading: _EnvReading, adoption: Adoption) -> str:
+    module = adoption.settings_module
+    lines = [
+        f'"""sqlmanage\'s settings for this project, written by \'sqlmanage adopt\' from alembic.ini',
+        'and env.py (kept as env.py.orig). manage.py and plain alembic both read them."""',
+        "",
+        "import os",
+        "from pathlib import Path",
+        "",
+        "BASE_DIR = Path(__file__).resolve().parent",
+        "",
+    ]
+    lines += _url_lines(parser, reading, adoption)
+    lines += _models_lines(root, reading, adoption)
+    relative = migrations.relative_to(root) if migrations.is_relative_to(root) else migrations
+    lines += ["", f"MIGRATIONS = BASE_DIR / {str(relative.as_posix())!r}"]
+    adoption.carried.append(f"MIGRATIONS: script_location ({relative.as_posix()}); versions/ is untouched")
+
+    copied: list[str] = []
+    for option, setting in LITERAL_OPTIONS.items():
+        value = reading.configure.get(option)
+        if value is None:
+            continue
+        try:
+            literal = ast.literal_eval(value)
+        except ValueError:
+            adoption.not_carried.append(
+                f"{option}={ast.get_source_segment(reading.source, value)} in env.py is not a plain "
+                f"value; set {setting} in {module}.py by hand (sqlmanage's default is used meanwhile)"
+            )
+            continue
+        lines.append(f"{setting} = {literal!r}")
+        adoption.carried.append(f"{setting}: {option}={literal!r} from env.py")
+    for option, setting in HOOKS.items():
+        value = reading.configure.get(option)
+        if value is None:
+            continue
+        name = _dotted(value)
+        if name in reading.functions:
+            source, unresolved = reading.copied_function(name)
+            copied.append(source)
+            lines.append(f"{setting} = {module + '.' + name!r}")
+            adoption.carried.append(f"{setting}: {name}() copied from env.py into {module}.py")
+            if unresolved:
+                adoption.not_carried.append(
+                    f"{name}() uses {', '.join(unresolved)} from env.py, which adopt could not copy: "
+                    f"define them in {module}.py"
+                )
+        elif reading.dotted(value):
+            lines.append(f"{setting} = {reading.dotted(value)!r}")
+            adoption.carried.append(f"{setting}: {reading.dotted(value)} from env.py")
+        else:
+            adoption.not_carried.append(
+                f"{option}={ast.get_source_segment(reading.source, value)} in env.py: write it as a "
+                f"function in {module}.py and name it in {setting}"
+            )
+    for option in sorted(set(reading.configure) - set(LITERAL_OPTIONS) - set(HOOKS) - _HANDLED_OPTIONS):
+        adoption.not_carried.append(
+            f"context.configure({option}=...) in env.py has no sqlmanage setting; it is dropped "
+            "(see env.py.orig)"
+        )
+    text = "\n".join(lines) + "\n"
+    for source in copied:
+        text += "\n\n" + source
+    return text
+
+
+_HANDLED_OPTIONS = {"connection", "url", "target_metadata", "literal_binds", "dialect_opts",
+                    "transaction_per_migration"}
+
+
+def _url_lines(parser, reading: _EnvReading, adoption: Adoption) -> list[str]:
+    ini_url = parser.get("alembic", "sqlalchemy.url", fallback="").strip()
+    if ini_url == PLACEHOLDER_URL:
+        ini_url = ""
+    variables = [v for v in reading.environment_variables() if "URL" in v.upper() or "DB" in v.upper()
+                 or "DATABASE" in v.upper() or "URI" in v.upper()]
+    if variables:
+        variable = variables[0]
+        fallback = f" or {ini_url!r}" if ini_url else ""
+        adoption.carried.append(f"DATABASE_URL: the environment variable {variable}, as env.py read it"
+                                + (", then alembic.ini's sqlalchemy.url" if ini_url else ""))
+        if variable == "DATABASE_URL":
+            return [f"DATABASE_URL = os.environ.get('DATABASE_URL'){fallback}"]
+        return [
+            "# DATABASE_URL in the environment overrides this, as for every sqlmanage project.",
+            f"DATABASE_URL = os.environ.get({variable!r}){fallback}",
+        ]
+    if ini_url:
+        adoption.carried.append("DATABASE_URL: sqlalchemy.url from alembic.ini")
+        return [
+            "# DATABASE_URL in the environment overrides this.",
+            f"DATABASE_URL = {ini_url!r}",
+        ]
+    adoption.not_carried.append(
+        "the database URL: env.py gets it in a way adopt cannot read; set DATABASE_URL in the "
+        "environment or in the settings (until then the default is db.sqlite3 beside manage.py)"
+    )
+    return ["# Where env.py found its URL could not be read; DATABASE_URL in the environment is used.",
+            "DATABASE_URL = os.environ.get('DATABASE_URL')"]
+
+
+def _models_lines(root: Path, reading: _EnvReading, adoption: Adoption) -> list[str]:
+    value = reading.assignments.get("target_metadata") or reading.configure.get("target_metadata")
+    if value is None or (isinstance(value, ast.Constant) and value.value is None):
+        adoption.not_carried.append(
+            "the models: env.py has no target_metadata; set MODELS to the packages that define "
+            "your models (autogenerate needs them)"
+        )
+        return ["MODELS = []  # the packages or modules that define your models"]
+    elements = value.elts if isinstance(value, (ast.List, ast.Tuple)) else [value]
+    paths = [reading.dotted(element) for element in elements]
+    if not all(paths):
+        adoption.not_carried.append(
+            f"target_metadata = {ast.get_source_segment(reading.source, value)} could not be traced "
+            "to an import; set MODELS (and TARGET_METADATA) by hand"
+        )
+        return ["MODELS = []  # the packages or modules that define your models"]
+    modules = list(dict.fromkeys(_defining_module(root, path) for path in paths))
+    lines = [f"MODELS = {modules!r}"]
+    adoption.carried.append(f"MODELS: {', '.join(modules)} (where target_metadata comes from)")
+    if len(paths) == 1:
+        lines.append(f"TARGET_METADATA = {paths[0]!r}")
+        adoption.carried.append(f"TARGET_METADATA: {paths[0]}")
+    return lines
+
+
+def _defining_module(root: Path, dotted: str) -> str:
+    """The longest prefix of ``dotted`` that is a module or package under ``root``."""
+    parts = dotted.split(".")
+    for end in range(len(parts), 0, -1):
+        candidate = root.joinpath(*parts[:end])
+        if candidate.with_suffix(".py").is_file() or (candidate / "__init__.py").is_file():
+            return ".".join(parts[:end])
+    return ".".join(parts[:-2]) if len(parts) > 2 else parts[0]
+
+
+def _ini_with_settings(ini_text: str, settings_module: str) -> str:
+    """alembic.ini with ``sqlmanage_settings`` added to its [alembic] section, all else kept."""
+    lines = ini_text.splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        if line.strip() == "[alembic]":
+            lines.insert(index + 1, f"# Added by 'sqlmanage adopt': the settings manage.py and alembic share.\n"
+                                    f"sqlmanage_settings = {settings_module}\n")
+            break
+    return "".join(lines)
