@@ -115,37 +115,54 @@ def snapshot(url: str) -> dict:
             if engine.dialect.name == "postgresql":
                 enums = inspector.get_enums()
                 schema["<enum types>"] = sorted((e["name"], tuple(e["labels"])) for e in enums)
+                for other in set(inspector.get_schema_names()) - {"public", "information_schema"}:
+                    for t in inspector.get_table_names(schema=other):
+                        schema[f"{other}.{t}"] = _table(inspector, t, engine.dialect, other)
             return schema
     finally:
         engine.dispose()
 
 
-def _table(inspector, table: str, dialect) -> dict:
+def _table(inspector, table: str, dialect, schema: str | None = None) -> dict:
     columns = []
-    for column in inspector.get_columns(table):
+    for column in inspector.get_columns(table, schema=schema):
         try:
             type_ = column["type"].compile(dialect=dialect)
         except Exception:  # a type the dialect cannot compile back: still compare it
             type_ = repr(column["type"])
-        columns.append((column["name"], type_, column["nullable"], _default(column.get("default"))))
+        computed = (column.get("computed") or {}).get("sqltext")
+        columns.append((
+            column["name"], type_, column["nullable"], _default(column.get("default")),
+            column.get("comment"), _default(computed), bool(column.get("identity")),
+        ))
+    try:
+        comment = inspector.get_table_comment(table, schema=schema).get("text")
+    except NotImplementedError:  # SQLite keeps no comments
+        comment = None
     return {
         "columns": sorted(columns),
-        "primary key": inspector.get_pk_constraint(table).get("constrained_columns"),
+        "comment": comment,
+        "primary key": inspector.get_pk_constraint(table, schema=schema).get("constrained_columns"),
         "indexes": sorted(
-            (i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in inspector.get_indexes(table)
+            (i["name"], tuple(str(c) for c in i["column_names"]), bool(i["unique"]),
+             tuple(str(e) for e in i.get("expressions") or ()),
+             str((i.get("dialect_options") or {}).get(f"{dialect.name}_where")))
+            for i in inspector.get_indexes(table, schema=schema)
         ),
         "unique constraints": sorted(
-            (u["name"], tuple(u["column_names"])) for u in inspector.get_unique_constraints(table)
+            (u["name"], tuple(u["column_names"]))
+            for u in inspector.get_unique_constraints(table, schema=schema)
         ),
         "check constraints": sorted(
-            (c["name"], " ".join(c["sqltext"].split())) for c in inspector.get_check_constraints(table)
+            (c["name"], " ".join(c["sqltext"].split()))
+            for c in inspector.get_check_constraints(table, schema=schema)
         ),
         "foreign keys": sorted(
             (
                 f["name"], tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]),
                 tuple(sorted((f.get("options") or {}).items())),
             )
-            for f in inspector.get_foreign_keys(table)
+            for f in inspector.get_foreign_keys(table, schema=schema)
         ),
     }
 
@@ -237,7 +254,7 @@ def test_every_type_is_clean_after_migrate_and_unapplied_without_leftovers(proje
     assert applied.returncode == 0, f"migrate {outcome(applied)}\n{source}"
     if dialect_of(url) == "postgresql":  # the PostgreSQL variant and types, the native enum
         schema = snapshot(url)
-        types = {name: type_ for name, type_, _, _ in schema["items"]["columns"]}
+        types = {name: type_ for name, type_, *_ in schema["items"]["columns"]}
         assert [types[c] for c in ("data", "created_at", "token", "color")] == [
             "JSONB", "TIMESTAMP WITH TIME ZONE", "UUID", "color"
         ]
@@ -369,7 +386,81 @@ CHANGES = {
     # to its longest label, the change is a real schema change too.
     "add_enum_value": Models(START.tables, COLORS + ("yellow",)),
     # Column rename is covered by test_makemigrations_history.py (it asks on a terminal).
+    # What real projects have, beyond the basics:
+    "add_computed_column": changed(
+        items={"double_qty": 'sa.Column("double_qty", sa.Integer(), sa.Computed("qty * 2"))'}
+    ),
+    "add_table_with_identity_and_computed_columns": changed(
+        counters={
+            "id": 'sa.Column("id", sa.Integer(), sa.Identity(start=10), primary_key=True)',
+            "hits": 'sa.Column("hits", sa.Integer(), nullable=False, server_default="0")',
+            "double_hits": 'sa.Column("double_hits", sa.Integer(), sa.Computed("hits * 2", persisted=True))',
+        }
+    ),
+    "add_comments": changed(
+        items={
+            "note": 'sa.Column("note", sa.String(50), comment="what the item is for")',
+            "comment": 'comment="stock items"',
+        }
+    ),
+    "add_enum_generated_check": changed(
+        items={"size": 'sa.Column("size", sa.Enum(Size, native_enum=False, create_constraint=True))'}
+    ),
+    "add_table_with_enum_generated_check": changed(
+        sizes={
+            "id": 'sa.Column("id", sa.Integer(), primary_key=True)',
+            "size": 'sa.Column("size", sa.Enum(Size, native_enum=False, create_constraint=True), nullable=False)',
+        }
+    ),
+    "add_partial_index": changed(
+        items={"partial": 'sa.Index("ix_items_qty_positive", "qty", postgresql_where=sa.text("qty > 0"), '
+                          'sqlite_where=sa.text("qty > 0"))'}
+    ),
+    "add_expression_index": changed(
+        items={"lower_code": 'sa.Index("ix_items_lower_code", sa.text("lower(code)"))'}
+    ),
+    "add_table_in_another_schema": changed(
+        ledger={
+            "id": 'sa.Column("id", sa.Integer(), primary_key=True)',
+            "amount": 'sa.Column("amount", sa.Numeric(10, 2), nullable=False, server_default="0")',
+            "owner_id": 'sa.Column("owner_id", sa.Integer(), sa.ForeignKey("owners.id"))',
+            "schema": 'schema="accounts"',
+        }
+    ),
+    # Names past PostgreSQL's 63 and MariaDB's 64 characters, cut by SQLAlchemy with a hash.
+    "add_long_convention_names": changed(
+        items={
+            "long_check": 'sa.CheckConstraint("qty < 1000000", '
+                          'name="qty_stays_below_one_million_units_for_every_single_item_we_stock")',
+            "quantity_of_items_kept_in_the_warehouse_right_now": (
+                'sa.Column("quantity_of_items_kept_in_the_warehouse_right_now", sa.Integer(), index=True, '
+                'unique=True)'
+            ),
+        }
+    ),
+    "add_multi_line_server_default": changed(
+        items={"grade": 'sa.Column("grade", sa.String(10), nullable=False, server_default=sa.text("""CASE\n'
+                        '        WHEN 1 = 1   THEN  \'a\'\n        ELSE \'b\'\n    END"""))'}
+    ),
 }
+
+# Where a database cannot have the change at all (SQLite keeps no comments, has no schemas;
+# MariaDB has no expression indexes), the case does not run there.
+ONLY_ON = {
+    "add_comments": {"postgresql", "mariadb"},
+    "add_expression_index": {"postgresql"},
+    "add_table_in_another_schema": {"postgresql"},
+}
+
+
+def prepare_case(project, kind: str, url: str) -> None:
+    """What a case needs besides its models: a second schema and INCLUDE_SCHEMAS for one."""
+    if kind == "add_table_in_another_schema":
+        from conftest import execute
+
+        execute(url, "CREATE SCHEMA accounts")
+        with (project.path / "project/settings.py").open("a") as settings:
+            settings.write("\nINCLUDE_SCHEMAS = True\n")
 
 
 def model_enum_types(models: Models) -> list[tuple[str, tuple[str, ...]]]:
@@ -380,10 +471,31 @@ def model_enum_types(models: Models) -> list[tuple[str, tuple[str, ...]]]:
     return sorted((name.lower(), labels[name]) for name in used)
 
 
-@pytest.mark.parametrize("kind", list(CHANGES))
-@pytest.mark.parametrize("database_env", DATABASES, indirect=True)
+# The name of a CHECK that an Enum makes comes from the naming convention of the models'
+# MetaData, which Alembic reads from target_metadata while a migration runs: until migrate
+# passes it (issue 10, item 1), these CHECKs get the bare enum name there.
+NEEDS_TARGET_METADATA = pytest.mark.xfail(
+    strict=True, reason="migrate runs migrations without target_metadata (issue 10, item 1)"
+)
+WAITING = {"add_enum_generated_check", "add_table_with_enum_generated_check"}
+
+
+def matrix(kinds) -> list:
+    """(database, kind) pairs for every kind on every database that can have it."""
+    return [
+        pytest.param(
+            database.values[0], kind, id=f"{kind}-{database.id}",
+            marks=list(database.marks) + ([NEEDS_TARGET_METADATA] if kind in WAITING else []),
+        )
+        for kind in kinds for database in DATABASES
+        if database.values[0] in ONLY_ON.get(kind, {database.values[0]})
+    ]
+
+
+@pytest.mark.parametrize(("database_env", "kind"), matrix(CHANGES), indirect=["database_env"])
 def test_change_applies_cleanly_and_unapplies_to_the_schema_before(project, database_env, kind):
     env, url = database_env
+    prepare_case(project, kind, url)
     migrate_start(project, env, url)
     before = snapshot(url)
     files = project.migration_files()

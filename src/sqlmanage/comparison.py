@@ -176,8 +176,10 @@ def _compare_check_constraints(autogen_context, modify_table_ops, schema, tname,
         return PriorityDispatchResult.CONTINUE
     dialect = autogen_context.dialect
     compiler = dialect.ddl_compiler(dialect, None)
+    # A type's own CHECK on a column still to be added comes with its add_column.
     model_checks = [
-        c for c in _table_checks(metadata_table) if c._should_create_for_compiler(compiler)
+        c for c in _table_checks(metadata_table)
+        if c._should_create_for_compiler(compiler) and not _comes_with_new_column(c, conn_table)
     ]
     named = {}
     unnamed = 0
@@ -219,6 +221,61 @@ def keep_column_checks(script) -> None:
             for check in column.constraints:
                 if isinstance(check, CheckConstraint):
                     operation.columns.append(CheckConstraint(check.sqltext, name=check.name))
+
+
+def drop_checks_before_columns(script, dialect) -> None:
+    """CHECKs go before the columns they check, and a type's own CHECK is dropped by name.
+
+    SQLite's batch rebuild keeps a named CHECK whose column is dropped (and then fails on
+    it), and PostgreSQL drops it with the column (so a later drop_constraint fails): the
+    CHECK is dropped first, explicitly, where every database has it (an Enum with
+    ``native_enum=False, create_constraint=True``).
+    """
+    from alembic.operations import ops
+
+    for container in (script.upgrade_ops, script.downgrade_ops):
+        for table_ops in container.ops:
+            if not isinstance(table_ops, ops.ModifyTableOps):
+                continue
+            checks = [o for o in table_ops.ops
+                      if isinstance(o, ops.DropConstraintOp) and o.constraint_type == "check"]
+            rest = [o for o in table_ops.ops if not any(o is c for c in checks)]
+            names = {o.constraint_name for o in checks}
+            for operation in rest:
+                if not isinstance(operation, ops.DropColumnOp) or operation._reverse is None:
+                    continue
+                for check in _checks_of_type_everywhere(operation._reverse.column):
+                    name = _final_name(check, dialect)
+                    if name and name not in names:
+                        names.add(name)
+                        checks.append(ops.DropConstraintOp(
+                            name, table_ops.table_name, type_="check", schema=table_ops.schema
+                        ))
+            if checks:
+                table_ops.ops = checks + rest
+
+
+def _checks_of_type_everywhere(column) -> list:
+    """The CHECKs a column's type makes on SQLite, PostgreSQL and MariaDB alike."""
+    from sqlalchemy import CheckConstraint
+    from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+    table = getattr(column, "table", None)
+    if table is None:
+        return []
+    compilers = [d.ddl_compiler(d, None) for d in (sqlite.dialect(), postgresql.dialect(), mysql.dialect())]
+    return [
+        c for c in table.constraints
+        if isinstance(c, CheckConstraint) and getattr(c, "_type_bound", False)
+        and any(col is column for col in c.columns)
+        and all(c._should_create_for_compiler(compiler) for compiler in compilers)
+    ]
+
+
+def _comes_with_new_column(check, conn_table) -> bool:
+    if not getattr(check, "_type_bound", False):
+        return False
+    return any(c.name not in conn_table.columns for c in check.columns) if check.columns else False
 
 
 def _table_checks(table) -> list:

@@ -3,18 +3,31 @@
 So the downgrade of "add a foreign key" left that index behind, and the schema after
 ``migrate -1`` was not the schema before. Where the upgrade adds a foreign key to an
 existing table whose indexes do not already cover its columns, the downgrade now drops the
-index the database made (it carries the foreign key's name).
+index the database made (it carries the foreign key's name). Whatever database the
+migration is generated on: the drop runs on MySQL and MariaDB only (the file says so).
 """
 
 from __future__ import annotations
 
+from alembic.autogenerate import renderers
 from alembic.operations import ops
 from sqlalchemy import inspect
 
 
+class DropMySQLIndexOp(ops.DropIndexOp):
+    """The index MySQL/MariaDB made for a foreign key; the other databases have none."""
+
+
+@renderers.dispatch_for(DropMySQLIndexOp)
+def _render(autogen_context, operation) -> str:
+    prefix = autogen_context.opts["alembic_module_prefix"]
+    return (
+        f'if {prefix}get_context().dialect.name in ("mysql", "mariadb"):\n'
+        f"    {prefix}drop_index({operation.index_name!r}, table_name={operation.table_name!r})"
+    )
+
+
 def drop_implicit_indexes(script, connection) -> None:
-    if connection.dialect.name not in ("mysql", "mariadb"):
-        return
     inspector = inspect(connection)
     existing_tables = set(inspector.get_table_names())
     for container in script.upgrade_ops.ops:
@@ -30,10 +43,11 @@ def drop_implicit_indexes(script, connection) -> None:
 
 
 def _drop_index_after_key(downgrade, table: str, key) -> None:
-    for container in downgrade.ops:
+    """After the block that drops the key (outside it: batch blocks hold no conditions)."""
+    for position, container in enumerate(downgrade.ops):
         if not isinstance(container, ops.ModifyTableOps) or container.table_name != table:
             continue
-        for position, operation in enumerate(container.ops):
-            if isinstance(operation, ops.DropConstraintOp) and operation.constraint_name == key.constraint_name:
-                container.ops.insert(position + 1, ops.DropIndexOp(key.constraint_name, table_name=table))
-                return
+        if any(isinstance(o, ops.DropConstraintOp) and o.constraint_name == key.constraint_name
+               for o in container.ops):
+            downgrade.ops.insert(position + 1, DropMySQLIndexOp(key.constraint_name, table_name=table))
+            return

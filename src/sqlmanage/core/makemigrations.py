@@ -241,7 +241,7 @@ def detect_changes(project, questioner=None, revision: str | None = None):
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import inspect
 
-    from sqlmanage.comparison import keep_column_checks
+    from sqlmanage.comparison import drop_checks_before_columns, keep_column_checks
     from sqlmanage.core.baseline import with_baseline
     from sqlmanage.core.foreign_key_indexes import drop_implicit_indexes
     from sqlmanage.core.online_safe import make_online_safe
@@ -261,6 +261,7 @@ def detect_changes(project, questioner=None, revision: str | None = None):
             resolve_questions(script, connection.dialect, questioner, existing)
         keep_enums_in_step(script, connection, metadata)
         drop_implicit_indexes(script, connection)
+        drop_checks_before_columns(script, connection.dialect)
         directives = options.get("process_revision_directives")
         if directives is not None:
             directives(context, project.history.heads, [script])

@@ -4,12 +4,15 @@ Alembic's autogenerate leaves them to chance: ``drop_table`` leaves the type beh
 next upgrade fails with "type already exists"), ``add_column`` does not create it, and a new
 value in the Python enum is not noticed at all. After autogenerate, sqlmanage compares the
 models' enum types with the database's and adds the SQL that keeps them in step, both ways.
+That SQL runs on PostgreSQL only (the file says so), so the migration still applies on the
+other databases.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from alembic.autogenerate import renderers
 from alembic.operations import ops
 from sqlalchemy import Enum, text
 
@@ -78,6 +81,7 @@ def keep_enums_in_step(script, connection, metadata_list) -> None:
         elif existing[name].labels != use.labels:
             upgrade.insert(0, _change(name, existing[name], use.labels))
             downgrade.append(_change(name, existing[name], existing[name].labels, current=use.labels))
+            _alter_columns(script, metadata_list, name, existing[name].labels)
             changed = True
     for name, use in existing.items():
         if name not in wanted:
@@ -88,6 +92,42 @@ def keep_enums_in_step(script, connection, metadata_list) -> None:
         for operation in upgrade + downgrade:
             if isinstance(operation, ops.CreateTableOp):
                 _leave_types_to_us(operation)
+
+
+def _alter_columns(script, metadata_list, name: str, old_labels) -> None:
+    """The columns of a changed enum get the new labels too, for the other databases.
+
+    On PostgreSQL the type's own SQL does the work (the column keeps its type); on MariaDB
+    the column is an ``ENUM(...)`` of its own and on SQLite a VARCHAR sized to the longest
+    label, so the same file alters them there.
+    """
+    from sqlalchemy import Column
+
+    altered = {
+        (c.table_name, o.column_name)
+        for c in script.upgrade_ops.ops if isinstance(c, ops.ModifyTableOps)
+        for o in c.ops if isinstance(o, ops.AlterColumnOp)
+    }
+    for metadata in metadata_list:
+        for table in metadata.tables.values():
+            for column in table.columns:
+                type_ = column.type
+                if not (isinstance(column, Column) and isinstance(type_, Enum) and type_.native_enum
+                        and type_.name == name) or (table.name, column.name) in altered:
+                    continue
+                old = Enum(*old_labels, name=name)
+                alter = ops.AlterColumnOp(
+                    table.name, column.name, schema=table.schema, modify_type=type_,
+                    existing_type=old, existing_nullable=column.nullable,
+                    existing_server_default=column.server_default,
+                )
+                script.upgrade_ops.ops.append(ops.ModifyTableOps(table.name, [alter], schema=table.schema))
+                reverse = ops.AlterColumnOp(
+                    table.name, column.name, schema=table.schema, modify_type=old,
+                    existing_type=type_, existing_nullable=column.nullable,
+                    existing_server_default=column.server_default,
+                )
+                script.downgrade_ops.ops.insert(0, ops.ModifyTableOps(table.name, [reverse], schema=table.schema))
 
 
 def _leave_types_to_us(create_table) -> None:
@@ -105,19 +145,32 @@ def _leave_types_to_us(create_table) -> None:
             column.type = postgresql.ENUM(*type_.enums, name=type_.name, create_type=False)
 
 
+class PostgresSQLOp(DescribedSQLOp):
+    """Enum type SQL: PostgreSQL's own, skipped on the other databases."""
+
+
+@renderers.dispatch_for(PostgresSQLOp)
+def _render_postgres_only(autogen_context, operation) -> str:
+    op_prefix = autogen_context.opts["alembic_module_prefix"]
+    return (
+        f'if {op_prefix}get_context().dialect.name == "postgresql":\n'
+        f"    {op_prefix}execute({operation.sqltext!r})"
+    )
+
+
 def _labels(labels) -> str:
     return ", ".join("'" + label.replace("'", "''") + "'" for label in labels)
 
 
 def _create(name: str, labels) -> DescribedSQLOp:
-    return DescribedSQLOp(
+    return PostgresSQLOp(
         f'CREATE TYPE "{name}" AS ENUM ({_labels(labels)})',
         Change(ADD, f"Create enum type {name} ({', '.join(labels)})", ""),
     )
 
 
 def _drop(name: str) -> DescribedSQLOp:
-    return DescribedSQLOp(
+    return PostgresSQLOp(
         f'DROP TYPE IF EXISTS "{name}"', Change(REMOVE, f"Drop enum type {name}", "")
     )
 
@@ -140,7 +193,7 @@ def _change(name: str, use: EnumUse, labels, current=None) -> DescribedSQLOp:
             "Rebuilds the type and rewrites every column that uses it; rows holding a removed "
             "value make it fail.",
         )
-    return DescribedSQLOp(";\n".join(statements), change)
+    return PostgresSQLOp(";\n".join(statements), change)
 
 
 def _rebuild(name: str, use: EnumUse, labels) -> list[str]:
