@@ -22,6 +22,8 @@ import json
 import os
 from pathlib import Path
 
+from sqlmanage.errors import SqlmanageError
+
 CACHE_FILE = "sqlmanage-clean-comparisons.json"
 KEPT_KEYS = 16  # a few databases, settings modules or branches share one migrations folder
 
@@ -56,6 +58,8 @@ def models_key(project) -> str | None:
             rows.append(repr((metadata.schema, convention)))
             for table in metadata.tables.values():  # not sorted_tables: it warns on FK cycles
                 rows.append(_table_fingerprint(table, dialect))
+    except SqlmanageError:
+        raise  # models that cannot be imported: the user's error, told once, as it happened
     except Exception:  # a model the dialect cannot compile: its answer is not remembered
         return None
     return _digest(project, {"models": sorted(rows)})
