@@ -471,22 +471,10 @@ def model_enum_types(models: Models) -> list[tuple[str, tuple[str, ...]]]:
     return sorted((name.lower(), labels[name]) for name in used)
 
 
-# The name of a CHECK that an Enum makes comes from the naming convention of the models'
-# MetaData, which Alembic reads from target_metadata while a migration runs: until migrate
-# passes it (issue 10, item 1), these CHECKs get the bare enum name there.
-NEEDS_TARGET_METADATA = pytest.mark.xfail(
-    strict=True, reason="migrate runs migrations without target_metadata (issue 10, item 1)"
-)
-WAITING = {"add_enum_generated_check", "add_table_with_enum_generated_check"}
-
-
 def matrix(kinds) -> list:
     """(database, kind) pairs for every kind on every database that can have it."""
     return [
-        pytest.param(
-            database.values[0], kind, id=f"{kind}-{database.id}",
-            marks=list(database.marks) + ([NEEDS_TARGET_METADATA] if kind in WAITING else []),
-        )
+        pytest.param(database.values[0], kind, id=f"{kind}-{database.id}", marks=database.marks)
         for kind in kinds for database in DATABASES
         if database.values[0] in ONLY_ON.get(kind, {database.values[0]})
     ]

@@ -99,7 +99,7 @@ def test_every_change_kind_gets_the_safe_form_and_round_trips(project, pg_url):
     assert applied.returncode == 0, f"migrate {outcome(applied)}\n{source}"
     after = snapshot(pg_url)["items"]
     assert ("uq_items_code", ("code",)) in after["unique constraints"]
-    assert ("ix_items_note", ("note",), False) in after["indexes"]
+    assert ("ix_items_note", ("note",), False) in [i[:3] for i in after["indexes"]]
     check = project.run("makemigrations", "--check", env=env)
     assert (check.returncode, check.lines) == (0, ["No changes detected"]), f"{outcome(check)}\n{source}"
     assert _invalid_or_leftover(pg_url) == []

@@ -314,11 +314,17 @@ def is_database_own_check(obj, type_: str) -> bool:
 
 
 def render_item(type_: str, obj, autogen_context):
-    """Render PostgreSQL JSON/JSONB without the bare ``Text()`` Alembic writes for them."""
+    """Render PostgreSQL JSON/JSONB without the bare ``Text()`` Alembic writes for them, and a
+    timestamp reflected from PostgreSQL as ``sa.DateTime`` (``postgresql.TIMESTAMP`` would
+    turn MariaDB's DATETIME columns into TIMESTAMP ones)."""
     from sqlalchemy import Text
     from sqlalchemy.dialects import postgresql
 
-    if type_ != "type" or not isinstance(obj, (postgresql.JSON, postgresql.JSONB)):
+    if type_ != "type":
+        return False
+    if type(obj) is postgresql.TIMESTAMP and obj.precision is None:
+        return "sa.DateTime(timezone=True)" if obj.timezone else "sa.DateTime()"
+    if not isinstance(obj, (postgresql.JSON, postgresql.JSONB)):
         return False
     astext = obj.astext_type
     if type(astext) is not Text or astext.length is not None:

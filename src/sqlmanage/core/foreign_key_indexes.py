@@ -13,9 +13,22 @@ from alembic.autogenerate import renderers
 from alembic.operations import ops
 from sqlalchemy import inspect
 
+from sqlmanage.core.operations import REMOVE, Change, DescribedSQLOp
 
-class DropMySQLIndexOp(ops.DropIndexOp):
-    """The index MySQL/MariaDB made for a foreign key; the other databases have none."""
+
+class DropMySQLIndexOp(DescribedSQLOp):
+    """The index MySQL/MariaDB made for a foreign key; the other databases have none.
+
+    Not a DropIndexOp: nothing that rewrites index operations (online-safe forms) may
+    move it into a batch block, where its condition cannot stand.
+    """
+
+    def __init__(self, index_name: str, table_name: str):
+        super().__init__(
+            f"DROP INDEX {index_name} ON {table_name}",
+            Change(REMOVE, f"Remove index {index_name} from {table_name} (MySQL, MariaDB)", ""),
+        )
+        self.index_name, self.table_name = index_name, table_name
 
 
 @renderers.dispatch_for(DropMySQLIndexOp)

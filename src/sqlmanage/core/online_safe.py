@@ -212,6 +212,12 @@ def _indent(text: str) -> str:
 
 
 def _quote(name: str, schema: str | None = None) -> str:
+    """A quoted identifier; a convention name past 63 characters cut as SQLAlchemy cuts it."""
+    from sqlalchemy.sql.elements import _truncated_label
+    from sqlalchemy.util import md5_hex
+
+    if isinstance(name, _truncated_label) and len(name) > 63:
+        name = name[:55] + "_" + md5_hex(name)[-4:]
     quoted = '"' + str(name).replace('"', '""') + '"'
     return f'"{schema}".{quoted}' if schema else quoted
 
