@@ -108,7 +108,9 @@ def command(runtime, app_labels, name, empty, dry_run, no_header, check_changes,
 
         migration.source = without_header(migration.source)
     if write:
-        if ensure_migrations_folder(project.migrations_dir) and runtime.verbosity >= 1:
+        if ensure_migrations_folder(
+            project.migrations_dir, tuple(d.migrations for d in project.settings.databases.values())
+        ) and runtime.verbosity >= 1:
             report(f"Created the migrations folder {_shown(project.migrations_dir)}")
         migration.write()
         run_post_write_hooks(project.config, migration.path)

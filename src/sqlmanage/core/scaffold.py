@@ -10,15 +10,16 @@ from sqlmanage.files import write_atomic
 MIGRATIONS_TEMPLATES = ("env.py", "script.py.mako")
 
 
-def ensure_migrations_folder(directory: Path) -> bool:
+def ensure_migrations_folder(directory: Path, configured: tuple[Path, ...] = ()) -> bool:
     """Write env.py, script.py.mako and versions/ where missing; True if anything was written.
 
     A new history is never started silently beside an existing one: when this folder has no
     migration yet but a nearby ``migrations/versions`` has some, the settings most likely
-    point at the wrong folder, and a new ``0001_initial`` would re-create every table.
+    point at the wrong folder, and a new ``0001_initial`` would re-create every table. The
+    ``configured`` folders (other databases' MIGRATIONS) are histories of their own, not that.
     """
     if not _has_migrations(directory / "versions"):
-        _refuse_second_history(directory)
+        _refuse_second_history(directory, {folder.resolve() for folder in configured})
     created = False
     (directory / "versions").mkdir(parents=True, exist_ok=True)
     source = files("sqlmanage") / "templates" / "migrations"
@@ -34,13 +35,14 @@ def _has_migrations(versions: Path) -> bool:
     return versions.is_dir() and any(versions.glob("*.py"))
 
 
-def _refuse_second_history(directory: Path) -> None:
+def _refuse_second_history(directory: Path, configured: set[Path]) -> None:
     from sqlmanage.errors import SqlmanageError
 
     here = directory.resolve()
     for root in (here.parent, here.parent.parent):
         for versions in (*root.glob("migrations/versions"), *root.glob("*/migrations/versions")):
-            if versions.resolve().parent != here and _has_migrations(versions):
+            folder = versions.resolve().parent
+            if folder != here and folder not in configured and _has_migrations(versions):
                 count = len(list(versions.glob("*.py")))
                 raise SqlmanageError(
                     f"No migrations in {directory}, but {versions.parent} holds a history of "
