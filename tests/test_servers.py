@@ -8,7 +8,6 @@ directly (SQLAlchemy's inspector, the version table) to check what really happen
 
 from __future__ import annotations
 
-import re
 
 import pytest
 import sqlalchemy as sa

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from conftest import PG_ADMIN_URL, direct_engine, inspect_schema, migration_file, version_rows
+from conftest import direct_engine, inspect_schema, migration_file, version_rows
 
 DEFERRED_VIOLATION = migration_file(
     "0004_deferred",
@@ -75,7 +75,6 @@ def test_a_failure_after_an_autocommit_block_says_that_part_stays(project, pg_ur
 def test_the_first_error_is_told_not_an_aborted_transaction(project, pg_url):
     """A role that may not create in the public schema: the error says so."""
     role = f"sqlmanage_ro_{uuid.uuid4().hex[:8]}"
-    database = pg_url.rsplit("/", 1)[1]
     admin = direct_engine(pg_url)
     try:
         with admin.begin() as connection:

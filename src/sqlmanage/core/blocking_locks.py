@@ -47,7 +47,6 @@ def blocking_in_sql(sql: str) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     dropped: set[str] = set()  # Alembic drops a table's indexes before the table
     for statement in statements(sql):
-        upper = statement.upper()
         if match := re.match(rf"CREATE TABLE (?:IF NOT EXISTS )?({NAME})", statement, re.I):
             created.add(_name(match.group(1)))
             continue
