@@ -223,3 +223,28 @@ def version_rows(url: str) -> set[str]:
             return {r for (r,) in connection.exec_driver_sql("select version_num from alembic_version")}
     finally:
         engine.dispose()
+
+
+def spawn(project: Project, *args: str, env: dict[str, str] | None = None, cols: int = 200):
+    """manage.py on a real pseudo-terminal, as a developer types it."""
+    import pexpect
+
+    return pexpect.spawn(
+        sys.executable, ["manage.py", *args], cwd=str(project.path), env=project.environment(env),
+        encoding="utf-8", timeout=60, dimensions=(40, cols),
+    )
+
+
+def finish(child) -> int:
+    """Wait for a spawned command to end; its exit status."""
+    import pexpect
+
+    child.expect(pexpect.EOF)
+    child.close()
+    return child.exitstatus
+
+
+def rows(project: Project, sql: str) -> list[tuple]:
+    """Rows from the project's SQLite file, read behind sqlmanage's back."""
+    with sqlite3.connect(project.sqlite_file) as connection:
+        return connection.execute(sql).fetchall()

@@ -11,34 +11,15 @@ import sqlite3
 import subprocess
 import sys
 
-import pexpect
 import pytest
 
-from conftest import add_discount_code
+from conftest import add_discount_code, finish, rows, spawn
 
 BRANCH_LABEL_LINE = "branch_labels: Union[str, Sequence[str], None] = None"
 NOT_NULL_SKU = (
     "    discount_rate: Mapped[float]",
     "    sku: Mapped[str] = mapped_column(sa.String(20), nullable=False)\n    discount_rate: Mapped[float]",
 )
-
-
-def spawn(project, *args: str, cols: int = 200) -> pexpect.spawn:
-    return pexpect.spawn(
-        sys.executable, ["manage.py", *args], cwd=str(project.path), env=project.environment(),
-        encoding="utf-8", timeout=60, dimensions=(40, cols),
-    )
-
-
-def finish(child: pexpect.spawn) -> int:
-    child.expect(pexpect.EOF)
-    child.close()
-    return child.exitstatus
-
-
-def rows(project, sql: str) -> list[tuple]:
-    with sqlite3.connect(project.sqlite_file) as connection:
-        return connection.execute(sql).fetchall()
 
 
 def label_tree(project, label: str) -> None:

@@ -3,32 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-import sys
 
-import pexpect
 import pytest
 import sqlalchemy as sa
 
-from conftest import add_discount_code, direct_engine
-
-
-def spawn(project, *args: str) -> pexpect.spawn:
-    """manage.py on a real pseudo-terminal, as a developer types it."""
-    return pexpect.spawn(
-        sys.executable, ["manage.py", *args], cwd=str(project.path), env=project.environment(),
-        encoding="utf-8", timeout=60, dimensions=(40, 200),
-    )
-
-
-def finish(child: pexpect.spawn) -> int:
-    child.expect(pexpect.EOF)
-    child.close()
-    return child.exitstatus
-
-
-def rows(project, sql: str) -> list[tuple]:
-    with sqlite3.connect(project.sqlite_file) as connection:
-        return connection.execute(sql).fetchall()
+from conftest import add_discount_code, direct_engine, finish, rows, spawn
 
 
 def seed_product(project) -> None:

@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
 
-import pexpect
 import pytest
 
-from conftest import execute
+from conftest import execute, finish, spawn
 from sqlmanage.core.dbshell import ClientCommand, client_command
 from sqlmanage.database import parse_url
 
 SECRET = "s3cret-Pw"
-
-
-def spawn(project, *args: str, env: dict[str, str] | None = None) -> pexpect.spawn:
-    """manage.py on a pseudo-terminal, as a developer types it."""
-    return pexpect.spawn(
-        sys.executable, ["manage.py", *args], cwd=str(project.path), env=project.environment(env),
-        encoding="utf-8", timeout=60, dimensions=(40, 200),
-    )
-
-
-def finish(child: pexpect.spawn) -> int:
-    child.expect(pexpect.EOF)
-    child.close()
-    return child.exitstatus
 
 
 def seed(url: str) -> None:
