@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import direct_engine, inspect_schema
+from test_schema_identity import database_schema
 
 MODULE = "project/models/inventory.py"
 
@@ -453,6 +454,26 @@ ONLY_ON = {
 }
 
 
+def upgraded_by_plain_alembic(project, kind: str, url: str, request) -> dict:
+    """The schema plain 'alembic upgrade head' builds from the same files in a new database."""
+    if url.startswith("sqlite"):
+        other = f"sqlite:///{project.path / 'by_alembic.sqlite3'}"
+    else:
+        from conftest import MARIADB_ADMIN, PG_ADMIN_URL, _server_database
+
+        admin, name = (PG_ADMIN_URL, "PostgreSQL") if url.startswith("postgresql") else (MARIADB_ADMIN, "MariaDB")
+        made = _server_database(admin, name)
+        other = next(made)
+        request.addfinalizer(lambda: next(made, None))
+    if kind == "add_table_in_another_schema":
+        from conftest import execute
+
+        execute(other, "CREATE SCHEMA accounts")
+    result = project.alembic("upgrade", "head", env={"DATABASE_URL": other})
+    assert result.returncode == 0, f"alembic upgrade head: {outcome(result)}"
+    return database_schema(other)
+
+
 def prepare_case(project, kind: str, url: str) -> None:
     """What a case needs besides its models: a second schema and INCLUDE_SCHEMAS for one."""
     if kind == "add_table_in_another_schema":
@@ -481,7 +502,7 @@ def matrix(kinds) -> list:
 
 
 @pytest.mark.parametrize(("database_env", "kind"), matrix(CHANGES), indirect=["database_env"])
-def test_change_applies_cleanly_and_unapplies_to_the_schema_before(project, database_env, kind):
+def test_change_applies_cleanly_and_unapplies_to_the_schema_before(project, database_env, kind, request):
     env, url = database_env
     prepare_case(project, kind, url)
     migrate_start(project, env, url)
@@ -504,6 +525,10 @@ def test_change_applies_cleanly_and_unapplies_to_the_schema_before(project, data
     check = project.run("makemigrations", "--check", env=env)
     assert (check.returncode, check.lines) == (0, ["No changes detected"]), (
         f"{written[0]} is applied, yet --check still sees changes: {outcome(check)}\n{source}"
+    )
+    by_alembic = upgraded_by_plain_alembic(project, kind, url, request)
+    assert database_schema(url) == by_alembic, (
+        f"'alembic upgrade head' built another schema than migrate\n{source}"
     )
 
     unapplied = project.run("migrate", "-1", env=env)
