@@ -69,7 +69,13 @@ def module_source(models: Models) -> str:
 
 
 def write_models(project, models: Models) -> None:
-    (project.path / MODULE).write_text(module_source(models))
+    """Rewrite the models module, and drop its bytecode: Python trusts a .pyc whose source has
+    the same size and the same whole-second mtime, and a case rewrites the module within a
+    second with a same-size change (a server default '0' becoming '1')."""
+    path = project.path / MODULE
+    path.write_text(module_source(models))
+    for cached in path.parent.glob(f"__pycache__/{path.stem}.*.pyc"):
+        cached.unlink()
 
 
 # -- Databases -------------------------------------------------------------------------------
