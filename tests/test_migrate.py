@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-
 import re
+import sys
 
 import pytest
 
@@ -216,3 +216,20 @@ def test_plan_describes_assigned_operations_and_bulk_inserts(project):
     assert project.manage("migrate", "--plan").lines == [
         "Planned operations:", "0004_tags", "    Create table tags", "    Insert rows into tags",
     ]
+
+
+def test_alembics_log_names_each_step_upgrade_or_downgrade(project):
+    """With Alembic's INFO log on (Airflow's projects log it), a step is 'Running upgrade
+    0001_initial -> ...', as under plain alembic, never the name of a wrapper of sqlmanage's."""
+    script = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stderr)\n"
+        "import sqlmanage\n"
+        "sqlmanage.call_command('migrate', '0002')\n"
+        "sqlmanage.call_command('migrate', '0001')\n"
+    )
+    result = project.run("-c", script, program=[sys.executable])
+    assert result.returncode == 0, result.stderr
+    assert "Running upgrade  -> 0001_initial" in result.stderr
+    assert "Running upgrade 0001_initial -> 0002_add_products_discount_rate" in result.stderr
+    assert "Running downgrade 0002_add_products_discount_rate -> 0001_initial" in result.stderr

@@ -10,6 +10,7 @@ holds the lock, ``("changed", migrations)`` for applied migrations edited since.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,7 @@ def apply_migrations(
         """The step's body, telling the caller first: by then the lock is held and the
         version table checked, so a step that another run got to first is never announced."""
 
+        @functools.wraps(run_migration)  # Alembic names the step, in its log, after its function
         def run(**kw):
             if not progress.announced:
                 progress.announced = True
