@@ -373,3 +373,15 @@ def test_adopt_refuses_without_alembic_ini_and_twice(tmp_path):
     assert Project(root).run("adopt", program=SQLMANAGE).returncode == 0
     again = Project(root).run("adopt", program=SQLMANAGE)
     assert again.returncode == 1 and "already sqlmanage's env.py" in again.stderr
+
+
+def test_an_adopted_project_without_its_url_variable_says_so(tmp_path):
+    """The team's env.py read APP_DATABASE_URL; with it unset, the adopted project names it
+    instead of quietly using an SQLite file beside manage.py."""
+    root = tmp_path / "team"
+    write_team_project(root)
+    assert Project(root).run("adopt", program=SQLMANAGE).returncode == 0
+    result = Project(root).run("showmigrations")
+    assert result.returncode == 1
+    assert "Set APP_DATABASE_URL: the database URL is read from it." in result.stderr
+    assert "Traceback" not in result.stderr and not (root / "db.sqlite3").exists()

@@ -306,12 +306,16 @@ def _url_lines(parser, reading: _EnvReading, adoption: Adoption) -> list[str]:
         fallback = f" or {ini_url!r}" if ini_url else ""
         adoption.carried.append(f"DATABASE_URL: the environment variable {variable}, as env.py read it"
                                 + (", then alembic.ini's sqlalchemy.url" if ini_url else ""))
-        if variable == "DATABASE_URL":
-            return [f"DATABASE_URL = os.environ.get('DATABASE_URL'){fallback}"]
-        return [
+        lines = [
             "# DATABASE_URL in the environment overrides this, as for every sqlmanage project.",
             f"DATABASE_URL = os.environ.get({variable!r}){fallback}",
         ]
+        if not ini_url:  # never fall back to the embedded SQLite default: say what is missing
+            lines += [
+                "if not DATABASE_URL and not os.environ.get('DATABASE_URL'):",
+                f"    raise RuntimeError('Set {variable}: the database URL is read from it.')",
+            ]
+        return lines
     if ini_url:
         adoption.carried.append("DATABASE_URL: sqlalchemy.url from alembic.ini")
         return [
