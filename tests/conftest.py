@@ -159,6 +159,16 @@ def _server_database(admin_url: str, kind: str):
         admin_engine.dispose()
 
 
+def another_database(request, server: str) -> str:
+    """One more fresh database on "postgresql" or "mariadb", dropped when the test ends (for
+    tests that build the same project twice: migrate here, plain alembic there)."""
+    admin, kind = (PG_ADMIN_URL, "PostgreSQL") if server.startswith("postg") else (MARIADB_ADMIN, "MariaDB")
+    made = _server_database(admin, kind)
+    url = next(made)
+    request.addfinalizer(lambda: next(made, None))
+    return url
+
+
 @pytest.fixture
 def pg_url():
     """A fresh, empty PostgreSQL database (psycopg2 URL)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Project, with_driver
+from conftest import Project, another_database, with_driver
 from test_schema_identity import database_schema
 
 SQLMANAGE = [sys.executable, "-m", "sqlmanage"]
@@ -268,14 +268,7 @@ def two_databases(request, tmp_path) -> tuple[str, str]:
     """One database for the adopted project, one for the team's own plain alembic."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'adopted.sqlite3'}", f"sqlite:///{tmp_path / 'team.sqlite3'}"
-    from conftest import PG_ADMIN_URL, _server_database
-
-    urls = []
-    for _ in range(2):
-        made = _server_database(PG_ADMIN_URL, "PostgreSQL")
-        urls.append(next(made))
-        request.addfinalizer(lambda made=made: next(made, None))
-    return urls[0], urls[1]
+    return another_database(request, "postgresql"), another_database(request, "postgresql")
 
 
 def test_adopting_a_team_project(tmp_path, two_databases):

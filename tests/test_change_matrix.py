@@ -18,7 +18,7 @@ from typing import NamedTuple
 import pytest
 import sqlalchemy as sa
 
-from conftest import direct_engine, inspect_schema
+from conftest import another_database, direct_engine, inspect_schema
 from test_schema_identity import database_schema
 
 MODULE = "project/models/inventory.py"
@@ -465,12 +465,7 @@ def upgraded_by_plain_alembic(project, kind: str, url: str, request) -> dict:
     if url.startswith("sqlite"):
         other = f"sqlite:///{project.path / 'by_alembic.sqlite3'}"
     else:
-        from conftest import MARIADB_ADMIN, PG_ADMIN_URL, _server_database
-
-        admin, name = (PG_ADMIN_URL, "PostgreSQL") if url.startswith("postgresql") else (MARIADB_ADMIN, "MariaDB")
-        made = _server_database(admin, name)
-        other = next(made)
-        request.addfinalizer(lambda: next(made, None))
+        other = another_database(request, dialect_of(url))
     if kind == "add_table_in_another_schema":
         from conftest import execute
 

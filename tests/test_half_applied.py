@@ -6,16 +6,7 @@ import json
 
 import pytest
 
-from conftest import migration_file
-
-HALF = migration_file(
-    "0004_half",
-    upgrade=(
-        '    op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))\n'
-        '    op.execute("INSERT INTO no_such_table VALUES (1)")'
-    ),
-    downgrade='    op.drop_table("half_done")',
-)
+from test_interruptions import HALF  # the same cut-off migration
 
 
 @pytest.mark.mariadb

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import AUDIT_TABLE, Project, direct_engine
+from conftest import AUDIT_TABLE, Project, another_database, direct_engine
 
 SQLMANAGE_MODULE = [sys.executable, "-m", "sqlmanage"]
 
@@ -146,15 +146,7 @@ def two_databases(request, tmp_path) -> tuple[str, str]:
     """Two empty databases of one kind: one for manage.py, one for plain alembic."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'migrated.sqlite3'}", f"sqlite:///{tmp_path / 'upgraded.sqlite3'}"
-    from conftest import MARIADB_ADMIN, PG_ADMIN_URL, _server_database
-
-    admin, kind = (PG_ADMIN_URL, "PostgreSQL") if request.param == "postgres" else (MARIADB_ADMIN, "MariaDB")
-    urls = []
-    for _ in range(2):
-        made = _server_database(admin, kind)
-        urls.append(next(made))
-        request.addfinalizer(lambda made=made: next(made, None))
-    return urls[0], urls[1]
+    return another_database(request, request.param), another_database(request, request.param)
 
 
 def built_both_ways(project: Project, urls: tuple[str, str]) -> tuple[dict, dict]:
