@@ -115,7 +115,8 @@ class Project:
     @property
     def has_autogenerate_hooks(self) -> bool:
         settings = self.settings
-        return any((settings.include_object, settings.include_name, settings.process_revision_directives))
+        return any((settings.include_object, settings.include_name, settings.process_revision_directives,
+                    isinstance(settings.compare_type, str), isinstance(settings.compare_server_default, str)))
 
     def hook(self, name: str):
         """The callable a dotted-path setting names (INCLUDE_OBJECT, BASELINE, ...), or None."""
@@ -150,9 +151,13 @@ class Project:
         batch = settings.render_as_batch
         from sqlmanage import comparison
 
-        compare_server_default = comparison.server_default_comparison(settings.compare_server_default)
+        if isinstance(settings.compare_server_default, str):
+            compare_server_default = self.hook("COMPARE_SERVER_DEFAULT")
+        else:
+            compare_server_default = comparison.server_default_comparison(settings.compare_server_default)
+        compare_type = settings.compare_type
         options = {
-            "compare_type": settings.compare_type,
+            "compare_type": self.hook("COMPARE_TYPE") if isinstance(compare_type, str) else compare_type,
             "compare_server_default": compare_server_default,
             "render_as_batch": True if batch is None else bool(batch),
             "version_table": settings.version_table,

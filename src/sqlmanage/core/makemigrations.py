@@ -339,6 +339,8 @@ def _new_migration(
 
         template = files("sqlmanage") / "templates" / "migrations" / "script.py.mako"
     source = Template(text=template.read_text(encoding="utf-8")).render_unicode(
+        # An adopted env.py passed template_args to context.configure (Prefect's: the dialect).
+        **{"dialect": project.url.get_backend_name(), **project.settings.template_args},
         up_revision=revision,
         down_revision=down_revision[0] if down_revision and len(down_revision) == 1 else down_revision,
         branch_labels=None,
