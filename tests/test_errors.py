@@ -688,7 +688,7 @@ def test_postgresql_unknown_target_and_unknown_revision_change_nothing(project, 
         ("DATABASE_URL = 123", "DATABASE_URL must be a string, not int"),
         ('DATABASES = "sqlite://"', "DATABASES must be a dict, not str"),
         ("VERSION_TABLE = None", "VERSION_TABLE must be a string, not NoneType"),
-        ("COMPARE_TYPE = 'yes'", "COMPARE_TYPE must be a boolean, not str"),
+        ("COMPARE_TYPE = 'yes'", "COMPARE_TYPE must be a boolean or the dotted path of a comparison function, not 'yes'"),
     ],
 )
 def test_settings_values_of_the_wrong_type(project, line, expected):

@@ -304,6 +304,12 @@ class _Checker:
             return value
         if value is None:
             return default
+        if isinstance(value, str) and not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", value):
+            raise SettingsError(
+                f"{self.module_name}.{name} must be a boolean or the dotted path of a comparison "
+                f"function, not {value!r}.",
+                hint=f"Fix {name} in {self.module_name}: True, False or e.g. 'myapp.hooks.{name.lower()}'.",
+            )
         return self.dotted_path(name)
 
     def dotted_path(self, name: str) -> str | None:
