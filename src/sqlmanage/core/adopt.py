@@ -16,6 +16,7 @@ import ast
 import builtins
 import configparser
 import re
+import sys
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -348,7 +349,7 @@ def _settings_source(root: Path, migrations: Path, parser, reading: _EnvReading,
 
     copied: list[str] = []
     needed: dict[int, str] = {}
-    hooks = dict(HOOKS)
+    hook_options = dict(HOOKS)
     for option, setting in LITERAL_OPTIONS.items():
         value = reading.configure.get(option)
         if value is None:
@@ -359,7 +360,7 @@ def _settings_source(root: Path, migrations: Path, parser, reading: _EnvReading,
             literal = ast.literal_eval(value)
         except ValueError:
             if option in CALLABLE_OPTIONS and (_dotted(value) in reading.functions or reading.dotted(value)):
-                hooks[option] = setting  # a comparison callable: carried like the filters
+                hook_options[option] = setting  # a comparison callable: carried like the filters
                 continue
             adoption.not_carried.append(
                 f"{option}={ast.get_source_segment(reading.source, value)} in env.py is not a plain "
@@ -373,7 +374,7 @@ def _settings_source(root: Path, migrations: Path, parser, reading: _EnvReading,
             lines.append(f"{setting} = False  # env.py left {option} unset: Alembic's default")
             adoption.carried.append(f"{setting}: False, Alembic's default, as env.py left {option} unset "
                                     "(sqlmanage's own default is True)")
-    for option, setting in hooks.items():
+    for option, setting in hook_options.items():
         value = reading.configure.get(option)
         if value is None:
             continue
@@ -405,7 +406,7 @@ def _settings_source(root: Path, migrations: Path, parser, reading: _EnvReading,
                 f"function in {module}.py and name it in {setting}"
             )
     lines += _template_args_lines(reading, adoption)
-    for option in sorted(set(reading.configure) - set(LITERAL_OPTIONS) - set(hooks) - _HANDLED_OPTIONS):
+    for option in sorted(set(reading.configure) - set(LITERAL_OPTIONS) - set(hook_options) - _HANDLED_OPTIONS):
         adoption.not_carried.append(
             f"context.configure({option}=...) in env.py has no sqlmanage setting; it is dropped "
             "(see env.py.orig)"
@@ -532,8 +533,6 @@ def _models_lines(root: Path, reading: _EnvReading, adoption: Adoption) -> list[
 
 def _module_file(root: Path, dotted: str) -> Path | None:
     """The source file of a module, found on ``root`` and sys.path without importing it."""
-    import sys
-
     parts = dotted.split(".")
     for entry in [str(root), *sys.path]:
         base = Path(entry or ".").joinpath(*parts)
