@@ -114,8 +114,8 @@ def test_a_migration_edited_while_migrate_runs_is_refused_before_it_runs(project
     assert process.returncode == 1, stdout + stderr
     assert stdout.splitlines()[-1] == "  Applying 0004_wait... OK"
     assert stderr.splitlines() == [
-        "Error: 0005_rename_category.py was changed after this run read the migration history "
-        "(by squashmigrations, a checkout or an edit): nothing of it ran.",
+        ("Error: 0005_rename_category.py was changed after this run read the migration history "
+         "(by squashmigrations, a checkout or an edit): nothing of it ran."),
         "Run the command again; it reads the migrations folder afresh.",
     ]
     assert project.sqlite_version() == {"0004_wait"}

@@ -9,9 +9,9 @@ the file, never "may be a bug".
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from sqlmanage.errors import SqlmanageError
 
