@@ -4,7 +4,8 @@ The migrate reads the history, then runs its migrations one after the other. A m
 here waits, mid-run, for a flag file the test creates: in between, the test squashes the
 range that the migrate is running, or edits the next migration. The originals a squash moves
 to versions/replaced/ are the files the migrate read, so it finishes them from there; a file
-edited meanwhile is refused with a message that says so, before any of it runs.
+edited meanwhile is refused with a message that says so, before any of it runs. A migrate
+that reads the folder while a squash moves the files waits for the move (a folder lock).
 """
 
 from __future__ import annotations
@@ -123,3 +124,48 @@ def test_a_migration_edited_while_migrate_runs_is_refused_before_it_runs(project
 
     project.manage("migrate", "--noinput")
     assert _category_names(project) == ["edited meanwhile"]
+
+
+def _waits_on_a_folder_lock(pid: int) -> bool:
+    """Whether process ``pid`` waits for an flock (Linux lists waiters with '->')."""
+    with open("/proc/locks") as locks:
+        return any("->" in line and f" {pid} " in line for line in locks)
+
+
+def test_a_migrate_starting_during_the_squash_sees_the_squashed_history(project):
+    """A migrate that reads the folder while a squash moves the files waits for the move,
+    then applies the squashed history; it never reads half of each."""
+    import shutil
+
+    from sqlmanage.files import folder_lock
+
+    squashed = project.manage("squashmigrations", "0003", "--noinput")
+    assert squashed.returncode == 0
+    replaced = project.versions / "replaced"
+    originals = sorted(p.name for p in replaced.glob("*.py"))
+    new_file = project.versions / "0003_squashed_0001_0003.py"
+    source = new_file.read_text()
+    for name in originals:  # back to before the squash, to stop it halfway through
+        (replaced / name).rename(project.versions / name)
+    new_file.unlink()
+    shutil.rmtree(replaced)
+
+    with folder_lock(project.versions, exclusive=True):  # the squash's own lock on the folder
+        replaced.mkdir()
+        (project.versions / originals[0]).rename(replaced / originals[0])
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "migrate", "--noinput"], cwd=project.path,
+            env=project.environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        while not _waits_on_a_folder_lock(process.pid):
+            if process.poll() is not None:
+                pytest.fail("migrate read the folder halfway through the squash:\n"
+                            + "".join(process.communicate()))
+            time.sleep(0.02)
+        for name in originals[1:]:
+            (project.versions / name).rename(replaced / name)
+        new_file.write_text(source)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stdout + stderr
+    assert stdout.splitlines()[-1] == "  Applying 0003_squashed_0001_0003... OK"
+    assert project.sqlite_version() == {"0003_fill_discount_rate"}

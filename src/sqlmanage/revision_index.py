@@ -70,10 +70,13 @@ class LazyMigrationModule:
 
         for candidate in (self._path, self._path.parent / REPLACED_FOLDER / self._path.name):
             try:
-                if file_checksum(candidate.read_bytes()) == self._checksum:
-                    return candidate
-            except OSError:
+                source = candidate.read_bytes()
+            except FileNotFoundError:
                 continue
+            except OSError:
+                return candidate  # unreadable: importing it says why
+            if file_checksum(source) == self._checksum:
+                return candidate
         what = "changed" if self._path.exists() else "removed"
         raise MigrationFileError(
             f"{self._path.name} was {what} after this run read the migration history (by "

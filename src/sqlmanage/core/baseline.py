@@ -198,7 +198,6 @@ def _scratch_database(project, migrations, fn):
         connect(admin_url, admin(f"DROP DATABASE IF EXISTS {name}{force}"))
 
 
-
 def search_path_schemas(connection) -> list[str]:
     """The schemas PostgreSQL resolves unqualified names in, first one first, as the server
     computed them for this connection (the role's, the database's and the URL's
