@@ -5,7 +5,8 @@ database happens to hold. When the configured database is exactly at the wanted 
 it is used as it is (nothing to build). Otherwise the migrations are replayed into a
 scratch database of the same dialect: an in-memory SQLite database for SQLite, a temporary
 database on the same PostgreSQL or MariaDB server, dropped afterwards whatever happens
-(an error, Ctrl-C).
+(an error, Ctrl-C). On PostgreSQL that database gets the configured one's search path, as the
+server resolved it, and the schemas in it: the replay puts every table where ``migrate`` did.
 """
 
 from __future__ import annotations
