@@ -265,8 +265,12 @@ class History:
         from sqlmanage.revision_index import file_checksum
 
         # This answer gates check and migrate's warning: read the content itself, whatever
-        # the cache says (a cache keyed on file metadata cannot vouch for every edit).
-        current = self.checksums[migration.revision] = file_checksum(migration.path.read_bytes())
+        # the cache says (a cache keyed on file metadata cannot vouch for every edit). A file
+        # moved away since the history was read (squashmigrations) is as it was read then.
+        try:
+            current = self.checksums[migration.revision] = file_checksum(migration.path.read_bytes())
+        except FileNotFoundError:
+            current = self.checksums.get(migration.revision)
         if recorded_checksum == current:
             return False
         return migration.revision not in _declared_replaces(migration.path)

@@ -22,13 +22,15 @@ INDEX_FILE = "sqlmanage-revisions.json"
 INDEX_VERSION = 3
 HEADER_NAMES = ("revision", "down_revision", "branch_labels", "depends_on")
 REVISION_FILE = re.compile(r"(?!\.\#|__init__)(.*\.py)$")  # Alembic's own pattern
+READ_ATTEMPTS = 5  # listings of a folder that changes under the reader (a checkout, say)
 
 
 class LazyMigrationModule:
     """Stands in for a migration module: the header is known, the body is imported on use."""
 
-    def __init__(self, path: Path, header: dict):
+    def __init__(self, path: Path, header: dict, checksum: str | None = None):
         self._path = path
+        self._checksum = checksum  # of the file as the history was read from it
         self._module = None
         self.__file__ = str(path)
         self.__doc__ = header.get("doc")
@@ -48,9 +50,39 @@ class LazyMigrationModule:
 
             from sqlmanage.history import translate_revision_errors
 
+            path = self._file_as_read()
             with translate_revision_errors():
-                self._module = util.load_python_file(str(self._path.parent), self._path.name)
+                self._module = util.load_python_file(str(path.parent), path.name)
         return self._module
+
+    def _file_as_read(self) -> Path:
+        """The file holding the migration the history was read from.
+
+        A squashmigrations run since then moved it to versions/replaced/ unchanged: it runs
+        from there, and takes the database to the squashed migration's revision as the
+        originals do. Removed or edited in the meantime, it is refused: what runs is always
+        what the history (and the audit trail's checksum) saw.
+        """
+        if self._checksum is None:
+            return self._path
+        from sqlmanage.errors import MigrationFileError
+        from sqlmanage.history import REPLACED_FOLDER
+
+        for candidate in (self._path, self._path.parent / REPLACED_FOLDER / self._path.name):
+            try:
+                source = candidate.read_bytes()
+            except FileNotFoundError:
+                continue
+            except OSError:
+                return candidate  # unreadable: importing it says why
+            if file_checksum(source) == self._checksum:
+                return candidate
+        what = "changed" if self._path.exists() else "removed"
+        raise MigrationFileError(
+            f"{self._path.name} was {what} after this run read the migration history (by "
+            "squashmigrations, a checkout or an edit): nothing of it ran.",
+            hint="Run the command again; it reads the migrations folder afresh.",
+        )
 
     def unload(self) -> None:
         """Let the module go once it has run: a long history need not stay in memory."""
@@ -161,23 +193,42 @@ def write_cache(path: Path, data) -> None:
 def read_folder(migrations_dir: Path) -> list[tuple[Path, dict, str]] | None:
     """(path, header, checksum) of every migration in ``versions/``, or None when one needs
     Alembic's own reading (a header that is not literals, branch labels, depends_on)."""
+    from sqlmanage.files import folder_lock
+
     versions = (migrations_dir / "versions").resolve()
     index = RevisionIndex(migrations_dir)
-    found = []
+    with folder_lock(versions, exclusive=False):  # never halfway through a squash's moves
+        for attempt in range(READ_ATTEMPTS):
+            names = _listing(versions)
+            try:
+                found = _read_listed(index, versions, names)
+            except FileNotFoundError:
+                if attempt == READ_ATTEMPTS - 1:
+                    raise
+                continue
+            if found is None or _listing(versions) == names or attempt == READ_ATTEMPTS - 1:
+                break  # the same files before and after: one consistent state of the folder
+    index.save()
+    return found
+
+
+def _listing(versions: Path) -> list[str]:
     try:
-        names = sorted(os.listdir(versions))
+        return sorted(os.listdir(versions))
     except FileNotFoundError:
-        names = []
+        return []
+
+
+def _read_listed(index: RevisionIndex, versions: Path, names: list[str]) -> list | None:
+    found = []
     for name in names:
         path = versions / name
         if not REVISION_FILE.match(name) or not path.is_file():
             continue
         header = index.header(path)
         if header is None or header.get("branch_labels") or header.get("depends_on"):
-            index.save()
             return None
         found.append((path, header, index.checksum(path)))
-    index.save()
     return found
 
 
@@ -200,8 +251,8 @@ def install_lazy_loading(script_directory, headers: list | None = None) -> None:
 def _scripts_from(headers: list):
     from alembic.script import Script
 
-    for path, header, _ in headers:
-        yield Script(LazyMigrationModule(path, header), header["revision"], str(path))
+    for path, header, checksum in headers:
+        yield Script(LazyMigrationModule(path, header, checksum), header["revision"], str(path))
 
 
 def _load_scripts(script_directory):
@@ -229,7 +280,7 @@ def _load_scripts(script_directory):
                 if script is not None:
                     yield script
                 continue
-            yield Script(LazyMigrationModule(path, header), header["revision"], str(path))
+            yield Script(LazyMigrationModule(path, header, index.checksum(path)), header["revision"], str(path))
     index.save()
 
 

@@ -36,27 +36,42 @@ class SquashPlan:
     config: object = None  # Alembic's Config, for alembic.ini's post_write_hooks
 
     def carry_out(self) -> None:
-        """Write the squashed migration (whole, or not at all), then move the originals to
-        versions/replaced/; if a move fails, the ones moved go back and the new file goes.
-        alembic.ini's post_write_hooks run on the new file last."""
-        from sqlmanage.core.naming import run_post_write_hooks
-        from sqlmanage.files import cannot_write
+        """Write the squashed migration beside its place (whole, on disk), then, as one change
+        of the versions folder, move the originals to versions/replaced/ and put the new file
+        in place; if a step fails, the originals go back and the new file goes.
 
-        self.migration.write()
+        A history read meanwhile waits for that change and sees the old set of files or the
+        new one, never a mix (``files.folder_lock``); a migrate already running the originals
+        finds the rest of them in versions/replaced/. alembic.ini's post_write_hooks run on
+        the new file last.
+        """
+        from sqlmanage.core.makemigrations import _folder_revisions
+        from sqlmanage.core.naming import run_post_write_hooks
+        from sqlmanage.core.plan import require_recordable_ids
+        from sqlmanage.files import cannot_write, discard, folder_lock, place, stage
+
+        new = self.migration
+        versions = new.path.parent
+        require_recordable_ids([(new.revision, new.path), *_folder_revisions(versions)])
+        staged = stage(new.path, new.source)
         moved: list[tuple[Path, Path]] = []
-        try:
-            self.replaced_dir.mkdir(exist_ok=True)
-            for original in self.replaced:
-                destination = self.replaced_dir / original.path.name
-                original.path.rename(destination)
-                moved.append((destination, original.path))
-        except OSError as exc:
-            for destination, source in reversed(moved):
-                destination.rename(source)
-            self.migration.path.unlink(missing_ok=True)
-            raise cannot_write(self.replaced_dir, exc) from exc
+        with folder_lock(versions, exclusive=True):
+            try:
+                self.replaced_dir.mkdir(exist_ok=True)
+                for original in self.replaced:
+                    destination = self.replaced_dir / original.path.name
+                    original.path.rename(destination)
+                    moved.append((destination, original.path))
+                place(staged, new.path, exclusive=True)
+            except (OSError, SqlmanageError) as exc:
+                for destination, source in reversed(moved):
+                    destination.rename(source)
+                discard(staged)
+                if isinstance(exc, SqlmanageError):
+                    raise
+                raise cannot_write(self.replaced_dir, exc) from exc
         if self.config is not None:
-            run_post_write_hooks(self.config, self.migration.path)
+            run_post_write_hooks(self.config, new.path)
 
 
 def squash_migrations(project, start: str | None, end: str, squashed_name: str | None = None) -> SquashPlan:
