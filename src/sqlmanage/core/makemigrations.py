@@ -58,6 +58,7 @@ class NewMigration:
     source: str
     changes: list[Change] = field(default_factory=list)
     replaces: bool = False
+    tree: str | None = None  # the app label of the tree it goes in
 
     def write(self) -> None:
         """Write the file whole or not at all; only ``--update`` may replace one (a new file
@@ -83,34 +84,49 @@ def slugify(name: str) -> str:
 
 
 def make_migration(
-    project, name: str | None = None, empty: bool = False, questioner=None
+    project, name: str | None = None, empty: bool = False, questioner=None, label: str | None = None,
 ) -> NewMigration | None:
-    """The next migration: the models' changes (None when there are none), or an empty one."""
+    """The next migration: the models' changes (None when there are none), or an empty one.
+
+    It goes on the head of the tree ``label`` names (the only tree when there is one), in
+    that head's folder: Alembic's ``revision --head label@head``.
+    """
     from sqlmanage.core.naming import Naming
 
     history = project.history
-    head = history.head()
-    naming = Naming.from_config(project.config)
-    created = naming.now()
     if empty:
+        head = history.head(label)
+        naming = Naming.from_config(project.config)
+        created = naming.now()
         template_args = {"upgrades": DATA_MIGRATION_UPGRADE, "downgrades": DATA_MIGRATION_DOWNGRADE}
         slug = slugify(name) if name else f"auto_{created:%Y%m%d_%H%M}"
         return _new_migration(
             project, slug, name, (head,) if head else None, template_args, [],
-            naming=naming, created=created,
+            naming=naming, created=created, tree=history.only_tree(label),
         )
 
+    history.require_single_head(label)
     script, template_args = detect_changes(project, questioner)
     if script.upgrade_ops.is_empty():
         return None
     from sqlmanage.core.operations import describe_all
 
     changes = describe_all(script.upgrade_ops.ops)
+    if label is None and len(history.trees) > 1:  # only now, with changes to place, is one needed
+        listed = "; ".join(c.text for c in changes[:3]) + ("; ..." if len(changes) > 3 else "")
+        raise SqlmanageError(
+            f"Changes detected ({listed}), and the project has several migration trees "
+            f"({', '.join(history.trees)}): say which one the new migration goes in.",
+            hint=f"Give its app label, e.g. 'python manage.py makemigrations {history.trees[0]}'.",
+        )
+    head = history.head(label)
+    naming = Naming.from_config(project.config)
+    created = naming.now()
     slug = slugify(name) if name else suggest_name(changes, initial=head is None, now=created)
     _add_review_notes(template_args, changes)
     return _new_migration(
         project, slug, name, (head,) if head else None, template_args, changes,
-        naming=naming, created=created,
+        naming=naming, created=created, tree=history.only_tree(label),
     )
 
 
@@ -137,7 +153,7 @@ def _add_review_notes(template_args: dict, changes: list[Change]) -> None:
         )
 
 
-def update_latest(project, questioner=None) -> NewMigration | None:
+def update_latest(project, questioner=None, label: str | None = None) -> NewMigration | None:
     """The latest migration with the models' new operations added to it (``--update``).
 
     The new operations go at the end of its ``upgrade()`` and their reverse at the start of
@@ -148,7 +164,7 @@ def update_latest(project, questioner=None) -> NewMigration | None:
     from sqlmanage.core.status import read_database_heads
 
     history = project.history
-    head = history.head()
+    head = history.head(label)
     if head is None:
         raise SqlmanageError("There is no migration to update.", hint="Run makemigrations without --update.")
     latest = history.by_id[head]
@@ -168,7 +184,8 @@ def update_latest(project, questioner=None) -> NewMigration | None:
     _add_review_notes(template_args, changes)
     original = latest.path.read_text(encoding="utf-8")
     source = _append_operations(original, template_args, latest.path)
-    return NewMigration(latest.revision, latest.name, latest.path, latest.message, source, changes, replaces=True)
+    return NewMigration(latest.revision, latest.name, latest.path, latest.message, source, changes,
+                        replaces=True, tree=history.tree_of[latest.revision])
 
 
 def _append_operations(source: str, template_args: dict, path: Path) -> str:
@@ -208,14 +225,25 @@ def _body_edit(function, code: str, at_end: bool) -> tuple[int, int, str]:
     return body[0].lineno - 1, body[0].lineno - 1, block + "\n"
 
 
-def make_merge(project, name: str | None = None) -> NewMigration | None:
-    """A migration that merges the history's heads, or None when there is only one."""
+def make_merge(project, name: str | None = None, label: str | None = None) -> NewMigration | None:
+    """A migration that merges the heads of a tree (``label``'s, or the one tree that has
+    several), or None when there is no conflict. Trees are never merged with each other."""
     history = project.history
-    if len(history.heads) < 2:
+    conflicted = [t for t in ((history.tree_label(label),) if label else history.trees)
+                  if len(history.tree_heads(t)) > 1]
+    if not conflicted:
         return None
-    heads = [history.by_id[h] for h in history.heads]
+    if len(conflicted) > 1:
+        raise SqlmanageError(
+            f"Several migration trees have conflicting heads ({', '.join(conflicted)}): merge "
+            "one at a time.",
+            hint=f"Run 'python manage.py makemigrations {conflicted[0]} --merge'.",
+        )
+    tree = conflicted[0]
+    tree_heads = history.tree_heads(tree)
+    heads = [history.by_id[h] for h in tree_heads]
     slug = slugify(name) if name else "merge_" + "_".join(_first_word(m) for m in heads)
-    return _new_migration(project, slug, name, tuple(history.heads), {}, [])
+    return _new_migration(project, slug, name, tuple(tree_heads), {}, [], tree=tree)
 
 
 def detect_changes(project, questioner=None, revision: str | None = None):
@@ -314,9 +342,13 @@ def suggest_name(changes: list[Change], initial: bool, now: datetime | None = No
 
 def _new_migration(
     project, slug, message, down_revision, template_args, changes, revision=None, path=None,
-    naming=None, created=None,
+    naming=None, created=None, tree=None, branch_labels=None, depends_on=None,
 ) -> NewMigration:
-    """Render a new migration, named by sqlmanage's scheme or alembic.ini's (``core.naming``)."""
+    """Render a new migration, named by sqlmanage's scheme or alembic.ini's (``core.naming``).
+
+    It is written beside its first parent, as Alembic writes a revision in its head's
+    version location; a first migration goes in versions/.
+    """
     from alembic.util import format_as_comma
     from mako.template import Template
 
@@ -329,9 +361,11 @@ def _new_migration(
         )
     naming = naming or Naming.from_config(project.config)
     created = created or naming.now()
-    versions = project.migrations_dir / "versions"
+    history = project.history
+    parent = history.by_id.get(down_revision[0]) if down_revision else None
+    versions = parent.path.parent if parent is not None else project.migrations_dir / "versions"
     if path is None:
-        revision, path = new_file(naming, project.history, versions, slug, created, revision)
+        revision, path = new_file(naming, history, versions, slug, created, revision, tree)
     text = _one_line(message) if message else slug.replace("_", " ")
     template = project.migrations_dir / "script.py.mako"
     if not template.exists():
@@ -341,8 +375,8 @@ def _new_migration(
     source = Template(text=template.read_text(encoding="utf-8")).render_unicode(
         up_revision=revision,
         down_revision=down_revision[0] if down_revision and len(down_revision) == 1 else down_revision,
-        branch_labels=None,
-        depends_on=None,
+        branch_labels=branch_labels,
+        depends_on=depends_on,
         create_date=created,
         message=text,
         comma=format_as_comma,
@@ -351,7 +385,10 @@ def _new_migration(
         imports=template_args.get("imports", ""),
         config=project.config,
     )
-    return NewMigration(revision, path.stem, path, text, source, changes, replaces=path.exists())
+    if tree is None and parent is not None:
+        tree = history.tree_of[parent.revision]
+    return NewMigration(revision, path.stem, path, text, source, changes, replaces=path.exists(),
+                        tree=tree)
 
 
 def _one_line(text: str) -> str:
