@@ -213,6 +213,18 @@ def test_an_unknown_label_lists_the_labels(trees):
     assert not trees.sqlite_file.exists()
 
 
+def test_bases_without_labels_are_one_tree_told_how_to_split(trees):
+    trees.edit(f"shop/migrations/versions/{PRODUCTS}_create_products.py", "('shop',)", "None")
+    trees.edit(f"shop/migrations/accounts/{CUSTOMERS}_create_customers.py", "('accounts',)", "None")
+    assert trees.manage("showmigrations").lines[0] == "shop"  # the package's name
+    refused = trees.run("migrate")
+    assert refused.returncode == 1
+    assert "multiple heads in the migration history" in refused.stderr
+    assert "give each first migration its own branch_labels" in refused.stderr
+    assert not trees.sqlite_file.exists()
+    assert len(applying(trees.manage("migrate", "heads"))) == 4
+
+
 def test_makemigrations_writes_on_the_tree_s_head_in_its_folder(trees):
     clean = trees.run("makemigrations", "--check")
     assert (clean.returncode, clean.stdout) == (0, "No changes detected\n")

@@ -240,11 +240,23 @@ class History:
                 names = ", ".join(self.by_id[h].name for h in heads)
                 merge = MAKE_MIGRATIONS_HINT if len(self.trees) == 1 else MAKE_MIGRATIONS_HINT.replace(
                     "--merge", f"{tree} --merge")
+                if len({self._root(h) for h in heads}) > 1:
+                    merge = ("They grow from different first migrations (Alembic's multiple "
+                             "bases): give each first migration its own branch_labels to make "
+                             "them separate trees, or " + MAKE_MIGRATIONS_HINT[0].lower()
+                             + MAKE_MIGRATIONS_HINT[1:])
                 raise MultipleHeads(
                     f"Conflicting migrations detected; multiple heads in the migration history "
                     f"({names} in {tree}).",
                     hint=merge,
                 )
+
+    def _root(self, revision: str) -> str:
+        """The first migration ``revision`` grows from, following first parents."""
+        migration = self.by_id[revision]
+        while migration.parents:
+            migration = self.by_id[migration.parents[0]]
+        return migration.revision
 
     def find(self, name: str, label: str | None = None) -> Migration:
         """The migration a user means by a full id, a file name, a number or a unique prefix,

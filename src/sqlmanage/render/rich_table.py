@@ -257,6 +257,10 @@ def summary(status) -> Text:
         text.append(f"{state.migration.name} partly applied ({state.partly[0]} of {state.partly[1]})",
                     style="yellow")
     text.append(f" · database at {named(status.database_heads)}")
-    text.append(f" · head is {named(status.heads) if status.heads else 'empty history'}")
+    if len(status.heads) > 1 and status.several_trees:  # a head per tree, not a conflict
+        text.append(" · heads: " + ", ".join(
+            f"{printable(names.get(h, h))} ({printable(status.tree_of[h])})" for h in status.heads))
+    else:
+        text.append(f" · head is {named(status.heads) if status.heads else 'empty history'}")
     text.append(f"\n{status.database}", style="dim")
     return text
