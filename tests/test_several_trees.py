@@ -255,10 +255,29 @@ def test_makemigrations_writes_on_the_tree_s_head_in_its_folder(trees):
     (filled,) = shop_folder(trees).glob("*_fill_prices.py")
     assert f"down_revision: Union[str, Sequence[str], None] = '{PRICE}'" in filled.read_text()
 
-    trees.manage("migrate")
+    # a shop table pointing into accounts: the migration depends on accounts' head, as a
+    # Django migration depends on the apps its foreign keys point into
+    catalogue = trees.path / "shop" / "models" / "catalogue.py"
+    catalogue.write_text(catalogue.read_text() + (
+        "\n\nclass Review(Base):\n    __tablename__ = \"reviews\"\n"
+        "    id: Mapped[int] = mapped_column(primary_key=True)\n"
+        "    customer_id: Mapped[int] = mapped_column(sa.ForeignKey(\"customers.id\"))\n"
+    ))
+    trees.manage("makemigrations", "shop", "-n", "create_reviews")
+    (reviews,) = shop_folder(trees).glob("*_create_reviews.py")
+    source = reviews.read_text()
+    assert f"down_revision: Union[str, Sequence[str], None] = '{filled.name.split('_', 1)[0]}'" in source
+    assert f"depends_on: Union[str, Sequence[str], None] = '{new.split('_', 1)[0]}'" in source
+
+    shop_only = trees.manage("migrate", "shop")
+    assert sorted(applying(shop_only)) == sorted(
+        [*(f"Applying {name.split('.', 1)[1]}... OK" for name in IN_ORDER),
+         f"Applying {new[:-3]}... OK", f"Applying {filled.stem}... OK", f"Applying {reviews.stem}... OK"])
+    assert applying(shop_only)[-1] == f"Applying {reviews.stem}... OK"
+    assert trees.run("makemigrations", "--check").returncode == 0
     alembic = trees.alembic("heads")
     assert alembic.returncode == 0, alembic.stderr
-    assert {line.split()[0] for line in alembic.lines} == {new.split("_", 1)[0], filled.name.split("_", 1)[0]}
+    assert {line.split()[0] for line in alembic.lines} == {new.split("_", 1)[0], reviews.name.split("_", 1)[0]}
 
 
 def test_sqlmigrate_takes_the_tree_s_label(trees):
