@@ -36,7 +36,7 @@ def command(runtime, words, backwards):
     label, rest = split_app_label(runtime.project.history, words, most=1)
     if not rest:
         raise click.UsageError(f"Give the migration: sqlmigrate {label} MIGRATION.")
-    sql = migration_sql(runtime.project, rest[0], backwards)
+    sql = migration_sql(runtime.project, rest[0], backwards, label)
     if not sql:
         runtime.err("No operations found.")
     elif runtime.color:

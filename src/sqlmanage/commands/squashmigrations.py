@@ -38,15 +38,16 @@ def command(runtime, words, squashed_name, dry_run):
     from sqlmanage.history import split_app_label
 
     words = migration_words(words, "squashmigrations", 2, METAVAR)
+    label = None
     if len(words) > 1:  # a lone word is END: no need to read the history for labels
-        _label, words = split_app_label(runtime.project.history, words, most=2)
+        label, words = split_app_label(runtime.project.history, words, most=2)
     start, end = (None, *words) if len(words) == 1 else (words + [None, None])[:2]
     if end is None:
         raise click.UsageError("Give the last migration to squash: squashmigrations [START] END.")
     if squashed_name is not None and not squashed_name.strip():
         raise click.BadParameter("must not be empty.", param_hint="'--squashed-name'")
     project = runtime.project
-    squash = squash_migrations(project, start, end, squashed_name)
+    squash = squash_migrations(project, start, end, squashed_name, label)
     if runtime.verbosity >= 1:
         runtime.out("Will squash the following migrations:", "heading")
         for migration in squash.replaced:

@@ -24,6 +24,8 @@ from sqlmanage.core.plan import (
     is_zero,
     plan_migrations,
     require_recordable_revisions,
+    split_target,
+    with_label,
 )
 from sqlmanage.core.timeouts import bound_step, migration_timeouts
 from sqlmanage.database import first_line
@@ -213,11 +215,12 @@ def migration_sql(project, target: str | None) -> str:
     from sqlmanage.core.sql import steps_sql
 
     history = project.history
+    label, target = split_target(target)
     start, _, end = (target or "").rpartition(":")
     current: tuple[str, ...] = ()
     if start and not is_zero(start):
-        current = (history.find(start).revision,)
-    plan = plan_migrations(history, current, end or None)
+        current = (history.find(start, label).revision,)
+    plan = plan_migrations(history, current, with_label(label, end or None))
     return steps_sql(project, plan.steps, current, versions=True)
 
 
@@ -230,11 +233,12 @@ def _fake_over_unknown(project, target: str, on_event: EventCallback) -> Plan:
     from alembic import command
 
     project.require_own_env()
+    label, target = split_target(target)
     if is_zero(target):
         plan = Plan(None, target, [])
         destination = "base"
     else:
-        migration = project.history.find(target)
+        migration = project.history.find(target, label)
         plan = Plan(migration, target, [Step(migration, True)])
         destination = migration.revision
     on_event("plan", plan)

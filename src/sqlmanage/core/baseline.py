@@ -20,14 +20,17 @@ T = TypeVar("T")
 SCRATCH_PREFIX = "sqlmanage_scratch_"
 
 
-def with_baseline(project, fn: Callable, revision: str | None = None) -> T:
-    """Call ``fn(connection)`` on a database at ``revision`` (the head by default, or "base")."""
+def with_baseline(project, fn: Callable, revision: str | tuple[str, ...] | None = None) -> T:
+    """Call ``fn(connection)`` on a database at ``revision`` (the head by default, or "base";
+    a tuple of revisions for a database at all of them, as across trees)."""
     from sqlmanage.core.status import read_database_heads
     from sqlmanage.database import connect, is_empty_sqlite
 
     history = project.history
     if revision == "base":
         wanted: tuple[str, ...] = ()
+    elif isinstance(revision, tuple):
+        wanted = revision
     else:
         wanted = (revision,) if revision else history.heads
     if not is_empty_sqlite(project.url) and set(read_database_heads(project)) == set(wanted):

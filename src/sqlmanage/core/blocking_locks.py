@@ -98,6 +98,6 @@ def blocking_operations(project, migrations) -> list[BlockingOperation]:
     for migration in migrations:
         if ASSURED.search(migration.path.read_text(encoding="utf-8")):
             continue
-        for table, what in blocking_in_sql(migration_sql(project, migration.name)):
+        for table, what in blocking_in_sql(migration_sql(project, migration.revision)):
             found.append(BlockingOperation(migration.name, migration.path, table, what))
     return found

@@ -170,6 +170,9 @@ def _migration_files_check(ctx: _Context):
 def _single_head_check(ctx: _Context):
     history = ctx.project.history
     history.require_single_head()
+    if len(history.trees) > 1:
+        return "heads: " + ", ".join(
+            f"{history.by_id[history.tree_heads(t)[0]].name} ({t})" for t in history.trees)
     return f"head is {history.by_id[history.heads[0]].name}" if history.heads else "no migrations yet"
 
 

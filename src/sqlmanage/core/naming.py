@@ -68,11 +68,12 @@ class Naming:
             hint="Use an IANA name such as UTC or Europe/Paris; on Windows, pip install tzdata.",
         )
 
-    def numbered(self, history) -> bool:
-        """Whether new migrations continue sqlmanage's ``NNNN_slug`` scheme."""
+    def numbered(self, history, tree: str | None = None) -> bool:
+        """Whether new migrations (of ``tree``) continue sqlmanage's ``NNNN_slug`` scheme."""
         if self.file_template is not None:
             return False
-        return not history.migrations or any(m.number is not None for m in history.migrations)
+        migrations = history.tree(tree)
+        return not migrations or any(m.number is not None for m in migrations)
 
     def numbered_slug(self, slug: str) -> str:
         """The slug of a ``NNNN_slug`` id, shortened at a word when truncate_slug_length is set."""
@@ -113,11 +114,12 @@ class Naming:
 
 
 def new_file(naming: Naming, history, versions: Path, slug: str, created: datetime,
-             revision: str | None = None) -> tuple[str, Path]:
-    """The revision id and path of a new migration; ``revision`` keeps a given id (squash)."""
-    if revision is None and naming.numbered(history):
+             revision: str | None = None, tree: str | None = None) -> tuple[str, Path]:
+    """The revision id and path of a new migration of ``tree``; ``revision`` keeps a given
+    id (squash). Numbers count within the tree, as Django counts within an app."""
+    if revision is None and naming.numbered(history, tree):
         revision = unique_revision(
-            f"{history.next_number():04d}_{naming.numbered_slug(slug)}", history, versions
+            f"{history.next_number(tree):04d}_{naming.numbered_slug(slug)}", history, versions
         )
         return revision, versions / f"{revision}.py"
     given = revision is not None

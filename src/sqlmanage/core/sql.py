@@ -25,8 +25,13 @@ from sqlmanage.core.timeouts import migration_timeouts, with_timeouts_sql
 from sqlmanage.errors import MigrationFileError
 
 
-def steps_sql(project, steps: list[Step], start: tuple[str, ...], versions: bool) -> str:
-    """The SQL of ``steps`` from a database at ``start``; ``versions`` adds the version table's."""
+def steps_sql(project, steps: list[Step], start: tuple[str, ...], versions: bool,
+              needs: tuple[str, ...] = ()) -> str:
+    """The SQL of ``steps`` from a database at ``start``; ``versions`` adds the version table's.
+
+    ``needs`` are revisions of other trees the steps depend on (``depends_on``): applied
+    in the SQLite shadow too, though the version table's start is ``start`` alone.
+    """
     from sqlmanage.alembic_env import run_steps
     from sqlmanage.core.baseline import revision_step
 
@@ -34,7 +39,7 @@ def steps_sql(project, steps: list[Step], start: tuple[str, ...], versions: bool
     buffer = StringIO()
     shadow = None
     if project.url.get_backend_name() == "sqlite":
-        before = history.ancestors(start)
+        before = history.ancestors(start + needs)
         shadow = Shadow(project, [m for m in history.migrations if m.revision in before])
     bodies: list[str] = []
 
@@ -84,12 +89,14 @@ def _rendered(context, step: Step, alembic_step, buffer: StringIO, bodies: list[
     return run
 
 
-def migration_sql(project, name: str, backwards: bool = False) -> str:
-    """The SQL that applying (or, ``backwards``, unapplying) one migration runs."""
+def migration_sql(project, name: str, backwards: bool = False, label: str | None = None) -> str:
+    """The SQL that applying (or, ``backwards``, unapplying) one migration (of the tree
+    ``label`` names) runs."""
     history = project.history
-    migration = history.find(name)
+    migration = history.find(name, label)
     start = (migration.revision,) if backwards else migration.parents
-    return steps_sql(project, [Step(migration, not backwards)], start, versions=False)
+    return steps_sql(project, [Step(migration, not backwards)], start, versions=False,
+                     needs=migration.dependencies)
 
 
 def _run_body(script, step: Step) -> None:

@@ -74,14 +74,18 @@ class SquashPlan:
             run_post_write_hooks(self.config, new.path)
 
 
-def squash_migrations(project, start: str | None, end: str, squashed_name: str | None = None) -> SquashPlan:
-    """Plan the squash of START..END (START defaults to the first migration)."""
+def squash_migrations(project, start: str | None, end: str, squashed_name: str | None = None,
+                      label: str | None = None) -> SquashPlan:
+    """Plan the squash of START..END (START defaults to the first migration of END's tree),
+    among the migrations of the tree ``label`` names (or every tree)."""
     _require_plain_layout(project)
     history = project.history
-    last = history.find(end)
-    first = history.find(start) if start else None
+    last = history.find(end, label)
+    first = history.find(start, label) if start else None
     replaced = _linear_range(history, first, last)
-    replaced_dir = project.migrations_dir / "versions" / REPLACED_FOLDER
+    _require_no_outside_dependents(history, replaced)
+    versions = last.path.parent  # the tree's version location: the file stays where it was
+    replaced_dir = versions / REPLACED_FOLDER
     clobbered = [m.path.name for m in replaced if (replaced_dir / m.path.name).exists()]
     if clobbered:
         raise SqlmanageError(
@@ -98,7 +102,7 @@ def squash_migrations(project, start: str | None, end: str, squashed_name: str |
         raise SqlmanageError(f"The squashed name {squashed_name!r} has no letters or digits.")
     naming = Naming.from_config(project.config)
     created = naming.now()
-    path = _squashed_path(naming, project.migrations_dir / "versions", last, name, created)
+    path = _squashed_path(naming, versions, last, name, created)
     if path.exists() and path != last.path:
         raise SqlmanageError(f"{path} already exists.", hint="Choose another --squashed-name.")
     data_migrations = [m for m in replaced if _has_data_operations(m.path)]
@@ -121,8 +125,22 @@ def _short(migration: Migration) -> str:
     return f"{migration.number:04d}" if migration.number is not None else migration.revision[:12]
 
 
+def _require_no_outside_dependents(history: History, replaced: list[Migration]) -> None:
+    """Refuse a range whose inner migrations another migration names in ``depends_on``:
+    those revision ids go away with the squash (only END's id stays)."""
+    inner = {m.revision: m for m in replaced[:-1]}
+    for migration in history.migrations:
+        named = [inner[r] for r in migration.dependencies if r in inner]
+        if named:
+            raise SqlmanageError(
+                f"Cannot squash {named[0].name}: {migration.name} depends on it (depends_on), "
+                "and its revision id would be gone.",
+                hint=f"End the range at {named[0].name}, or start it after.",
+            )
+
+
 def _require_plain_layout(project) -> None:
-    """Refuse layouts where Alembic would also read versions/replaced/ (or another folder)."""
+    """Refuse layouts where Alembic would also read a version location's replaced/ folder."""
     import configparser
 
     ini = project.settings.base_dir / "alembic.ini"
@@ -133,13 +151,15 @@ def _require_plain_layout(project) -> None:
         parser.read(ini, encoding="utf-8")
     except configparser.Error:
         return
-    for option in ("recursive_version_locations", "version_locations"):
-        if parser.has_option("alembic", option):
-            raise SqlmanageError(
-                f"squashmigrations cannot work with {option} set in {ini}: the replaced "
-                "migrations are kept in versions/replaced/, which Alembic must not read.",
-                hint=f"Remove {option} from alembic.ini, or squash by hand.",
-            )
+    option = "recursive_version_locations"
+    if parser.has_option("alembic", option) and parser.get("alembic", option).strip().lower() in (
+            "true", "1", "yes", "on"):
+        raise SqlmanageError(
+            f"squashmigrations cannot work with {option} set in {ini}: the replaced "
+            "migrations are kept in a replaced/ folder of their version location, which "
+            "Alembic must not read.",
+            hint=f"Remove {option} from alembic.ini, or squash by hand.",
+        )
 
 
 def _linear_range(history: History, first: Migration | None, last: Migration) -> list[Migration]:
@@ -151,8 +171,6 @@ def _linear_range(history: History, first: Migration | None, last: Migration) ->
     chain = [last]
     while True:
         current = chain[-1]
-        if current.dependencies:
-            raise SqlmanageError(f"Cannot squash {current.name}: it has depends_on.")
         if current.is_merge:
             raise SqlmanageError(
                 f"Cannot squash a range that contains the merge migration {current.name}.",
@@ -199,13 +217,21 @@ def _squashed_migration(project, replaced, parent, path, data_migrations, naming
     from sqlmanage.core.operations import describe_all
 
     last = replaced[-1]
+    inside = {m.revision for m in replaced}
+    # What the range depends on in other trees stays a dependency of the squashed migration,
+    # and is part of the schema it starts from.
+    needs = tuple(dict.fromkeys(r for m in replaced for r in m.dependencies if r not in inside))
     target = _schema_at(project, last.revision)
-    script, template_args = _compare(project, target, parent or "base")
+    start = ((parent,) if parent else ()) + needs
+    script, template_args = _compare(project, target, start or "base")
     changes = describe_all(script.upgrade_ops.ops) if not script.upgrade_ops.is_empty() else []
     message = f"squashed {replaced[0].name} to {last.name}"
     new = _new_migration(
         project, path.stem, message, (parent,) if parent else None, template_args, changes,
         revision=last.revision, path=path, naming=naming, created=created,
+        tree=project.history.tree_of[last.revision],
+        branch_labels=replaced[0].branch_labels or None,  # a squashed root keeps the tree's label
+        depends_on=(needs[0] if len(needs) == 1 else needs) or None,
     )
     new.source = _with_declarations(new.source, replaced, data_migrations)
     return new
@@ -233,7 +259,7 @@ def _schema_at(project, revision: str):
     return with_baseline(project, reflect, revision)
 
 
-def _compare(project, target, parent: str):
+def _compare(project, target, parent: str | tuple[str, ...]):
     """Alembic's autogenerate between the parent's schema and ``target``, rendered."""
     from alembic.autogenerate import produce_migrations
     from alembic.autogenerate.api import AutogenContext
