@@ -103,20 +103,19 @@ def installed_as_op(operations) -> Iterator[None]:
             operations._remove_proxy()
 
 
-def clear_op_and_context() -> None:
-    """Empty ``alembic.op`` and ``alembic.context`` as a run that ended normally leaves them.
+def clear_op() -> None:
+    """Empty ``alembic.op`` as a run that ended normally leaves it.
 
     ``Operations.context`` does not take its proxy back when a migration raises, so after a
     failed run ``op`` still reaches that run's (closed) connection. Alembic has no public way
-    to remove an installed proxy.
+    to remove an installed proxy. (``alembic.context`` is taken back by the EnvironmentContext
+    that installed it, on any exit.)
     """
-    import alembic.context
     import alembic.op
 
-    for module in (alembic.op, alembic.context):
-        installed = getattr(module, "_proxy", None)
-        if installed is not None:
-            installed._remove_proxy()
+    installed = getattr(alembic.op, "_proxy", None)
+    if installed is not None:
+        installed._remove_proxy()
 
 
 def render_operation(autogen_context, operation) -> list[str]:
