@@ -127,6 +127,70 @@ def test_revision_step_runs_a_migration_and_records_it(tmp_path, connection):
     assert connection.exec_driver_sql("select version_num from alembic_version").scalars().all() == ["a1"]
 
 
+def run_one_step(tmp_path, connection, upgrade):
+    """Run ``upgrade`` as revision a1's migration, one transaction per migration, as migrate does."""
+    directory = script_directory(tmp_path)
+    path = migration_module(tmp_path / "versions", "a1")
+    script = Script(alembic_internals.import_migration_file(path), "a1", str(path))
+    revision_map = RevisionMap(lambda: iter([script]))
+    revision_map.get_revision("a1")
+
+    def steps(heads, context):
+        step = alembic_internals.revision_step(revision_map, script, True)
+        step.migration_fn = lambda **kw: upgrade(context)
+        yield step
+
+    with EnvironmentContext(Config(), directory, fn=steps) as context:
+        context.configure(connection=connection, transaction_per_migration=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+def test_restart_migration_transaction_is_the_one_alembic_commits(tmp_path):
+    import sqlite3
+
+    database = tmp_path / "restart.sqlite3"
+    engine = sa.create_engine(f"sqlite:///{database}")
+    with engine.connect() as connection:
+        connection.exec_driver_sql("create table rows (n integer)")
+        connection.commit()
+
+        def upgrade(migration_context):
+            migration_context.connection.exec_driver_sql("insert into rows values (1)")
+            with relied_on("restart_migration_transaction"):
+                alembic_internals.restart_migration_transaction(migration_context)
+            migration_context.connection.exec_driver_sql("insert into rows values (2)")
+
+        run_one_step(tmp_path, connection, upgrade)
+        with sqlite3.connect(database) as committed:  # what Alembic committed, from outside
+            assert committed.execute("select n from rows").fetchall() == [(2,)]
+            assert committed.execute("select version_num from alembic_version").fetchall() == [("a1",)]
+    engine.dispose()
+
+
+def test_around_autocommit_blocks_sees_each_block_start_and_the_transaction_after_it(tmp_path, connection):
+    import alembic.op
+
+    connection.exec_driver_sql("create table rows (n integer)")
+    connection.commit()
+    events = []
+
+    def upgrade(migration_context):
+        with relied_on("around_autocommit_blocks"):
+            with alembic_internals.around_autocommit_blocks(
+                migration_context, lambda: events.append("before"),
+                lambda: events.append(("after", migration_context.connection.in_transaction())),
+            ):
+                with alembic.op.get_context().autocommit_block():
+                    events.append("inside")
+                    migration_context.connection.exec_driver_sql("insert into rows values (1)")
+            assert "autocommit_block" not in vars(migration_context), "the wrapper was left behind"
+
+    run_one_step(tmp_path, connection, upgrade)
+    assert events == ["before", "inside", ("after", True)]
+    assert connection.exec_driver_sql("select n from rows").scalars().all() == [1]
+
+
 def test_batch_reflects_its_table_only(connection):
     connection.exec_driver_sql("create table parent (id integer primary key)")
     connection.exec_driver_sql("create table child (id integer primary key, parent_id integer references parent (id))")

@@ -82,6 +82,46 @@ def batch_reflects_its_table_only() -> Iterator[None]:
         BatchOperationsImpl.__init__ = original  # type: ignore[method-assign]
 
 
+def restart_migration_transaction(migration_context) -> None:
+    """Roll back the running migration's transaction and begin it again, in Alembic's place.
+
+    Alembic keeps a migration's transaction in ``MigrationContext._transaction`` and its
+    per-migration block reads it from there on exit (its own ``autocommit_block`` swaps it
+    the same way); there is no public way to restart it.
+    """
+    transaction = migration_context._transaction
+    if transaction is not None and transaction.is_active:
+        transaction.rollback()
+    elif migration_context.connection.in_transaction():
+        migration_context.connection.rollback()
+    migration_context._transaction = migration_context.connection.begin()
+
+
+@contextmanager
+def around_autocommit_blocks(migration_context, before: Callable[[], None],
+                             after: Callable[[], None]) -> Iterator[None]:
+    """Call ``before`` as each ``autocommit_block()`` the migration runs starts, and ``after``
+    once it is over and Alembic has begun the transaction that follows it.
+
+    Migrations reach the block as ``op.get_context().autocommit_block()``; Alembic has no hook
+    around it, so the method is wrapped on this one MigrationContext for the migration's run.
+    """
+    original = migration_context.autocommit_block
+
+    @contextmanager
+    def autocommit_block():
+        before()
+        with original():
+            yield
+        after()
+
+    migration_context.autocommit_block = autocommit_block
+    try:
+        yield
+    finally:
+        del migration_context.autocommit_block
+
+
 @contextmanager
 def installed_as_op(operations) -> Iterator[None]:
     """Make ``operations`` what ``alembic.op`` calls reach, then put back what was there.
