@@ -371,3 +371,18 @@ def test_feed_revision_map_replaces_importing_every_module(tmp_path):
         assert directory.get_heads() == ["b1"]
         assert directory.get_revision("a1") is fed[0]
         assert [s.revision for s in directory.walk_revisions()] == ["b1", "a1"]
+
+
+def test_resolved_dependencies_are_revision_ids_with_labels_resolved(tmp_path):
+    labelled = migration_module(tmp_path, "l1")
+    labelled.write_text(labelled.read_text().replace("branch_labels = None", "branch_labels = ('lookup',)"))
+    base = migration_module(tmp_path, "a1")
+    dependent = migration_module(tmp_path, "b1", down="a1")
+    dependent.write_text(dependent.read_text().replace("depends_on = None", "depends_on = 'lookup'"))
+    scripts = [Script(alembic_internals.import_migration_file(p), p.stem.split("_")[0], str(p))
+               for p in (labelled, base, dependent)]
+    revision_map = RevisionMap(lambda: iter(scripts))
+    with relied_on("resolved_dependencies"):
+        assert alembic_internals.resolved_dependencies(revision_map.get_revision("b1")) == ("l1",)
+        assert alembic_internals.resolved_dependencies(revision_map.get_revision("a1")) == ()
+    assert revision_map.get_revision("b1").dependencies == "lookup"

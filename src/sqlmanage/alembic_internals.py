@@ -288,3 +288,12 @@ def feed_revision_map(script_directory, scripts: Callable[[], Iterable]) -> None
     from alembic.script.revision import RevisionMap
 
     script_directory.revision_map = RevisionMap(scripts)
+
+
+def resolved_dependencies(script) -> tuple[str, ...]:
+    """The revision ids a Script's ``depends_on`` names, branch labels resolved by its map.
+
+    Alembic's RevisionMap resolves them when it is built and keeps them only in the private
+    ``_resolved_dependencies``; ``dependencies`` is the file's text (a label or an id).
+    """
+    return tuple(script._resolved_dependencies or ())
