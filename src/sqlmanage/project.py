@@ -13,10 +13,6 @@ from pathlib import Path
 from sqlmanage.errors import ModelImportError
 from sqlmanage.settings import ENV_SETTINGS, Settings, load_settings
 
-PROJECT_ATTRIBUTE = "sqlmanage.project"
-CONFIGURE_ATTRIBUTE = "sqlmanage.configure"
-LOCK_ATTRIBUTE = "sqlmanage.lock"  # (timeout seconds or None, callback for the wait notice)
-PREPARE_ATTRIBUTE = "sqlmanage.prepare"  # called with the locked connection before migrating
 INI_SETTINGS_OPTION = "sqlmanage_settings"
 
 
@@ -133,7 +129,6 @@ class Project:
         ini = self.settings.base_dir / "alembic.ini"
         config = Config(str(ini) if ini.is_file() else None)
         config.set_main_option("script_location", str(self.migrations_dir).replace("%", "%%"))
-        config.attributes[PROJECT_ATTRIBUTE] = self
         return config
 
     @cached_property

@@ -15,7 +15,6 @@ import ast
 import json
 import os
 import re
-import warnings
 from pathlib import Path
 
 INDEX_FILE = "sqlmanage-revisions.json"
@@ -46,13 +45,12 @@ class LazyMigrationModule:
     def load(self):
         """Import the module now; a file that fails to import is a MigrationFileError."""
         if self._module is None:
-            from alembic import util
-
+            from sqlmanage.alembic_internals import import_migration_file
             from sqlmanage.history import translate_revision_errors
 
             path = self._file_as_read()
             with translate_revision_errors():
-                self._module = util.load_python_file(str(path.parent), path.name)
+                self._module = import_migration_file(path)
         return self._module
 
     def _file_as_read(self) -> Path:
@@ -238,14 +236,14 @@ def install_lazy_loading(script_directory, headers: list | None = None) -> None:
     ``headers`` are ``read_folder``'s, when the history was read from them already: the
     folder is then not listed, nor the index read, a second time.
     """
-    from alembic.script.revision import RevisionMap
+    from sqlmanage.alembic_internals import feed_revision_map
 
     if script_directory.sourceless:
         return  # .pyc-only histories have no source to read
     if headers is None:
-        script_directory.revision_map = RevisionMap(lambda: _load_scripts(script_directory))
+        feed_revision_map(script_directory, lambda: _load_scripts(script_directory))
     else:
-        script_directory.revision_map = RevisionMap(lambda: _scripts_from(headers))
+        feed_revision_map(script_directory, lambda: _scripts_from(headers))
 
 
 def _scripts_from(headers: list):
@@ -256,41 +254,21 @@ def _scripts_from(headers: list):
 
 
 def _load_scripts(script_directory):
+    """Alembic's own listing of the folders, each file's header from the index when it can."""
     from alembic.script import Script
-    from alembic.script.base import _only_source_rev_file
+
+    from sqlmanage.alembic_internals import imported_script, revision_file_paths
 
     index = RevisionIndex(Path(script_directory.dir))
-    loaded: set[Path] = set()
-    for location in script_directory._version_locations:
-        location = Path(location)
-        if not location.exists():
+    for path in revision_file_paths(script_directory):
+        header = index.header(path)
+        if header is None:
+            script = imported_script(script_directory, path)
+            if script is not None:
+                yield script
             continue
-        for listed in Script._list_py_dir(script_directory, location):
-            path = Path(listed).resolve()
-            if path in loaded:
-                warnings.warn(f"File {path} loaded twice! ignoring. Please ensure "
-                              "version_locations is unique.")
-                continue
-            loaded.add(path)
-            if not _only_source_rev_file.match(path.name):
-                continue
-            header = index.header(path)
-            if header is None:
-                script = _imported_script(script_directory, path)
-                if script is not None:
-                    yield script
-                continue
-            yield Script(LazyMigrationModule(path, header, index.checksum(path)), header["revision"], str(path))
+        yield Script(LazyMigrationModule(path, header, index.checksum(path)), header["revision"], str(path))
     index.save()
-
-
-def _imported_script(script_directory, path: Path):
-    """Alembic's own loading, for a file whose header needs executing to be known."""
-    from alembic.script import Script
-
-    if hasattr(Script, "_from_path"):
-        return Script._from_path(script_directory, path)
-    return Script._from_filename(script_directory, str(path.parent), path.name)
 
 
 def _to_json(value):

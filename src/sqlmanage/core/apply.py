@@ -152,12 +152,14 @@ def apply_migrations(
         if changed:
             on_event("changed", changed)
 
-    from sqlmanage.project import LOCK_ATTRIBUTE, PREPARE_ATTRIBUTE
+    from sqlmanage.alembic_env import RunOptions
 
-    project.config.attributes[LOCK_ATTRIBUTE] = (lock_timeout, lambda notice: on_event("wait", notice))
-    project.config.attributes[PREPARE_ATTRIBUTE] = prepare
+    options = RunOptions(
+        project, configure={"on_version_apply": on_version_apply}, lock_timeout=lock_timeout,
+        on_wait=lambda notice: on_event("wait", notice), prepare=prepare,
+    )
     try:
-        _run_env(project, steps, {"on_version_apply": on_version_apply})
+        _run_env(options, steps)
     except KeyboardInterrupt as exc:
         raise _interrupted(project, progress.step, progress.completed) from exc
     except Exception as exc:
@@ -232,6 +234,8 @@ def _fake_over_unknown(project, target: str, on_event: EventCallback) -> Plan:
     """
     from alembic import command
 
+    from sqlmanage.alembic_env import RunOptions, alembic_run
+
     project.require_own_env()
     label, target = split_target(target)
     if is_zero(target):
@@ -245,33 +249,28 @@ def _fake_over_unknown(project, target: str, on_event: EventCallback) -> Plan:
     started = time.perf_counter()
     for step in plan.steps:
         on_event("start", step)
-    command.stamp(project.config, destination, purge=True)
+    with alembic_run(RunOptions(project)) as config:
+        command.stamp(config, destination, purge=True)
     for step in plan.steps:
         on_event("done", step, time.perf_counter() - started)
     return plan
 
 
-def _run_env(project, fn, configure: dict) -> None:
-    """Run the project's env.py with ``fn`` as Alembic's migration function.
-
-    ``configure`` holds extra ``context.configure`` arguments for sqlmanage's env body.
-    """
+def _run_env(options, fn) -> None:
+    """Run the project's env.py with ``fn`` as Alembic's migration function."""
     from alembic.runtime.environment import EnvironmentContext
     from alembic.util import CommandError
 
-    from sqlmanage.project import CONFIGURE_ATTRIBUTE
+    from sqlmanage.alembic_env import alembic_run
 
+    project = options.project
     project.require_own_env()
     script = project.history.script
-    config = project.config
-    config.attributes[CONFIGURE_ATTRIBUTE] = configure
     try:
-        with EnvironmentContext(config, script, fn=fn):
+        with alembic_run(options) as config, EnvironmentContext(config, script, fn=fn):
             script.run_env()
     except CommandError as exc:
         raise SqlmanageError(redact(f"Alembic refused: {exc}")) from exc
-    finally:
-        config.attributes.pop(CONFIGURE_ATTRIBUTE, None)
 
 
 def _do_nothing(**kwargs) -> None:
@@ -280,10 +279,9 @@ def _do_nothing(**kwargs) -> None:
 
 def _alembic_step(history, step: Step, fake: bool):
     """Alembic's step for one migration; faked, its body is skipped but the version recorded."""
-    from alembic.runtime.migration import RevisionStep
+    from sqlmanage.core.baseline import revision_step
 
-    script = history.alembic_script(step.migration)
-    alembic_step = RevisionStep(history.revision_map_for(step.migration), script, step.forward)
+    alembic_step = revision_step(history, step.migration, step.forward)
     if fake:
         alembic_step.migration_fn = _do_nothing
     return alembic_step

@@ -126,9 +126,9 @@ def run_baseline(project, connection, *, only_if_empty: bool = False, commit: bo
 
 def revision_step(history, migration, forward: bool):
     """Alembic's step that runs one migration of the history, up or down."""
-    from alembic.runtime.migration import RevisionStep
+    from sqlmanage.alembic_internals import revision_step as alembic_revision_step
 
-    return RevisionStep(history.revision_map_for(migration), history.alembic_script(migration), forward)
+    return alembic_revision_step(history.revision_map_for(migration), history.alembic_script(migration), forward)
 
 
 def _in_memory_sqlite(project, migrations, fn):

@@ -317,8 +317,6 @@ def detect_changes(project, questioner=None, revision: str | None = None):
         return NO_CHANGES, {}
 
     from alembic.autogenerate import produce_migrations
-    from alembic.autogenerate.api import AutogenContext
-    from alembic.autogenerate.render import _render_python_into_templatevars
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import inspect
 
@@ -347,15 +345,47 @@ def detect_changes(project, questioner=None, revision: str | None = None):
         if directives is not None:
             directives(context, project.history.heads, [script])
         make_online_safe(script, connection)
-        template_args: dict = {}
-        if not script.upgrade_ops.is_empty():
-            _render_python_into_templatevars(AutogenContext(context), script, template_args)
+        template_args = {} if script.upgrade_ops.is_empty() else rendered_code(context, script)
         return script, template_args
 
     script, template_args = with_baseline(project, compare, revision)
     if script.upgrade_ops.is_empty():
         comparison_cache.remember(project, key)
     return script, template_args
+
+
+def rendered_code(context, script) -> dict:
+    """The template arguments of a migration file: its ``upgrades``, ``downgrades`` and ``imports``.
+
+    Alembic's public ``render_python_code``, with the comparison's own context and options.
+    What the rendering needs imported (a dialect's types) it collects in its AutogenContext,
+    which ``render_python_code`` keeps to itself; that context reaches the ``render_item``
+    hook, so it is taken there.
+    """
+    from alembic.autogenerate import render_python_code
+
+    options = context.opts
+    theirs = options.get("render_item")
+    contexts: list = []
+
+    def render_item(type_, obj, autogen_context):
+        contexts.append(autogen_context)
+        return theirs(type_, obj, autogen_context) if theirs else False
+
+    def render(operations) -> str:
+        return render_python_code(
+            operations, sqlalchemy_module_prefix=options["sqlalchemy_module_prefix"],
+            alembic_module_prefix=options["alembic_module_prefix"],
+            render_as_batch=options.get("render_as_batch", False), render_item=render_item,
+            migration_context=context, user_module_prefix=options.get("user_module_prefix"),
+        )
+
+    code = {
+        script.upgrade_ops.upgrade_token: render(script.upgrade_ops),
+        script.downgrade_ops.downgrade_token: render(script.downgrade_ops),
+    }
+    code["imports"] = "\n".join(sorted(set().union(*(c.imports for c in contexts))))
+    return code
 
 
 @dataclass(frozen=True)

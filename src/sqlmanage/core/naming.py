@@ -167,16 +167,17 @@ def cut(stem: str, limit: int) -> str:
 def run_post_write_hooks(config, path: Path) -> list[str]:
     """Run alembic.ini's ``post_write_hooks`` on a file just written; the hooks' names.
 
-    Alembic's own hook runner (``alembic.script.write_hooks``; its runner ``_run_hooks`` is
-    the one private name used here, as Alembic has no public one), so every hook type that
-    ``alembic revision`` runs (console_scripts, exec, module, registered ones) runs the same.
+    Alembic's own hook runner (``alembic_internals.post_write_hooks_runner``: Alembic has no
+    public one), so every hook type that ``alembic revision`` runs (console_scripts, exec,
+    module, registered ones) runs the same.
     Its "Running post write hook" status line is kept off stdout; the hooks' own output is not.
     """
     import io
     from contextlib import redirect_stdout
 
-    from alembic.script import write_hooks
     from alembic.util import CommandError
+
+    from sqlmanage.alembic_internals import post_write_hooks_runner
 
     if hasattr(config, "get_hooks_list"):  # Alembic 1.16+: a list, from ini or pyproject.toml
         hooks = config.get_hooks_list()
@@ -186,7 +187,7 @@ def run_post_write_hooks(config, path: Path) -> list[str]:
         names = [n for n in re.split(r"[\s,]+", hooks.get("hooks", "")) if n]
     if not names:
         return []
-    run_hooks = getattr(write_hooks, "_run_hooks", None)
+    run_hooks = post_write_hooks_runner()
     if run_hooks is None:
         import alembic
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 from io import StringIO
 
 from alembic.autogenerate import renderers
-from alembic.autogenerate.render import render_op
 from alembic.operations import ops
 
+from sqlmanage.alembic_internals import render_operation
 from sqlmanage.core.operations import Change, DescribedSQLOp, describe
 
 REVIEW = "sqlmanage_review"  # key in an operation's ``info``: a review note that replaces describe()'s
@@ -186,7 +186,7 @@ def _volatile(default) -> bool:
 def _render_online_safe(autogen_context, operation: OnlineSafeOp) -> str:
     """The PostgreSQL form under a dialect check; else what Alembic writes today."""
     postgresql = _POSTGRESQL[operation.kind](autogen_context, operation)
-    portable = _python(render_op(autogen_context, _container(operation)))
+    portable = _python(render_operation(autogen_context, _container(operation)))
     return "\n".join([GUARD, _indent(postgresql), "else:", _indent(portable)])
 
 
@@ -244,7 +244,7 @@ def _concurrent_index(autogen_context, name, table, columns, schema, unique, kw)
 
 def _one(autogen_context, operation) -> str:
     """A top-level ``op.`` call for one operation, whatever batch mode the file uses."""
-    return " ".join(line.strip() for line in "\n".join(render_op(autogen_context, operation)).splitlines())
+    return " ".join(line.strip() for line in "\n".join(render_operation(autogen_context, operation)).splitlines())
 
 
 def _create_index(autogen_context, operation: OnlineSafeOp) -> str:

@@ -15,8 +15,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from io import StringIO
 
-from alembic.operations import BatchOperations, Operations
-from alembic.operations.batch import BatchOperationsImpl
+from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 
 from sqlmanage.core.operations import describe
@@ -70,21 +69,16 @@ def _rendered(context, step: Step, alembic_step, buffer: StringIO, bodies: list[
     """The step's migration function, run through annotating Operations, its SQL kept."""
     import functools
 
-    import alembic.op
+    from sqlmanage.alembic_internals import installed_as_op
 
     script = alembic_step.revision
 
     @functools.wraps(alembic_step.migration_fn)  # Alembic names the step after its function
     def run(**kw) -> None:
-        environment_operations = alembic.op._proxy
-        operations = annotated_operations(context, shadow)
         begin = buffer.tell()
-        operations._install_proxy()
-        try:
+        with installed_as_op(annotated_operations(context, shadow)):
             _run_body(script, step)
             bodies.append(buffer.getvalue()[begin:].strip())
-        finally:
-            environment_operations._install_proxy()
 
     return run
 
@@ -132,24 +126,21 @@ def annotated_operations(context: MigrationContext, shadow=None) -> Operations:
 
     @contextmanager
     def batch_alter_table(table_name, schema=None, recreate="auto", partial_reordering=None,
-                          copy_from=None, table_args=(), table_kwargs=None, reflect_args=(),
-                          reflect_kwargs=None, naming_convention=None):
+                          copy_from=None, **kwargs):
         if copy_from is None and shadow is not None:
             copy_from = shadow.table(table_name, schema)
-        impl = BatchOperationsImpl(
-            operations, table_name, schema, recreate, copy_from, table_args, table_kwargs or {},
-            reflect_args, reflect_kwargs or {}, naming_convention, partial_reordering,
-        )
-        batch_op = BatchOperations(context, impl=impl)
         recorded: list = []
-        if recreate != "always" and context.dialect.name != "sqlite":
-            # No table rebuild: each operation is its own ALTER, shown under its own comment
-            # rather than every comment first and the SQL of the block after them.
-            batch_op.invoke = operations.invoke
-        else:
-            batch_op.invoke = _annotating(context, batch_op.invoke, recorded.append)
-        yield batch_op
-        impl.flush()
+        with Operations.batch_alter_table(
+            operations, table_name, schema=schema, recreate=recreate,
+            partial_reordering=partial_reordering, copy_from=copy_from, **kwargs,
+        ) as batch_op:
+            if recreate != "always" and context.dialect.name != "sqlite":
+                # No table rebuild: each operation is its own ALTER, shown under its own comment
+                # rather than every comment first and the SQL of the block after them.
+                batch_op.invoke = operations.invoke
+            else:
+                batch_op.invoke = _annotating(context, batch_op.invoke, recorded.append)
+            yield batch_op
         if shadow is not None:
             shadow.batch(table_name, schema, recreate, recorded)
 

@@ -17,7 +17,7 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlmanage.core.makemigrations import NewMigration, slugify
+from sqlmanage.core.makemigrations import NewMigration, rendered_code, slugify
 from sqlmanage.core.naming import Naming
 from sqlmanage.errors import SqlmanageError
 from sqlmanage.history import REPLACED_FOLDER, History, Migration
@@ -262,8 +262,6 @@ def _schema_at(project, revision: str):
 def _compare(project, target, parent: str | tuple[str, ...]):
     """Alembic's autogenerate between the parent's schema and ``target``, rendered."""
     from alembic.autogenerate import produce_migrations
-    from alembic.autogenerate.api import AutogenContext
-    from alembic.autogenerate.render import _render_python_into_templatevars
     from alembic.runtime.migration import MigrationContext
 
     from sqlmanage.core.baseline import with_baseline
@@ -280,9 +278,7 @@ def _compare(project, target, parent: str | tuple[str, ...]):
         script = produce_migrations(context, target)
         keep_enums_in_step(script, connection, [target])
         drop_implicit_indexes(script, connection)
-        template_args: dict = {}
-        if not script.upgrade_ops.is_empty():
-            _render_python_into_templatevars(AutogenContext(context), script, template_args)
+        template_args = {} if script.upgrade_ops.is_empty() else rendered_code(context, script)
         return script, template_args
 
     return with_baseline(project, compare, parent)
