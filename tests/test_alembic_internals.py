@@ -386,3 +386,30 @@ def test_resolved_dependencies_are_revision_ids_with_labels_resolved(tmp_path):
         assert alembic_internals.resolved_dependencies(revision_map.get_revision("b1")) == ("l1",)
         assert alembic_internals.resolved_dependencies(revision_map.get_revision("a1")) == ()
     assert revision_map.get_revision("b1").dependencies == "lookup"
+
+
+def test_own_branch_labels_are_the_files_not_the_inherited_ones(tmp_path):
+    root = migration_module(tmp_path, "a1")
+    root.write_text(root.read_text().replace("branch_labels = None", "branch_labels = ('shop',)"))
+    child = migration_module(tmp_path, "b1", down="a1")
+    scripts = [Script(alembic_internals.import_migration_file(p), p.stem.split("_")[0], str(p))
+               for p in (root, child)]
+    revision_map = RevisionMap(lambda: iter(scripts))
+    assert "shop" in revision_map.get_revision("b1").branch_labels
+    with relied_on("own_branch_labels"):
+        assert alembic_internals.own_branch_labels(revision_map.get_revision("a1")) == ("shop",)
+        assert alembic_internals.own_branch_labels(revision_map.get_revision("b1")) == ()
+
+
+def test_version_locations_are_the_resolved_folders(tmp_path):
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    (tmp_path / "versions").mkdir()
+    (tmp_path / "more").mkdir()
+    config = Config()
+    config.set_main_option("script_location", str(tmp_path))
+    config.set_main_option("version_locations", f"{tmp_path / 'versions'} {tmp_path / 'more'}")
+    with relied_on("version_locations"):
+        located = alembic_internals.version_locations(ScriptDirectory.from_config(config))
+    assert [path.resolve() for path in located] == [tmp_path / "versions", tmp_path / "more"]

@@ -249,7 +249,7 @@ def revision_file_paths(script_directory) -> Iterator[Path]:
     from alembic.script.base import _only_source_rev_file
 
     loaded: set[Path] = set()
-    for location in script_directory._version_locations:
+    for location in version_locations(script_directory):
         location = Path(location)
         if not location.exists():
             continue
@@ -288,6 +288,23 @@ def feed_revision_map(script_directory, scripts: Callable[[], Iterable]) -> None
     from alembic.script.revision import RevisionMap
 
     script_directory.revision_map = RevisionMap(scripts)
+
+
+def version_locations(script_directory) -> list[Path]:
+    """The folders a ScriptDirectory reads migrations from, ``pkg:path`` forms resolved.
+
+    The public ``version_locations`` is the ini's text; the resolved list is private.
+    """
+    return [Path(location) for location in script_directory._version_locations]
+
+
+def own_branch_labels(script) -> tuple[str, ...]:
+    """The branch labels a migration file declares itself.
+
+    Alembic's public ``branch_labels`` also holds the labels it passes down from the
+    migration's ancestors; the file's own are kept only in the private ``_orig_branch_labels``.
+    """
+    return tuple(sorted(script._orig_branch_labels or ()))
 
 
 def resolved_dependencies(script) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from sqlmanage import alembic_internals
 from sqlmanage.errors import (
     AmbiguousMigration,
     MigrationFileError,
@@ -440,7 +441,8 @@ def load_history(migrations_dir: Path, ini_file: Path, project_label: str,
     if history is None:
         history = History.from_script(script_directory(), project_label)
         history.replaced_dirs = [
-            Path(location) / REPLACED_FOLDER for location in history.script._version_locations
+            location / REPLACED_FOLDER
+            for location in alembic_internals.version_locations(history.script)
         ]
     else:
         history.replaced_dirs = [migrations_dir / "versions" / REPLACED_FOLDER]
@@ -652,9 +654,8 @@ def _migration(script) -> Migration:
     return _make_migration(
         Path(script.path), script.revision, (script.module.__doc__ or "").strip(),
         _as_tuple(script.down_revision),
-        tuple(getattr(script, "_resolved_dependencies", ()) or ()),
-        # The file's own labels (Alembic's branch_labels also holds those it passes down).
-        tuple(sorted(getattr(script, "_orig_branch_labels", None) or script.branch_labels or ())),
+        alembic_internals.resolved_dependencies(script),
+        alembic_internals.own_branch_labels(script),
     )
 
 
