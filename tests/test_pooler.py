@@ -212,7 +212,7 @@ def test_concurrent_migrates_through_pgbouncer_apply_each_migration_once_and_lea
             ]
             outputs = [process.communicate(timeout=300) for process in processes]
             durations.append(time.monotonic() - started)
-            for process, (stdout, stderr) in zip(processes, outputs):
+            for process, (stdout, stderr) in zip(processes, outputs, strict=True):
                 assert process.returncode == 0, stdout + stderr
                 assert "Traceback" not in stderr
             applying = [line for stdout, _ in outputs for line in stdout.splitlines() if "Applying" in line]

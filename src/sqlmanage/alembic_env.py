@@ -9,8 +9,8 @@ alone; async URLs run through ``run_sync``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 
 def run_migrations() -> None:
@@ -138,14 +138,13 @@ def _steps_checked_under(lock, settings) -> Iterator[None]:
     heads after each step (read in the step's own, still locked, transaction).
     """
     from alembic import context
-
     from sqlalchemy import column, select, table
 
     from sqlmanage.core.lock import RunOutdated
 
     versions = table(settings.version_table, column("version_num"), schema=settings.version_table_schema)
     read_heads = select(versions.c.version_num)  # the table exists: made under the lock first
-    options = context._proxy.context_opts  # the running EnvironmentContext: no public handle
+    options = context._proxy.context_opts  # type: ignore[attr-defined]  # the running EnvironmentContext: no public handle
     original = options.get("fn")
     if original is None:
         yield
@@ -188,11 +187,11 @@ def _batch_reflects_its_table_only() -> Iterator[None]:
         original(self, *args, **kwargs)
         self.reflect_kwargs.setdefault("resolve_fks", False)
 
-    BatchOperationsImpl.__init__ = init
+    BatchOperationsImpl.__init__ = init  # type: ignore[method-assign]
     try:
         yield
     finally:
-        BatchOperationsImpl.__init__ = original
+        BatchOperationsImpl.__init__ = original  # type: ignore[method-assign]
 
 
 def _log_wait(message: str) -> None:

@@ -17,6 +17,7 @@ import os
 import re
 import warnings
 from pathlib import Path
+from types import ModuleType
 
 INDEX_FILE = "sqlmanage-revisions.json"
 INDEX_VERSION = 3
@@ -29,7 +30,7 @@ class LazyMigrationModule:
 
     def __init__(self, path: Path, header: dict):
         self._path = path
-        self._module = None
+        self._module: ModuleType | None = None
         self.__file__ = str(path)
         self.__doc__ = header.get("doc")
         for name in HEADER_NAMES:
@@ -201,7 +202,7 @@ def _scripts_from(headers: list):
     from alembic.script import Script
 
     for path, header, _ in headers:
-        yield Script(LazyMigrationModule(path, header), header["revision"], str(path))
+        yield Script(LazyMigrationModule(path, header), header["revision"], str(path))  # type: ignore[arg-type]
 
 
 def _load_scripts(script_directory):
@@ -218,7 +219,7 @@ def _load_scripts(script_directory):
             path = Path(listed).resolve()
             if path in loaded:
                 warnings.warn(f"File {path} loaded twice! ignoring. Please ensure "
-                              "version_locations is unique.")
+                              "version_locations is unique.", stacklevel=2)
                 continue
             loaded.add(path)
             if not _only_source_rev_file.match(path.name):
@@ -229,7 +230,7 @@ def _load_scripts(script_directory):
                 if script is not None:
                     yield script
                 continue
-            yield Script(LazyMigrationModule(path, header), header["revision"], str(path))
+            yield Script(LazyMigrationModule(path, header), header["revision"], str(path))  # type: ignore[arg-type]
     index.save()
 
 
@@ -239,7 +240,7 @@ def _imported_script(script_directory, path: Path):
 
     if hasattr(Script, "_from_path"):
         return Script._from_path(script_directory, path)
-    return Script._from_filename(script_directory, str(path.parent), path.name)
+    return Script._from_filename(script_directory, str(path.parent), path.name)  # type: ignore[attr-defined]  # Alembic < 1.16
 
 
 def _to_json(value):

@@ -165,9 +165,9 @@ class _EnvReading:
             elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                 self.assignments[node.targets[0].id] = node.value
         self.configure: dict[str, ast.expr] = {}
-        for node in ast.walk(self.tree):
-            if isinstance(node, ast.Call) and _dotted(node.func) in ("context.configure", "configure"):
-                for keyword in node.keywords:
+        for call in ast.walk(self.tree):
+            if isinstance(call, ast.Call) and _dotted(call.func) in ("context.configure", "configure"):
+                for keyword in call.keywords:
                     if keyword.arg and keyword.arg not in self.configure:
                         self.configure[keyword.arg] = keyword.value
 
@@ -190,9 +190,10 @@ class _EnvReading:
                 key = node.slice
                 if isinstance(key, ast.Constant) and isinstance(key.value, str):
                     names.append(key.value)
-            elif isinstance(node, ast.Call) and _dotted(node.func) in ("os.environ.get", "os.getenv"):
-                if node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
-                    names.append(node.args[0].value)
+            elif (isinstance(node, ast.Call) and _dotted(node.func) in ("os.environ.get", "os.getenv")
+                  and node.args and isinstance(node.args[0], ast.Constant)
+                  and isinstance(node.args[0].value, str)):
+                names.append(node.args[0].value)
         return list(dict.fromkeys(names))
 
     def copied_function(self, name: str) -> tuple[str, list[str]]:
@@ -205,13 +206,13 @@ class _EnvReading:
         for used_name in sorted(used - local - set(dir(builtins))):
             if used_name in self.import_nodes:
                 statement = ast.get_source_segment(self.source, self.import_nodes[used_name])
-                if statement not in imports:
+                if statement and statement not in imports:
                     imports.append(statement)
             elif used_name in self.assignments:
                 imports.append(f"{used_name} = {ast.get_source_segment(self.source, self.assignments[used_name])}")
             elif used_name != name:
                 unresolved.append(used_name)
-        source = ast.get_source_segment(self.source, function)
+        source = ast.get_source_segment(self.source, function) or ""
         return "\n".join([*imports, "", "", source]).strip() + "\n", unresolved
 
 
@@ -346,7 +347,7 @@ def _models_lines(root: Path, reading: _EnvReading, adoption: Adoption) -> list[
             "to an import; set MODELS (and TARGET_METADATA) by hand"
         )
         return ["MODELS = []  # the packages or modules that define your models"]
-    modules = list(dict.fromkeys(_defining_module(root, path) for path in paths))
+    modules = list(dict.fromkeys(_defining_module(root, path) for path in paths if path))
     lines = [f"MODELS = {modules!r}"]
     adoption.carried.append(f"MODELS: {', '.join(modules)} (where target_metadata comes from)")
     if len(paths) == 1:

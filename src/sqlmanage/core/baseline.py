@@ -11,7 +11,8 @@ database on the same PostgreSQL or MariaDB server, dropped afterwards whatever h
 from __future__ import annotations
 
 import uuid
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from sqlmanage.errors import SqlmanageError
 
@@ -19,7 +20,7 @@ T = TypeVar("T")
 SCRATCH_PREFIX = "sqlmanage_scratch_"
 
 
-def with_baseline(project, fn: Callable, revision: str | None = None) -> T:
+def with_baseline(project, fn: Callable[..., T], revision: str | None = None) -> T:
     """Call ``fn(connection)`` on a database at ``revision`` (the head by default, or "base")."""
     from sqlmanage.core.status import read_database_heads
     from sqlmanage.database import connect, is_empty_sqlite
@@ -55,7 +56,7 @@ def replay(project, connection, migrations) -> None:
     from sqlmanage.database import first_line
 
     history = project.history
-    running = []
+    running: list = []
     if migrations and not migrations[0].parents:
         run_baseline(project, connection)
 

@@ -44,11 +44,11 @@ def require_recordable_ids(revisions) -> None:
 
 
 def is_zero(target: str | None) -> bool:
-    return bool(target) and target.strip().lower() in ZERO
+    return bool(target and target.strip().lower() in ZERO)
 
 
 def is_relative(target: str | None) -> bool:
-    return bool(target) and RELATIVE.match(target.strip()) is not None
+    return bool(target and RELATIVE.match(target.strip()) is not None)
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def _plan(history: History, current: tuple[str, ...], target: str | None) -> Pla
             )
         return Plan(None, label, [Step(m, sign == "+") for m in available[:count]])
 
-    migration = history.find(label)
+    migration = history.find(label)  # type: ignore[arg-type]  # a target was given
     if migration.revision in applied:
         after = [m for m in done if m.revision != migration.revision
                  and migration.revision in history.ancestors([m.revision])]

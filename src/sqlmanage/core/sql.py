@@ -71,7 +71,7 @@ def _rendered(context, step: Step, alembic_step, buffer: StringIO, bodies: list[
 
     @functools.wraps(alembic_step.migration_fn)  # Alembic names the step after its function
     def run(**kw) -> None:
-        environment_operations = alembic.op._proxy
+        environment_operations = alembic.op._proxy  # type: ignore[attr-defined]
         operations = annotated_operations(context, shadow)
         begin = buffer.tell()
         operations._install_proxy()
@@ -121,7 +121,8 @@ def annotated_operations(context: MigrationContext, shadow=None) -> Operations:
     block reads the table as the migration has left it so far.
     """
     operations = Operations(context)
-    operations.invoke = _annotating(context, operations.invoke, shadow.invoke if shadow else None)
+    operations.invoke = _annotating(  # type: ignore[method-assign]
+        context, operations.invoke, shadow.invoke if shadow else None)
 
     @contextmanager
     def batch_alter_table(table_name, schema=None, recreate="auto", partial_reordering=None,
@@ -138,15 +139,15 @@ def annotated_operations(context: MigrationContext, shadow=None) -> Operations:
         if recreate != "always" and context.dialect.name != "sqlite":
             # No table rebuild: each operation is its own ALTER, shown under its own comment
             # rather than every comment first and the SQL of the block after them.
-            batch_op.invoke = operations.invoke
+            batch_op.invoke = operations.invoke  # type: ignore[method-assign]
         else:
-            batch_op.invoke = _annotating(context, batch_op.invoke, recorded.append)
+            batch_op.invoke = _annotating(context, batch_op.invoke, recorded.append)  # type: ignore[method-assign]
         yield batch_op
         impl.flush()
         if shadow is not None:
             shadow.batch(table_name, schema, recreate, recorded)
 
-    operations.batch_alter_table = batch_alter_table
+    operations.batch_alter_table = batch_alter_table  # type: ignore[method-assign]
     return operations
 
 
@@ -194,7 +195,7 @@ class Shadow:
         self.operations.invoke(operation)
 
     def batch(self, table_name: str, schema: str | None, recreate: str, operations: list) -> None:
-        with self.operations.batch_alter_table(table_name, schema=schema, recreate=recreate) as batch_op:
+        with self.operations.batch_alter_table(table_name, schema=schema, recreate=recreate) as batch_op:  # type: ignore[arg-type]
             for operation in operations:
                 batch_op.invoke(operation)
 

@@ -153,7 +153,7 @@ def _linear_range(history: History, first: Migration | None, last: Migration) ->
             break
         if not current.parents:
             raise SqlmanageError(
-                f"{first.name} does not come before {last.name} in the history.",
+                f"{first.name} does not come before {last.name} in the history.",  # type: ignore[union-attr]
                 hint="Give START as the earlier migration: squashmigrations START END.",
             )
         chain.append(history.by_id[current.parents[0]])
@@ -240,7 +240,7 @@ def _compare(project, target, parent: str):
         keep_enums_in_step(script, connection, [target])
         drop_implicit_indexes(script, connection)
         template_args: dict = {}
-        if not script.upgrade_ops.is_empty():
+        if not script.upgrade_ops.is_empty():  # type: ignore[union-attr]
             _render_python_into_templatevars(AutogenContext(context), script, template_args)
         return script, template_args
 
