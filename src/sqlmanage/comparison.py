@@ -263,8 +263,8 @@ def _checks_of_type_everywhere(column) -> list:
     table = getattr(column, "table", None)
     if table is None:
         return []
-    compilers = [d.ddl_compiler(d, None) for d  # type: ignore[arg-type]  # no statement: its helpers only
-                  in (sqlite.dialect(), postgresql.dialect(), mysql.dialect())]
+    dialects = (sqlite.dialect(), postgresql.dialect(), mysql.dialect())
+    compilers = [d.ddl_compiler(d, None) for d in dialects]  # type: ignore[arg-type]  # no statement: its helpers only
     return [
         c for c in table.constraints
         if isinstance(c, CheckConstraint) and getattr(c, "_type_bound", False)

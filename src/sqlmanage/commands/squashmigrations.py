@@ -95,4 +95,6 @@ def _shown(path) -> str:
         return str(path)
 
 
-command.word_keywords = (("app_label",), ("start_migration_name", "start"), ("migration_name", "end"))  # type: ignore[attr-defined]  # call_command's keyword forms of the words, in order
+command.word_keywords = (  # type: ignore[attr-defined]  # call_command's keyword forms of the words
+    ("app_label",), ("start_migration_name", "start"), ("migration_name", "end"),
+)

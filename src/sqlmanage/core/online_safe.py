@@ -93,7 +93,8 @@ def _rewrite(operations, existing: set[str]) -> list:
             if kept:
                 result.append(ops.ModifyTableOps(operation.table_name, kept, schema=operation.schema))
         elif _kind(operation) and _table(operation) in existing:
-            result.append(OnlineSafeOp(_kind(operation), operation, _table(operation), operation.schema))  # type: ignore[arg-type]
+            safe = OnlineSafeOp(_kind(operation), operation, _table(operation), operation.schema)  # type: ignore[arg-type]
+            result.append(safe)
         else:
             result.append(operation)
     return result

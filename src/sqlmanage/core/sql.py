@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from io import StringIO
+from typing import Literal
 
 from alembic.operations import BatchOperations, Operations
 from alembic.operations.batch import BatchOperationsImpl
@@ -194,8 +195,9 @@ class Shadow:
     def invoke(self, operation) -> None:
         self.operations.invoke(operation)
 
-    def batch(self, table_name: str, schema: str | None, recreate: str, operations: list) -> None:
-        with self.operations.batch_alter_table(table_name, schema=schema, recreate=recreate) as batch_op:  # type: ignore[arg-type]
+    def batch(self, table_name: str, schema: str | None, recreate: Literal["auto", "always", "never"],
+              operations: list) -> None:
+        with self.operations.batch_alter_table(table_name, schema=schema, recreate=recreate) as batch_op:
             for operation in operations:
                 batch_op.invoke(operation)
 
