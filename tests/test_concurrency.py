@@ -182,7 +182,7 @@ def test_plain_alembic_upgrades_at_once_apply_each_migration_once(project, pg_ur
         for _ in range(4)
     ]
     outputs = [process.communicate(timeout=120) for process in processes]
-    for process, (stdout, stderr) in zip(processes, outputs):
+    for process, (stdout, stderr) in zip(processes, outputs, strict=True):
         assert process.returncode == 0, stdout + stderr
     running = [line for _, stderr in outputs for line in stderr.splitlines() if "Running upgrade 0003" in line]
     assert len(running) == 1, running

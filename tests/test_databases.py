@@ -15,6 +15,7 @@ import uuid
 from io import StringIO
 
 import pytest
+
 from conftest import execute, inspect_schema, version_rows
 
 ANALYTICS_MODELS = '''\

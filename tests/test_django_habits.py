@@ -1,4 +1,4 @@
-"""Issue 14: what a Django developer types works, one test per row of the issue's table.
+"""What a Django developer types works, one test per row of docs/django.md's table.
 
 Every test drives ``python manage.py`` as a user does (a subprocess, or a real terminal
 through pexpect) in a fresh copy of the example project, whose app label is ``project``.

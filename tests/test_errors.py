@@ -1,6 +1,6 @@
 """User mistakes: one clear message and a hint on stderr, Django's exit codes, nothing half-done.
 
-CONTRACT.md section 5. Every case runs ``python manage.py ...`` in a fresh copy of the example
+Every case runs ``python manage.py ...`` in a fresh copy of the example
 project and checks, besides the message itself: the exit code (1 for a command error, 2 for a
 usage error), no traceback (unless ``-v 3`` or ``--traceback`` asks for one), no database
 password in any output, and that nothing was left half-done: no file written or changed, no

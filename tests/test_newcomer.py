@@ -25,7 +25,7 @@ def test_migrate_then_showmigrations_on_a_fresh_copy(project):
         "  Apply all migrations: project",
         "Running migrations:",
     ]
-    for line, name in zip(migrate.lines[3:], ALL_MIGRATIONS):
+    for line, name in zip(migrate.lines[3:], ALL_MIGRATIONS, strict=True):
         assert line == f"  Applying {name}... OK"
     assert project.sqlite_tables() >= {"categories", "products", "customers", "reviews", "alembic_version"}
     assert project.sqlite_version() == {"0003_fill_discount_rate"}

@@ -12,7 +12,13 @@ from contextlib import ExitStack, contextmanager
 
 import pytest
 
-from conftest import PG_ADMIN_URL, _server_database, add_discount_code, direct_engine, migration_file
+from conftest import (
+    PG_ADMIN_URL,
+    _server_database,
+    add_discount_code,
+    direct_engine,
+    migration_file,
+)
 
 END_REVISION = "0004_add_products_discount_code"
 SQUASHED = "0004_squashed_0001_0004"

@@ -11,12 +11,12 @@ import re
 import traceback
 import warnings
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from sqlmanage import alembic_internals
 from sqlmanage.errors import (
@@ -151,7 +151,7 @@ class History:
             for index, m in enumerate(squash.replaced)
         ]
         scripts = [
-            Script(LazyMigrationModule(m.path, {
+            Script(LazyMigrationModule(m.path, {  # type: ignore[arg-type]  # a module, loaded on use
                 "revision": m.revision,
                 "down_revision": _down_revision(m.parents) if index else None,
                 "branch_labels": None,
@@ -563,7 +563,7 @@ def _history_from_headers(headers: list, project_label: str, load_script) -> His
             children[parent].append(migration.revision)
         waiting[migration.revision] = len(set(migration.parents))
     order_key = {revision: _sort_key(m) for revision, m in by_id.items()}
-    ready = sorted((r for r, count in waiting.items() if count == 0), key=order_key.get)
+    ready = sorted((r for r, count in waiting.items() if count == 0), key=order_key.__getitem__)
     ordered: list[Migration] = []
     while ready:
         revision = ready.pop(0)
@@ -574,14 +574,14 @@ def _history_from_headers(headers: list, project_label: str, load_script) -> His
             if waiting[child] == 0:
                 released.append(child)
         if released:
-            ready = sorted(ready + released, key=order_key.get)
+            ready = sorted(ready + released, key=order_key.__getitem__)
     if len(ordered) < len(by_id):
         stuck = sorted(r for r in by_id if waiting[r] > 0)
         raise MigrationFileError(
             f"The migration history has a cycle: Cycle is detected in revisions ({', '.join(stuck)}).",
             hint="Check the down_revision of the migrations named above.",
         )
-    heads = tuple(sorted((r for r in by_id if not children[r]), key=order_key.get))
+    heads = tuple(sorted((r for r in by_id if not children[r]), key=order_key.__getitem__))
     history = History(ordered, heads, project_label, load_script)
     history.checksums = checksums
     return history

@@ -73,7 +73,7 @@ class Project:
 
         from sqlmanage.settings import resolve_setting
 
-        chosen = resolve_setting(self.settings, "TARGET_METADATA", self.settings.target_metadata)
+        chosen = resolve_setting(self.settings, "TARGET_METADATA", self.settings.target_metadata)  # type: ignore[arg-type]
         chosen = getattr(chosen, "metadata", chosen)
         if not isinstance(chosen, MetaData):
             raise ModelImportError(

@@ -16,6 +16,7 @@ import json
 import os
 import re
 from pathlib import Path
+from types import ModuleType
 
 INDEX_FILE = "sqlmanage-revisions.json"
 INDEX_VERSION = 3

@@ -94,7 +94,7 @@ def command(runtime, app_labels, name, empty, dry_run, no_header, check_changes,
         elif write or (dry_run and not runtime.interactive):
             from sqlmanage.core.questions import NonInteractiveQuestioner
 
-            questioner = NonInteractiveQuestioner()  # Django: --dry-run --noinput exits 3 too
+            questioner = NonInteractiveQuestioner()  # type: ignore[assignment]  # Django: --dry-run --noinput exits 3 too
         else:
             questioner = None  # --check, or --dry-run: report, never ask or refuse
         if update:
@@ -145,4 +145,4 @@ def _shown(path) -> str:
         return str(path)
 
 
-command.word_keywords = (("app_label",),)  # call_command(..., app_label="project")
+command.word_keywords = (("app_label",),)  # type: ignore[attr-defined]  # call_command(..., app_label="project")

@@ -362,4 +362,4 @@ def _print_summary(runtime, run, checking: bool) -> None:
             runtime.out(text, style)
 
 
-command.word_keywords = (("app_label",), ("migration_name", "target"))  # call_command's keyword forms of the words, in order
+command.word_keywords = (("app_label",), ("migration_name", "target"))  # type: ignore[attr-defined]  # call_command's keyword forms of the words, in order

@@ -72,4 +72,4 @@ def command(runtime, app_labels, listing, plan, output_format):
         )
 
 
-command.word_keywords = (("app_label",),)  # call_command(..., app_label="project")
+command.word_keywords = (("app_label",),)  # type: ignore[attr-defined]  # call_command(..., app_label="project")

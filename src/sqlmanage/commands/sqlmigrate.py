@@ -47,4 +47,4 @@ def command(runtime, words, backwards):
         runtime.out(sql, nl=False)
 
 
-command.word_keywords = (("app_label",), ("migration_name", "migration"))  # call_command's keyword forms of the words, in order
+command.word_keywords = (("app_label",), ("migration_name", "migration"))  # type: ignore[attr-defined]  # call_command's keyword forms of the words, in order

@@ -52,10 +52,10 @@ def command(runtime, words, squashed_name, dry_run):
         runtime.out("Will squash the following migrations:", "heading")
         for migration in squash.replaced:
             runtime.out(f" - {migration.name}")
-    if not dry_run and runtime.can_prompt():
-        if not click.confirm("Do you wish to proceed?", default=False, prompt_suffix=" "):
-            runtime.out("Aborting squash.")
-            return 0
+    if (not dry_run and runtime.can_prompt()
+            and not click.confirm("Do you wish to proceed?", default=False, prompt_suffix=" ")):
+        runtime.out("Aborting squash.")
+        return 0
     if not dry_run:
         squash.carry_out()
     if runtime.verbosity >= 1:
@@ -96,4 +96,6 @@ def _shown(path) -> str:
         return str(path)
 
 
-command.word_keywords = (("app_label",), ("start_migration_name", "start"), ("migration_name", "end"))  # call_command's keyword forms of the words, in order
+command.word_keywords = (  # type: ignore[attr-defined]  # call_command's keyword forms of the words
+    ("app_label",), ("start_migration_name", "start"), ("migration_name", "end"),
+)

@@ -215,9 +215,9 @@ class _EnvReading:
                 self.assignments[node.targets[0].id] = node.value
                 self.assignment_nodes[node.targets[0].id] = node
         self.configure: dict[str, ast.expr] = {}
-        for node in ast.walk(self.tree):
-            if isinstance(node, ast.Call) and _dotted(node.func) in ("context.configure", "configure"):
-                for keyword in node.keywords:
+        for call in ast.walk(self.tree):
+            if isinstance(call, ast.Call) and _dotted(call.func) in ("context.configure", "configure"):
+                for keyword in call.keywords:
                     if keyword.arg and keyword.arg not in self.configure:
                         self.configure[keyword.arg] = keyword.value
 
@@ -251,9 +251,10 @@ class _EnvReading:
                 key = node.slice
                 if isinstance(key, ast.Constant) and isinstance(key.value, str):
                     names.append(key.value)
-            elif isinstance(node, ast.Call) and _dotted(node.func) in ("os.environ.get", "os.getenv"):
-                if node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
-                    names.append(node.args[0].value)
+            elif (isinstance(node, ast.Call) and _dotted(node.func) in ("os.environ.get", "os.getenv")
+                  and node.args and isinstance(node.args[0], ast.Constant)
+                  and isinstance(node.args[0].value, str)):
+                names.append(node.args[0].value)
         return list(dict.fromkeys(names))
 
     def copied_function(self, name: str) -> tuple[dict[int, str], str, list[str], list[str]]:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from sqlmanage.core import audit
 from sqlmanage.core.plan import (
@@ -67,7 +67,7 @@ def apply_migrations(
         return plan
     if not plan.steps and _in_order(history, database_heads, records):
         on_event("plan", plan)  # nothing to run or record: no lock, no env.py, no Alembic
-        changed = _changed_files(history, database_heads, records)
+        changed = _changed_files(history, database_heads, records or {})
         if changed:
             on_event("changed", changed)
         return plan
@@ -114,7 +114,7 @@ def apply_migrations(
         return run
 
     def on_version_apply(ctx, step, heads, run_args):
-        done = progress.step
+        done: Step = progress.step  # type: ignore[assignment]  # set by the step that just ran
         seconds = progress.seconds = time.perf_counter() - progress.started
         direction = ("fake-" if fake else "") + ("apply" if done.forward else "unapply")
         # The last replaced original of a squash reaches the squashed migration's revision:
@@ -126,7 +126,7 @@ def apply_migrations(
     def prepare(connection):
         """Under the lock: the audit table, records for what plain alembic applied, edits."""
         audit.ensure_table(connection, project.settings)
-        records = audit.read_records(connection, project.settings)
+        records = audit.read_records(connection, project.settings) or {}
         heads = heads_on(connection, project.settings)
         if not heads and project.settings.baseline_on_migrate and not fake:
             from sqlmanage.core.baseline import run_baseline
@@ -170,7 +170,7 @@ def apply_migrations(
         raise _failure(project, failed, cause) from cause
     if not progress.announced:
         on_event("plan", progress.plan)
-    return progress.plan
+    return progress.plan  # type: ignore[return-value]  # set by steps(), which env.py calls
 
 
 def _in_order(history, heads: tuple[str, ...], records: dict | None) -> bool:
@@ -315,7 +315,7 @@ def _interrupted(project, step: Step | None, completed: int = 0) -> Interrupted:
     return Interrupted(f"Interrupted while {action} {step.migration.name}.", hint=hint)
 
 
-def _failure(project, step: Step, exc: Exception) -> MigrationFailed:
+def _failure(project, step: Step, exc: BaseException) -> MigrationFailed:
     reason = first_line(exc)
     action = "Applying" if step.forward else "Unapplying"
     backend = project.url.get_backend_name()

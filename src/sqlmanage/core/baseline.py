@@ -12,7 +12,8 @@ server resolved it, and the schemas in it: the replay puts every table where ``m
 from __future__ import annotations
 
 import uuid
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from sqlmanage.errors import SqlmanageError
 
@@ -59,7 +60,7 @@ def replay(project, connection, migrations) -> None:
     from sqlmanage.database import first_line
 
     history = project.history
-    running = []
+    running: list = []
     if migrations and not migrations[0].parents:
         run_baseline(project, connection)
 

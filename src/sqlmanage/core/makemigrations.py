@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from sqlmanage.errors import SqlmanageError
@@ -258,7 +257,7 @@ def _append_operations(source: str, template_args: dict, path: Path) -> str:
         lines[first:last] = [text]
     imports = [line for line in template_args.get("imports", "").splitlines() if line and line not in source]
     if imports:
-        last_import = max(n.end_lineno for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)))
+        last_import = max(n.end_lineno or 0 for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)))
         lines[last_import:last_import] = [line + "\n" for line in imports]
     return "".join(lines)
 
@@ -335,7 +334,7 @@ def detect_changes(project, questioner=None, revision: str | None = None):
         context = MigrationContext.configure(connection, opts=options)
         script = produce_migrations(context, metadata)
         keep_column_checks(script)
-        if questioner is not None and not script.upgrade_ops.is_empty():
+        if questioner is not None and not script.upgrade_ops.is_empty():  # type: ignore[union-attr]
             existing = set(inspect(connection).get_table_names())
             resolve_questions(script, connection.dialect, questioner, existing)
         keep_enums_in_step(script, connection, metadata)

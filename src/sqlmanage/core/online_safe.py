@@ -77,7 +77,7 @@ def _leaves(operations) -> list:
 
 def _rewrite(operations, existing: set[str]) -> list:
     """Top-level operations with every unsafe leaf on an existing table lifted out as an OnlineSafeOp."""
-    result = []
+    result: list = []
     for operation in operations:
         if isinstance(operation, ops.ModifyTableOps) and operation.table_name in existing:
             kept: list = []
@@ -93,7 +93,8 @@ def _rewrite(operations, existing: set[str]) -> list:
             if kept:
                 result.append(ops.ModifyTableOps(operation.table_name, kept, schema=operation.schema))
         elif _kind(operation) and _table(operation) in existing:
-            result.append(OnlineSafeOp(_kind(operation), operation, _table(operation), operation.schema))
+            safe = OnlineSafeOp(_kind(operation), operation, _table(operation), operation.schema)  # type: ignore[arg-type]
+            result.append(safe)
         else:
             result.append(operation)
     return result

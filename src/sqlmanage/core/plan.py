@@ -44,11 +44,11 @@ def require_recordable_ids(revisions) -> None:
 
 
 def is_zero(target: str | None) -> bool:
-    return bool(target) and target.strip().lower() in ZERO
+    return bool(target and target.strip().lower() in ZERO)
 
 
 def is_relative(target: str | None) -> bool:
-    return bool(target) and RELATIVE.match(target.strip()) is not None
+    return bool(target and RELATIVE.match(target.strip()) is not None)
 
 
 @dataclass(frozen=True)

@@ -237,7 +237,7 @@ def _fill(table, column, column_type, value, dialect) -> FillNullsOp:
 
 def reverse(operations) -> list:
     """The downgrade of ``operations``: renames reversed by name, fills left undone."""
-    undone = []
+    undone: list = []
     for operation in reversed(operations):
         if isinstance(operation, ops.ModifyTableOps):
             inner = reverse(operation.ops)

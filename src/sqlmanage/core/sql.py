@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from io import StringIO
+from typing import Literal
 
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
@@ -122,7 +123,8 @@ def annotated_operations(context: MigrationContext, shadow=None) -> Operations:
     block reads the table as the migration has left it so far.
     """
     operations = Operations(context)
-    operations.invoke = _annotating(context, operations.invoke, shadow.invoke if shadow else None)
+    operations.invoke = _annotating(  # type: ignore[method-assign]
+        context, operations.invoke, shadow.invoke if shadow else None)
 
     @contextmanager
     def batch_alter_table(table_name, schema=None, recreate="auto", partial_reordering=None,
@@ -144,7 +146,7 @@ def annotated_operations(context: MigrationContext, shadow=None) -> Operations:
         if shadow is not None:
             shadow.batch(table_name, schema, recreate, recorded)
 
-    operations.batch_alter_table = batch_alter_table
+    operations.batch_alter_table = batch_alter_table  # type: ignore[method-assign]
     return operations
 
 
@@ -191,7 +193,8 @@ class Shadow:
     def invoke(self, operation) -> None:
         self.operations.invoke(operation)
 
-    def batch(self, table_name: str, schema: str | None, recreate: str, operations: list) -> None:
+    def batch(self, table_name: str, schema: str | None, recreate: Literal["auto", "always", "never"],
+              operations: list) -> None:
         with self.operations.batch_alter_table(table_name, schema=schema, recreate=recreate) as batch_op:
             for operation in operations:
                 batch_op.invoke(operation)

@@ -186,7 +186,7 @@ def _linear_range(history: History, first: Migration | None, last: Migration) ->
             break
         if not current.parents:
             raise SqlmanageError(
-                f"{first.name} does not come before {last.name} in the history.",
+                f"{first.name} does not come before {last.name} in the history.",  # type: ignore[union-attr]
                 hint="Give START as the earlier migration: squashmigrations START END.",
             )
         chain.append(history.by_id[current.parents[0]])

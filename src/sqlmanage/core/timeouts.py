@@ -80,7 +80,7 @@ def migration_timeouts(project, lock_timeout: float | None = None) -> Timeouts:
     if lock_timeout is not None:
         values["MIGRATION_LOCK_TIMEOUT"] = float(lock_timeout)
     return Timeouts(values["MIGRATION_LOCK_TIMEOUT"], values["MIGRATION_STATEMENT_TIMEOUT"],
-                    values["MIGRATION_LOCK_TRIES"])
+                    int(values["MIGRATION_LOCK_TRIES"]))
 
 
 def with_timeouts_sql(sql: str, timeouts: Timeouts) -> str:
@@ -144,7 +144,7 @@ def _reset_after_autocommit(context, set_local, committed: list):
         yield
 
 
-def _lock_refused(exc: BaseException) -> bool:
+def _lock_refused(exc: BaseException | None) -> bool:
     while exc is not None:
         if getattr(getattr(exc, "orig", None), "pgcode", None) == LOCK_NOT_AVAILABLE:
             return True

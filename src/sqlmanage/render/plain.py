@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from sqlmanage.core.plan import is_relative, is_zero
 from sqlmanage.render import printable
@@ -108,7 +108,7 @@ def planned_operations(plan, descriptions) -> Iterator[Line]:
     yield "Planned operations:", "heading"
     if not plan.steps:
         yield "  No planned migration operations.", None
-    for step, (changes, irreversible) in zip(plan.steps, descriptions):
+    for step, (changes, irreversible) in zip(plan.steps, descriptions, strict=True):
         yield printable(step.migration.name), "label"
         if not step.forward:
             changes = [f"Undo {c}" for c in reversed(changes)]

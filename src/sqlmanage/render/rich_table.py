@@ -8,8 +8,9 @@ do, and the legend says which. Every mark that appears is explained under the ta
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any
 
 from rich import box
 from rich.console import Group
@@ -37,7 +38,7 @@ class Column:
     """A column, the least width its cells need, and how early it goes when space is short."""
 
     header: str
-    cell: Callable[[object], Text]
+    cell: Callable[[Any], Text]
     minimum: int
     drop_rank: int  # lower goes first; 99 never goes
     no_wrap: bool = False
