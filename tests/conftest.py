@@ -18,11 +18,14 @@ from pathlib import Path
 
 import pytest
 
+from launcher import Launcher
+
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("SQLMANAGE_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 MARIADB_ADMIN = os.environ.get("SQLMANAGE_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
 AUDIT_TABLE = "sqlmanage_migrations"  # sqlmanage's own bookkeeping, beside alembic_version
 ENV_DROP = ("DATABASE_URL", "SQLMANAGE_SETTINGS_MODULE", "NO_COLOR", "PYTHONDONTWRITEBYTECODE")
+LAUNCHER = Launcher()
 
 
 @dataclass
@@ -58,12 +61,15 @@ class Project:
         return env
 
     def run(self, *args: str, env: dict[str, str] | None = None, program: list[str] | None = None,
-            stdin: str | None = None) -> Result:
+            stdin: str | None = None, real_process: bool = False) -> Result:
+        """``python manage.py ARGS`` (or ``program ARGS``) in the project's folder.
+
+        Forked from the launch server (tests/launcher.py) unless ``real_process`` asks for a
+        fresh interpreter, for tests whose subject is the interpreter's start itself.
+        """
         command = (program or [sys.executable, "manage.py"]) + list(args)
-        completed = subprocess.run(
-            command, cwd=self.path, env=self.environment(env), capture_output=True, text=True,
-            input=stdin, timeout=120,
-        )
+        completed = LAUNCHER.run(command, cwd=self.path, env=self.environment(env), input=stdin,
+                                 timeout=120, real_process=real_process)
         return Result(completed.returncode, completed.stdout, completed.stderr)
 
     def manage(self, *args: str, **kwargs) -> Result:
