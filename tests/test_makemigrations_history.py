@@ -8,7 +8,9 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from conftest import PG_ADMIN_URL, add_discount_code, direct_engine, execute, finish, inspect_schema, rows, spawn
+from conftest import (
+    PG_ADMIN_URL, add_discount_code, direct_engine, execute, finish, inspect_schema, later, rows, spawn,
+)
 
 
 def seed_product(project) -> None:
@@ -48,8 +50,9 @@ def test_postgresql_history_is_replayed_into_a_scratch_database_that_is_dropped(
     that role owns (other runs on the server create and drop scratch databases meanwhile)."""
     role = f"sqlmanage_role_{uuid.uuid4().hex[:12]}"
     execute(PG_ADMIN_URL, f"CREATE ROLE {role} LOGIN CREATEDB")
-    request.addfinalizer(lambda: execute(PG_ADMIN_URL, f"DROP ROLE IF EXISTS {role}"))
-    pg_url = request.getfixturevalue("pg_url")  # dropped before the role: finalizers run last first
+    # Dropped after the database it owns: finalizers run last first, and conftest.later in order.
+    request.addfinalizer(lambda: later(execute, PG_ADMIN_URL, f"DROP ROLE IF EXISTS {role}"))
+    pg_url = request.getfixturevalue("pg_url")
     database = pg_url.rsplit("/", 1)[1]
     execute(PG_ADMIN_URL, f"ALTER DATABASE {database} OWNER TO {role}")
     url = pg_url.replace("://postgres@", f"://{role}@", 1)

@@ -1,0 +1,343 @@
+"""Start ``python manage.py ...`` for the tests without paying Python's start-up each time.
+
+Most of a command's time in the suite is importing SQLAlchemy, Alembic, click and Rich. A
+launch server, started once per test process, imports those third-party packages (never
+sqlmanage, the project or its settings, so what a command imports, in what order, and how it
+finds its settings stays exactly as in a fresh interpreter) and forks a child for each launch.
+The child takes the test's working folder, environment, arguments and standard streams, runs
+the script or module as ``python`` would (``__main__``, ``sys.path[0]``, ``sys.argv``, exit
+status, atexit, an uncaught exception's traceback), and exits; the server reports its exit
+status as a signal number or code, like ``subprocess``.
+
+A launch is a real ``exec`` instead when its subject is the interpreter itself: any other
+program or interpreter option (``-c``, ``-B``, ``-X``), an environment whose ``PYTHON*`` or
+locale variables differ from the server's (they are read at interpreter start; only
+PYTHONDONTWRITEBYTECODE is honoured in the child), a caller that asks for one
+(``real_process=True``), or ``SQLMANAGE_TESTS_EXEC=1`` for every launch.
+
+Run as a script, this file is the server: ``python launcher.py SOCKET``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import locale
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+
+# Read at interpreter start, so a child forked from the server could not honour a change;
+# PYTHONDONTWRITEBYTECODE only sets sys.dont_write_bytecode, which the child sets itself.
+START_VARIABLES = ("LANG", "LC_ALL", "LC_CTYPE")
+HONOURED = ("PYTHONDONTWRITEBYTECODE",)
+THIRD_PARTY = (
+    "click", "sqlalchemy", "sqlalchemy.orm", "sqlalchemy.dialects.sqlite", "sqlalchemy.dialects.postgresql",
+    "sqlalchemy.dialects.mysql", "sqlalchemy.ext.asyncio", "alembic", "alembic.command", "alembic.config",
+    "alembic.autogenerate", "alembic.operations", "alembic.runtime.migration", "alembic.script",
+    "alembic.ddl", "mako.template", "rich.console", "rich.table", "rich.text", "rich.markup",
+    "psycopg2", "psycopg2.extensions", "pymysql",
+)
+FORCE_EXEC = "SQLMANAGE_TESTS_EXEC"
+LOG = "SQLMANAGE_TESTS_LAUNCH_LOG"  # a file: one line per launch (test, fork/exec, seconds, argv)
+
+
+@dataclass
+class Completed:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+# ----------------------------------------------------------------------------------- client
+
+
+class Launcher:
+    """The test process's side: one launch server, started on first use."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+        self.folder: str | None = None
+        self.server_env: dict[str, str] = {}
+        self.broken = False
+
+    def run(self, command: list[str], cwd, env: dict[str, str], input: str | None = None,
+            timeout: float = 120, real_process: bool = False) -> Completed:
+        """``subprocess.run(command, cwd=, env=, input=, capture_output=True, text=True)``."""
+        started = time.perf_counter()
+        if real_process or os.environ.get(FORCE_EXEC) == "1" or not self._forkable(command, env):
+            how = "exec"
+            completed = subprocess.run(command, cwd=cwd, env=env, input=input, capture_output=True,
+                                       text=True, timeout=timeout)
+            completed = Completed(completed.returncode, completed.stdout, completed.stderr)
+        else:
+            how = "fork"
+            completed = self._fork(command, str(cwd), env, input, timeout)
+        if os.environ.get(LOG):
+            with open(os.environ[LOG], "a", encoding="utf-8") as log:
+                test = os.environ.get("PYTEST_CURRENT_TEST", "-").rpartition(" (")[0]
+                log.write(f"{test}\t{how}\t{time.perf_counter() - started:.3f}\t{' '.join(command[1:])[:120]}\n")
+        return completed
+
+    def _forkable(self, command: list[str], env: dict[str, str]) -> bool:
+        if len(command) < 2 or command[0] != sys.executable or self.broken:
+            return False
+        if command[1] == "-m":
+            if len(command) < 3:
+                return False
+        elif command[1].startswith("-"):
+            return False
+        if not self._server_started():
+            return False
+        changed = {k for k in set(env) | set(self.server_env) if env.get(k) != self.server_env.get(k)}
+        return not any((k.startswith("PYTHON") and k not in HONOURED) or k in START_VARIABLES
+                       for k in changed)
+
+    def _server_started(self) -> bool:
+        if self.process is not None:
+            return self.process.poll() is None
+        self.folder = tempfile.mkdtemp(prefix="sqlmanage-launcher-")
+        path = os.path.join(self.folder, "socket")
+        self.server_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        self.process = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), path], env=self.server_env,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=None, start_new_session=True,
+        )
+        ready = self.process.stdout.readline()
+        if ready.strip() != b"ready":
+            self.broken = True
+            self.process.kill()
+            return False
+        atexit.register(self.stop)
+        return True
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+    def _fork(self, command: list[str], cwd: str, env: dict[str, str], input: str | None,
+              timeout: float) -> Completed:
+        request = json.dumps({"argv": command[1:], "cwd": cwd, "env": env}).encode()
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            stdin_fd, writer = (0, None) if input is None else _stdin_pipe(input)
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                connection.connect(os.path.join(self.folder, "socket"))
+                socket.send_fds(connection, [struct.pack("!I", len(request)) + request],
+                                [stdin_fd, out.fileno(), err.fileno()])
+                if input is not None:
+                    os.close(stdin_fd)
+                if writer is not None:
+                    writer.join()
+                connection.settimeout(timeout)
+                reply = b""
+                try:
+                    while not reply.endswith(b"\n") or reply.count(b"\n") < 2:
+                        chunk = connection.recv(64)
+                        if not chunk:
+                            break
+                        reply += chunk
+                except socket.timeout:
+                    pid = int(reply.split(b"\n")[0] or 0)
+                    if pid:
+                        os.kill(pid, signal.SIGKILL)
+                    raise subprocess.TimeoutExpired(command, timeout) from None
+            finally:
+                connection.close()
+            lines = reply.split(b"\n")
+            if len(lines) < 3:
+                raise RuntimeError(f"the launch server gave no exit status for {command}: {reply!r}")
+            returncode = int(lines[1])
+            return Completed(returncode, _text(out), _text(err))
+
+
+def _stdin_pipe(text: str):
+    """A pipe that carries ``text`` as the child's standard input, as ``subprocess`` gives it."""
+    read_end, write_end = os.pipe()
+    data = text.encode(locale.getpreferredencoding(False))
+
+    def feed() -> None:
+        with open(write_end, "wb") as stream:
+            try:
+                stream.write(data)
+            except BrokenPipeError:
+                pass
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    return read_end, writer
+
+
+def _text(stream) -> str:
+    """Output decoded as ``subprocess.run(text=True)`` decodes it (universal newlines)."""
+    stream.seek(0)
+    data = stream.read().decode(locale.getpreferredencoding(False))
+    return data.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# ----------------------------------------------------------------------------------- server
+
+
+def serve(path: str) -> None:
+    """Import the third-party packages, then fork a supervisor for each launch."""
+    import importlib
+
+    for name in THIRD_PARTY:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    base_path = sys.path[1:]  # without this file's folder, which a real launch never has
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped by the kernel
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    while True:
+        connection, _ = listener.accept()
+        if os.fork() == 0:
+            listener.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            _supervise(connection, base_path)
+        connection.close()
+
+
+def _supervise(connection: socket.socket, base_path: list[str]) -> None:
+    """Receive one launch, fork its child, send back ``pid\\nreturncode\\n``."""
+    try:
+        data, fds, _, _ = socket.recv_fds(connection, 1 << 20, 3)
+        size = struct.unpack("!I", data[:4])[0]
+        while len(data) < size + 4:
+            data += connection.recv(1 << 20)
+        request = json.loads(data[4:4 + size])
+        child = os.fork()
+        if child == 0:
+            connection.close()
+            _child(request, fds, base_path)
+        for fd in fds:
+            os.close(fd)
+        connection.sendall(f"{child}\n".encode())
+        _, status = os.waitpid(child, 0)
+        connection.sendall(f"{os.waitstatus_to_exitcode(status)}\n".encode())
+    finally:
+        os._exit(0)
+
+
+def _child(request: dict, fds: list[int], base_path: list[str]) -> None:
+    """Become ``python ARGV...`` in the test's folder, environment and streams."""
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    os.closerange(3, 1 << 16)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    time.tzset()
+    sys.dont_write_bytecode = bool(os.environ.get("PYTHONDONTWRITEBYTECODE"))
+    argv = request["argv"]
+    if argv[0] == "-m":
+        sys.path[:] = [os.getcwd(), *base_path]
+    else:
+        sys.path[:] = [os.path.dirname(os.path.realpath(argv[0])), *base_path]
+    import importlib
+
+    importlib.invalidate_caches()
+    sys.orig_argv = [sys.executable, *argv]
+    _open_streams()
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    code = 0
+    interrupted = False
+    try:
+        if argv[0] == "-m":
+            import runpy
+
+            sys.argv = [argv[1], *argv[2:]]
+            runpy._run_module_as_main(argv[1], alter_argv=True)
+        else:
+            sys.argv = list(argv)
+            _run_script(argv[0])
+    except SystemExit as exc:
+        code = _exit_code(exc.code)
+    except KeyboardInterrupt:
+        sys.excepthook(*sys.exc_info())
+        interrupted = True
+    except BaseException:
+        sys.excepthook(*sys.exc_info())
+        code = 1
+    code = _finish(code)
+    if interrupted:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    os._exit(code)
+
+
+def _open_streams() -> None:
+    """New sys.stdin/stdout/stderr on fds 0-2, made as the interpreter makes them at start."""
+    encoding = locale.getpreferredencoding(False)
+    errors = "surrogateescape" if encoding.lower() in ("ascii", "ansi_x3.4-1968") else "strict"
+    sys.stdin = sys.__stdin__ = open(0, "r", encoding=encoding, errors=errors, closefd=False, newline="\n")
+    sys.stdout = sys.__stdout__ = open(1, "w", encoding=encoding, errors=errors, closefd=False, newline="\n")
+    sys.stdout.reconfigure(line_buffering=os.isatty(1))
+    sys.stderr = sys.__stderr__ = open(2, "w", encoding=encoding, errors="backslashreplace",
+                                       closefd=False, newline="\n")
+    sys.stderr.reconfigure(line_buffering=True)
+
+
+def _run_script(name: str) -> None:
+    """``python NAME``: the file runs as ``__main__``, its ``__file__`` absolute."""
+    import importlib.machinery
+    import types
+
+    path = os.path.abspath(name)
+    with open(path, "rb") as source:
+        code = compile(source.read(), path, "exec", dont_inherit=True)
+    main = types.ModuleType("__main__")
+    main.__file__ = path
+    main.__cached__ = None
+    main.__loader__ = importlib.machinery.SourceFileLoader("__main__", path)
+    main.__builtins__ = __builtins__
+    sys.modules["__main__"] = main
+    exec(code, main.__dict__)
+
+
+def _exit_code(value) -> int:
+    """SystemExit's argument as the interpreter turns it into an exit status."""
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value & 0xFF
+    print(value, file=sys.stderr)
+    return 1
+
+
+def _finish(code: int) -> int:
+    """What the interpreter does on the way out: join threads, atexit, flush the streams."""
+    try:
+        threading._shutdown()
+    except BaseException:
+        pass
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            code = code or 120
+    return code
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])
