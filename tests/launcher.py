@@ -24,6 +24,7 @@ import atexit
 import json
 import locale
 import os
+import select
 import signal
 import socket
 import struct
@@ -80,11 +81,16 @@ class Launcher:
         else:
             how = "fork"
             completed = self._fork(command, str(cwd), env, input, timeout)
+        self._log(how, time.perf_counter() - started, command)
+        return completed
+
+    @staticmethod
+    def _log(how: str, seconds: float, command: list[str]) -> None:
         if os.environ.get(LOG):
             with open(os.environ[LOG], "a", encoding="utf-8") as log:
                 test = os.environ.get("PYTEST_CURRENT_TEST", "-").rpartition(" (")[0]
-                log.write(f"{test}\t{how}\t{time.perf_counter() - started:.3f}\t{' '.join(command[1:])[:120]}\n")
-        return completed
+                shown = " ".join(command[1:])[:120].replace("\n", " ").replace("\t", " ")
+                log.write(f"{test}\t{how}\t{seconds:.3f}\t{shown}\n")
 
     def _forkable(self, command: list[str], env: dict[str, str]) -> bool:
         if len(command) < 2 or command[0] != sys.executable or self.broken:
@@ -123,40 +129,113 @@ class Launcher:
             self.process.terminate()
             self.process.wait(10)
 
+    def popen(self, command: list[str], cwd, env: dict[str, str], real_process: bool = False):
+        """``subprocess.Popen(command, cwd=, env=, stdout=PIPE, stderr=PIPE)``, binary pipes:
+        for tests that run several commands at once and watch their output as it comes."""
+        if real_process or os.environ.get(FORCE_EXEC) == "1" or not self._forkable(command, env):
+            self._log("exec", 0, command)
+            return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
+        self._log("fork", 0, command)
+        out_read, out_write = os.pipe()
+        err_read, err_write = os.pipe()
+        try:
+            child = Forked(self, command, str(cwd), env, [0, out_write, err_write])
+        finally:
+            os.close(out_write)
+            os.close(err_write)
+        child.stdout, child.stderr = open(out_read, "rb"), open(err_read, "rb")
+        return child
+
     def _fork(self, command: list[str], cwd: str, env: dict[str, str], input: str | None,
               timeout: float) -> Completed:
-        request = json.dumps({"argv": command[1:], "cwd": cwd, "env": env}).encode()
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             stdin_fd, writer = (0, None) if input is None else _stdin_pipe(input)
-            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                connection.connect(os.path.join(self.folder, "socket"))
-                socket.send_fds(connection, [struct.pack("!I", len(request)) + request],
-                                [stdin_fd, out.fileno(), err.fileno()])
+                child = Forked(self, command, cwd, env, [stdin_fd, out.fileno(), err.fileno()])
+            finally:
                 if input is not None:
                     os.close(stdin_fd)
-                if writer is not None:
-                    writer.join()
-                connection.settimeout(timeout)
-                reply = b""
-                try:
-                    while not reply.endswith(b"\n") or reply.count(b"\n") < 2:
-                        chunk = connection.recv(64)
-                        if not chunk:
-                            break
-                        reply += chunk
-                except socket.timeout:
-                    pid = int(reply.split(b"\n")[0] or 0)
-                    if pid:
-                        os.kill(pid, signal.SIGKILL)
-                    raise subprocess.TimeoutExpired(command, timeout) from None
-            finally:
-                connection.close()
-            lines = reply.split(b"\n")
-            if len(lines) < 3:
-                raise RuntimeError(f"the launch server gave no exit status for {command}: {reply!r}")
-            returncode = int(lines[1])
+            if writer is not None:
+                writer.join()
+            try:
+                returncode = child.wait(timeout)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                raise
             return Completed(returncode, _text(out), _text(err))
+
+
+class Forked:
+    """A child of the launch server, with ``subprocess.Popen``'s ways to wait for it and
+    signal it: the server sends its pid when it starts and its exit status when it ends."""
+
+    def __init__(self, launcher: Launcher, command: list[str], cwd: str, env: dict[str, str],
+                 fds: list[int]):
+        self.args = command
+        self.returncode: int | None = None
+        self.stdout = self.stderr = None
+        self._reply = b""
+        request = json.dumps({"argv": command[1:], "cwd": cwd, "env": env}).encode()
+        self._connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._connection.connect(os.path.join(launcher.folder, "socket"))
+        socket.send_fds(self._connection, [struct.pack("!I", len(request)) + request], fds)
+        self.pid = int(self._line(None))
+
+    def _line(self, timeout: float | None) -> bytes:
+        self._connection.settimeout(timeout)
+        while b"\n" not in self._reply:
+            chunk = self._connection.recv(64)
+            if not chunk:
+                raise RuntimeError(f"the launch server ended {self.args} without a status")
+            self._reply += chunk
+        line, _, self._reply = self._reply.partition(b"\n")
+        return line
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            try:
+                self.returncode = int(self._line(timeout))
+            except socket.timeout:
+                raise subprocess.TimeoutExpired(self.args, timeout) from None
+            self._connection.close()
+        return self.returncode
+
+    def poll(self) -> int | None:
+        if self.returncode is None and select.select([self._connection], [], [], 0)[0]:
+            self.wait()
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def communicate(self, timeout: float | None = None) -> tuple[bytes, bytes]:
+        """Read both pipes to their end, then wait: their bytes."""
+        import selectors
+
+        read = {self.stdout: b"", self.stderr: b""}
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with selectors.DefaultSelector() as selector:
+            for stream in read:
+                selector.register(stream, selectors.EVENT_READ)
+            while selector.get_map():
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise subprocess.TimeoutExpired(self.args, timeout)
+                for key, _ in selector.select(left):
+                    chunk = os.read(key.fileobj.fileno(), 65536)
+                    if chunk:
+                        read[key.fileobj] += chunk
+                    else:
+                        selector.unregister(key.fileobj)
+        for stream in read:
+            stream.close()
+        self.wait(None if deadline is None else max(deadline - time.monotonic(), 0.1))
+        return read[self.stdout], read[self.stderr]
 
 
 def _stdin_pipe(text: str):

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import direct_engine, inspect_schema, migration_file, version_rows
+from conftest import LAUNCHER, direct_engine, inspect_schema, migration_file, version_rows
 
 HOLD = "SQLMANAGE_TEST_HOLD"  # a file: 0004_slow waits, its table created, until it exists
 WAITING = "Waiting for the migration lock"
@@ -45,11 +45,7 @@ def start_together(project, count: int, env: dict, *args: str, command=None,
     release = project.path / "release-0004"
     env = project.environment({**env, HOLD: str(release)})
     command = command or [sys.executable, "manage.py", "migrate", "--noinput", *args]
-    processes = [
-        subprocess.Popen(command, cwd=project.path, env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
-        for _ in range(count)
-    ]
+    processes = [LAUNCHER.popen(command, project.path, env) for _ in range(count)]
     seen = {(i, name): b"" for i in range(count) for name in ("stdout", "stderr")}
     selector = selectors.DefaultSelector()
     for i, process in enumerate(processes):
