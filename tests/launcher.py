@@ -307,7 +307,13 @@ def _supervise(connection: socket.socket, base_path: list[str]) -> None:
         child = os.fork()
         if child == 0:
             connection.close()
-            _child(request, fds, base_path)
+            try:
+                _child(request, fds, base_path)
+            except BaseException:  # the launcher's own failure, not the program's
+                import traceback
+
+                os.write(2, f"launch server: {traceback.format_exc()}".encode())
+                os._exit(70)
         for fd in fds:
             os.close(fd)
         connection.sendall(f"{child}\n".encode())
@@ -352,10 +358,10 @@ def _child(request: dict, fds: list[int], base_path: list[str]) -> None:
     except SystemExit as exc:
         code = _exit_code(exc.code)
     except KeyboardInterrupt:
-        sys.excepthook(*sys.exc_info())
+        _print_uncaught()
         interrupted = True
     except BaseException:
-        sys.excepthook(*sys.exc_info())
+        _print_uncaught()
         code = 1
     code = _finish(code)
     if interrupted:
@@ -365,15 +371,24 @@ def _child(request: dict, fds: list[int], base_path: list[str]) -> None:
 
 
 def _open_streams() -> None:
-    """New sys.stdin/stdout/stderr on fds 0-2, made as the interpreter makes them at start."""
-    encoding = locale.getpreferredencoding(False)
-    errors = "surrogateescape" if encoding.lower() in ("ascii", "ansi_x3.4-1968") else "strict"
-    sys.stdin = sys.__stdin__ = open(0, "r", encoding=encoding, errors=errors, closefd=False, newline="\n")
-    sys.stdout = sys.__stdout__ = open(1, "w", encoding=encoding, errors=errors, closefd=False, newline="\n")
-    sys.stdout.reconfigure(line_buffering=os.isatty(1))
-    sys.stderr = sys.__stderr__ = open(2, "w", encoding=encoding, errors="backslashreplace",
-                                       closefd=False, newline="\n")
-    sys.stderr.reconfigure(line_buffering=True)
+    """New sys.stdin/stdout/stderr on fds 0-2, made as the interpreter made the server's: the
+    same encoding and error handlers (same locale), buffered as it buffers them (-u, a tty)."""
+    import io
+
+    made = {}
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        model = getattr(sys, f"__{name}__")
+        if mode == "w" and isinstance(model.buffer, io.FileIO):  # python -u, PYTHONUNBUFFERED
+            made[name] = io.TextIOWrapper(io.FileIO(fd, "wb", closefd=False), model.encoding,
+                                          model.errors, newline="\n", write_through=True)
+            continue
+        made[name] = open(fd, mode, encoding=model.encoding, errors=model.errors, closefd=False,
+                          newline="\n")
+        if name != "stdin":
+            made[name].reconfigure(line_buffering=name == "stderr" or os.isatty(fd))
+    for name, stream in made.items():
+        setattr(sys, name, stream)
+        setattr(sys, f"__{name}__", stream)
 
 
 def _run_script(name: str) -> None:
@@ -382,8 +397,13 @@ def _run_script(name: str) -> None:
     import types
 
     path = os.path.abspath(name)
-    with open(path, "rb") as source:
-        code = compile(source.read(), path, "exec", dont_inherit=True)
+    try:
+        with open(path, "rb") as source:
+            code = compile(source.read(), path, "exec", dont_inherit=True)
+    except OSError as exc:
+        print(f"{sys.executable}: can't open file {path!r}: [Errno {exc.errno}] {exc.strerror}",
+              file=sys.stderr)
+        raise SystemExit(2) from None
     main = types.ModuleType("__main__")
     main.__file__ = path
     main.__cached__ = None
@@ -391,6 +411,14 @@ def _run_script(name: str) -> None:
     main.__builtins__ = __builtins__
     sys.modules["__main__"] = main
     exec(code, main.__dict__)
+
+
+def _print_uncaught() -> None:
+    """The traceback as the interpreter prints it: from the program's first frame, not ours."""
+    kind, value, trace = sys.exc_info()
+    while trace is not None and trace.tb_frame.f_code.co_filename == __file__:
+        trace = trace.tb_next
+    sys.excepthook(kind, value.with_traceback(trace), trace)
 
 
 def _exit_code(value) -> int:
@@ -411,6 +439,8 @@ def _finish(code: int) -> int:
         pass
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
+        if stream is None or stream.closed:
+            continue  # as the interpreter: a stream the program closed is not flushed
         try:
             stream.flush()
         except (OSError, ValueError):
