@@ -14,7 +14,6 @@ import os
 import shutil
 from concurrent.futures import Future, ThreadPoolExecutor
 import sqlite3
-import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
