@@ -120,6 +120,7 @@ class Launcher:
         if ready.strip() != b"ready":
             self.broken = True
             self.process.kill()
+            sys.stderr.write("The launch server did not start: every launch is a fresh interpreter.\n")
             return False
         atexit.register(self.stop)
         return True
@@ -286,8 +287,16 @@ def serve(path: str) -> None:
     gc.freeze()
     sys.stdout.write("ready\n")
     sys.stdout.flush()
+    parent = os.getppid()
+    listener.settimeout(1)
     while True:
-        connection, _ = listener.accept()
+        try:
+            connection, _ = listener.accept()
+        except socket.timeout:
+            if os.getppid() != parent:
+                os._exit(0)  # the test process is gone, however it ended
+            continue
+        connection.settimeout(None)
         if os.fork() == 0:
             listener.close()
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
