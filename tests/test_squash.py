@@ -48,7 +48,7 @@ def full_schema(url: str) -> dict:
         engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_urls(request, project):
     """Four empty databases of one dialect: SQLite files, or PostgreSQL databases."""
     if request.param == "sqlite":

@@ -35,6 +35,8 @@ VOLATILE = ("random(", "gen_random_uuid(", "uuid_generate_", "clock_timestamp(",
 
 # Type changes that PostgreSQL makes without rewriting the table (binary coercible or wider).
 NO_REWRITE = {("VARCHAR", "VARCHAR"), ("VARCHAR", "TEXT"), ("NUMERIC", "NUMERIC"), ("CHAR", "VARCHAR")}
+# The SQL type a model's generic type is on PostgreSQL (reflection gives the SQL names).
+GENERIC_SQL_TYPES = {"STRING": "VARCHAR", "UNICODE": "VARCHAR", "UNICODE_TEXT": "TEXT"}
 
 
 class OnlineSafeOp(DescribedSQLOp):
@@ -166,11 +168,16 @@ def _rewrites(operation) -> bool:
     old, new = operation.existing_type, operation.modify_type
     if old is None:
         return True
-    old_name, new_name = type(old).__visit_name__.upper(), type(new).__visit_name__.upper()
+    old_name, new_name = (_sql_type_name(old), _sql_type_name(new))
     if (old_name, new_name) not in NO_REWRITE:
         return True
     old_length, new_length = getattr(old, "length", None), getattr(new, "length", None)
     return old_length is not None and new_length is not None and new_length < old_length
+
+
+def _sql_type_name(type_) -> str:
+    name = type(type_).__visit_name__.upper()
+    return GENERIC_SQL_TYPES.get(name, name)
 
 
 def _volatile(default) -> bool:
