@@ -53,8 +53,12 @@ def test_a_number_is_never_a_prefix_of_a_longer_one():
 
 
 def test_two_migrations_with_one_number_are_ambiguous():
-    branches = history(("0001_initial", "0001_initial"), ("0002_a", "0002_a"))
-    branches.migrations.append(_make_migration(Path("/v/0002_b.py"), "0002_b", "", ("0001_initial",), ()))
+    migrations = [
+        _make_migration(Path("/v/0001_initial.py"), "0001_initial", "", (), ()),
+        _make_migration(Path("/v/0002_a.py"), "0002_a", "", ("0001_initial",), ()),
+        _make_migration(Path("/v/0002_b.py"), "0002_b", "", ("0001_initial",), ()),
+    ]
+    branches = History(migrations, ("0002_a", "0002_b"), "project")
     with pytest.raises(AmbiguousMigration, match="0002_a, 0002_b"):
         branches.find("2")
 

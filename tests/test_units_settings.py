@@ -85,7 +85,7 @@ def test_alias_variables_are_upper_case_with_underscores():
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("COMPARE_TYPE = 'yes'\n", r"\.COMPARE_TYPE must be a boolean, not str"),
+    ("COMPARE_TYPE = 'yes'\n", r"\.COMPARE_TYPE must be a boolean or the dotted path of a comparison function, not 'yes'"),
     ("MODELS = 3\n", r"\.MODELS must be a string or a list of strings"),
     ("DATABASES = {'replica': {'URL': 'sqlite://', 'MODLES': []}}\n", r"unknown key\(s\): MODLES"),
     ("DATABASES = {'replica': {}}\n", r"DATABASES\['replica'\] has no URL"),

@@ -78,7 +78,7 @@ def split_target(target: str | None) -> tuple[str | None, str | None]:
         return None, None
     label, at, rest = target.strip().partition("@")
     if not at:
-        return None, target
+        return None, target.strip() or None
     return label.strip() or None, rest.strip() or None
 
 
