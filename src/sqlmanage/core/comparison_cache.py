@@ -11,6 +11,14 @@ change of input, or a cache that cannot be read or written, means comparing agai
 Two keys: ``models_key`` fingerprints the imported models themselves (exact, for
 makemigrations and check); ``sources_key`` uses the project's source files' sizes and mtimes
 instead, so that ``migrate`` can skip even importing the models when nothing was edited.
+
+Both live in ``__pycache__/``, so a fresh checkout (CI, a deploy's container) has neither. The
+third, ``fingerprint``, travels with the repository instead: makemigrations records it in the
+migration it writes (``sqlmanage_fingerprint = "..."``, a module variable Alembic ignores),
+once a second comparison against the history *with* that migration found nothing. It digests
+only what is the same on every checkout (no paths, no URLs), and the head migration's code as
+its syntax tree (formatting and comments aside), so an edited head, another database server
+version, other tools or other comparison settings all mean comparing again.
 """
 
 from __future__ import annotations
@@ -50,6 +58,12 @@ def models_key(project) -> str | None:
     other dialects, every dialect option). A model change that can change autogenerate's
     answer changes one of the two.
     """
+    rows = _model_rows(project)
+    return None if rows is None else _digest(project, {"models": rows})
+
+
+def _model_rows(project) -> list[str] | None:
+    """The fingerprint rows of every table of the models, sorted; None if one cannot be made."""
     try:
         dialect = project.url.get_dialect()()
         rows = []
@@ -62,7 +76,195 @@ def models_key(project) -> str | None:
         raise  # models that cannot be imported: the user's error, told once, as it happened
     except Exception:  # a model the dialect cannot compile: its answer is not remembered
         return None
-    return _digest(project, {"models": sorted(rows)})
+    return sorted(rows)
+
+
+FINGERPRINT_VARIABLE = "sqlmanage_fingerprint"
+FINGERPRINT_COMMENT = (
+    "# The models as this migration leaves them: 'migrate' trusts it instead of comparing\n"
+    "# them again while it matches (sqlmanage; Alembic ignores it).\n"
+)
+
+
+def fingerprint(project, server_version: tuple | None) -> str | None:
+    """A digest of everything the comparison of the models with the history depends on.
+
+    Equal digests mean equal inputs: the models (as ``models_key`` sees them, plus the
+    versions of the libraries their column types come from), the comparison settings, the
+    tools' versions, the database's kind, driver and server version, every migration file's
+    checksum, and the head's code without its recorded fingerprint. None (compare instead)
+    for what it cannot see: a project hook (INCLUDE_OBJECT, INCLUDE_NAME,
+    PROCESS_REVISION_DIRECTIVES, BASELINE: code whose behaviour no digest covers), an
+    Alembic comparator registered by another library, several heads, a model it cannot
+    describe.
+    """
+    settings = project.settings
+    history = project.history
+    if project.has_autogenerate_hooks or settings.baseline or len(history.heads) != 1:
+        return None
+    head = history.by_id[history.heads[0]]
+    try:
+        _, head_code = read_fingerprint(head.path)
+    except (OSError, SyntaxError, ValueError):
+        return None
+    rows = _model_rows(project)
+    if rows is None or _foreign_comparators():
+        return None
+    url = project.url
+    inputs = {
+        "format": 1,
+        "models": rows,
+        "type libraries": _type_libraries(project),
+        "settings": [settings.compare_type, settings.compare_server_default, settings.render_as_batch,
+                     settings.version_table, settings.version_table_schema, settings.include_schemas,
+                     sorted(settings.exclude_tables), settings.target_metadata],
+        "database": [url.get_backend_name(), url.get_driver_name(), list(server_version or ())],
+        "migrations": [(m.revision, head_code if m is head else history.checksum(m))
+                       for m in history.migrations],
+    }
+    tools = _tool_versions()
+    if tools is None:
+        return None
+    inputs["tools"] = tools
+    return hashlib.sha256(json.dumps(inputs, default=str).encode()).hexdigest()
+
+
+def read_fingerprint(path: Path) -> tuple[str | None, str]:
+    """The fingerprint a migration file records (None: none, or not one plain string), and a
+    digest of the file's code without it (its syntax tree: formatting and comments aside)."""
+    import ast
+
+    tree = ast.parse(Path(path).read_bytes(), filename=str(path))
+    found = []
+    kept = []
+    for node in tree.body:
+        if _assigns(node, (FINGERPRINT_VARIABLE,)):
+            value = node.value
+            found.append(value.value if isinstance(value, ast.Constant) and isinstance(value.value, str)
+                         else None)
+            continue
+        kept.append(node)
+    tree.body = kept
+    recorded = found[0] if len(found) == 1 else None
+    return recorded, hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+
+
+def with_fingerprint(source: str, digest: str | None) -> str:
+    """``source`` with the fingerprint (None: without any) after its revision identifiers.
+
+    A fingerprint already there (``makemigrations --update`` keeps the file's text) goes,
+    with the comment that introduces it.
+    """
+    import ast
+
+    tree = ast.parse(source)
+    lines = source.splitlines(keepends=True)
+    for node in reversed(tree.body):
+        if _assigns(node, (FINGERPRINT_VARIABLE,)):
+            first = node.lineno - 1
+            comment = FINGERPRINT_COMMENT.splitlines(keepends=True)
+            if lines[max(first - len(comment), 0):first] == comment:
+                first -= len(comment)
+            if first and not lines[first - 1].strip():
+                first -= 1
+            del lines[first:node.end_lineno]
+    if digest is None:
+        return "".join(lines)
+    header = [node for node in ast.parse("".join(lines)).body
+              if _assigns(node, ("revision", "down_revision", "branch_labels", "depends_on"))]
+    after = max(node.end_lineno for node in header) if header else len(lines)
+    if after and not lines[after - 1].endswith("\n"):
+        lines[after - 1] += "\n"
+    lines[after:after] = ["\n", FINGERPRINT_COMMENT, f'{FINGERPRINT_VARIABLE} = "{digest}"\n']
+    return "".join(lines)
+
+
+def _assigns(node, names: tuple[str, ...]) -> bool:
+    """Whether a module-level statement assigns one of ``names`` (plainly or annotated)."""
+    import ast
+
+    if isinstance(node, ast.Assign) and len(node.targets) == 1:
+        target = node.targets[0]
+    elif isinstance(node, ast.AnnAssign):
+        target = node.target
+    else:
+        return False
+    return isinstance(target, ast.Name) and target.id in names
+
+
+def server_version(dialect) -> tuple:
+    """The part of the server's version that can change what reflection returns."""
+    import sqlite3
+
+    if dialect.name == "sqlite":
+        return tuple(sqlite3.sqlite_version_info[:2])
+    version = tuple(dialect.server_version_info or ())
+    return version[:1] if dialect.name == "postgresql" else version[:2]
+
+
+def project_server_version(project) -> tuple:
+    """``server_version`` of the project's database (a connection for servers, none for SQLite)."""
+    if project.url.get_backend_name() == "sqlite":
+        return server_version(project.url.get_dialect()())
+    from sqlmanage.database import connect
+
+    return connect(project.url, lambda connection: server_version(connection.dialect))
+
+
+def _tool_versions() -> list[str] | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    import sqlalchemy
+
+    import sqlmanage
+
+    try:
+        return [sqlmanage.__version__, sqlalchemy.__version__, version("alembic")]
+    except PackageNotFoundError:
+        return None
+
+
+def _type_libraries(project) -> list:
+    """Name and version of each library (not SQLAlchemy) a model's column type comes from:
+    its new release may compile, reflect or compare the same column differently."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = set()
+    for metadata in project.metadata:
+        for table in metadata.tables.values():
+            for column in table.columns:
+                for type_ in (column.type, getattr(column.type, "impl", None)):
+                    module = type(type_).__module__ if type_ is not None else "sqlalchemy"
+                    names.add(module.split(".")[0])
+    found = []
+    for name in sorted(names - {"sqlalchemy", "builtins"}):
+        try:
+            found.append((name, version(name)))
+        except (PackageNotFoundError, ValueError):
+            found.append((name, None))  # the project's own code: its types are in the rows
+    return found
+
+
+def _foreign_comparators() -> bool:
+    """Whether a library registered its own Alembic comparator (alembic_utils, say): code
+    that the digest cannot see takes part in the comparison. A library registers one by
+    importing Alembic's comparison module, so while nothing imported it there is none (and
+    importing it here would cost more than the rest of the fingerprint)."""
+    import sys
+
+    compare = sys.modules.get("alembic.autogenerate.compare")
+    if compare is None:
+        return False
+    registry = getattr(getattr(compare, "comparators", None), "_registry", None)
+    if not isinstance(registry, dict):
+        return True  # an Alembic whose registry this does not know: do not trust
+    for entries in registry.values():
+        for entry in entries if isinstance(entries, (list, tuple)) else [entries]:
+            function = entry[0] if isinstance(entry, tuple) else entry
+            module = getattr(function, "__module__", "") or ""
+            if not module.startswith(("alembic.", "sqlmanage.")):
+                return True
+    return False
 
 
 def sources_key(project) -> str | None:

@@ -359,3 +359,40 @@ def _one_line(text: str) -> str:
     cleaned = "".join(ch if ch.isprintable() else " " for ch in text)
     cleaned = cleaned.replace("\\", "/").replace('"', "'")
     return " ".join(cleaned.split())[:200]
+
+
+def record_fingerprint(project, migration: NewMigration) -> bool:
+    """Record the models' fingerprint in the migration just written, when it holds.
+
+    The file's operations came from the models, but whether applying them leaves nothing to
+    compare is only known by comparing again: the models against the history *with* this
+    file, replayed as written (after the post-write hooks). Only then is the fingerprint
+    added, so a match at ``migrate`` means the full comparison would find nothing. Returns
+    whether it was recorded; anything that stops the second comparison leaves the file as it
+    was (``migrate`` then compares, as it would without a fingerprint).
+    """
+    from sqlmanage.core import comparison_cache
+    from sqlmanage.files import write_atomic
+    from sqlmanage.project import Project
+
+    source = migration.path.read_text(encoding="utf-8")
+    digest = None
+    if not (project.has_autogenerate_hooks or project.settings.baseline):
+        written = Project(project.settings, project.database.alias)
+        try:
+            script, _ = detect_changes(written)
+            if script.upgrade_ops.is_empty() and tuple(written.history.heads) == (migration.revision,):
+                digest = comparison_cache.fingerprint(
+                    written, comparison_cache.project_server_version(written)
+                )
+        except SqlmanageError:
+            digest = None
+    stamped_source = comparison_cache.with_fingerprint(source, digest)
+    if stamped_source == source:
+        return False
+    write_atomic(migration.path, stamped_source)
+    if digest is None:
+        return False  # an --update'd file's old fingerprint, gone
+    stamped = Project(project.settings, project.database.alias)
+    comparison_cache.remember(stamped, comparison_cache.models_key(stamped))
+    return True
