@@ -148,9 +148,24 @@ def test_a_squashed_history_is_compared_until_the_next_migration(project):
     assert NOTICE in noop_migrate(project)  # the files changed: the fingerprint no longer holds
 
 
+ENUM_MODEL = '''import sqlalchemy as sa
+
+from project.models.base import Base
+
+badges = sa.Table(
+    "badges", Base.metadata,
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column("kind", sa.Enum("gold", "silver", name="badge_kind")),
+)
+'''
+
+
 @pytest.mark.postgres
 def test_a_fresh_checkout_on_postgresql(project, pg_url):
+    """With a native enum, which the comparison adapts in the models' metadata as it runs:
+    the fingerprint makemigrations records is the models as a fresh process sees them."""
     env = {"DATABASE_URL": pg_url}
+    (project.path / "project/models/badges.py").write_text(ENUM_MODEL)
     text = written_head(project, env=env)
     assert FINGERPRINT.search(text)
     drop_reviews_behind_our_back(project, pg_url)

@@ -58,8 +58,30 @@ def models_key(project) -> str | None:
     other dialects, every dialect option). A model change that can change autogenerate's
     answer changes one of the two.
     """
-    rows = _model_rows(project)
+    rows, _ = models_as_imported(project)
     return None if rows is None else _digest(project, {"models": rows})
+
+
+MODELS_SEEN = "_models_as_imported"  # on the Project: rows and type libraries, computed once
+
+
+def models_as_imported(project) -> tuple[list[str] | None, list]:
+    """The models' rows and type libraries, as first seen in this process, kept on the project.
+
+    A comparison adapts the models' metadata in place (PostgreSQL enums become
+    ``ENUM(create_type=False)``), so a digest taken after one would not be the digest another
+    process takes before any: each is taken once, before the first comparison, and reused.
+    """
+    if MODELS_SEEN not in project.__dict__:
+        rows = _model_rows(project)
+        project.__dict__[MODELS_SEEN] = (rows, _type_libraries(project) if rows is not None else [])
+    return project.__dict__[MODELS_SEEN]
+
+
+def carry_models(source, target) -> None:
+    """Give ``target`` (the same settings, the history read again) what ``source`` saw."""
+    if MODELS_SEEN in source.__dict__:
+        target.__dict__[MODELS_SEEN] = source.__dict__[MODELS_SEEN]
 
 
 def _model_rows(project) -> list[str] | None:
@@ -107,14 +129,14 @@ def fingerprint(project, server_version: tuple | None) -> str | None:
         _, head_code = read_fingerprint(head.path)
     except (OSError, SyntaxError, ValueError):
         return None
-    rows = _model_rows(project)
+    rows, libraries = models_as_imported(project)
     if rows is None or _foreign_comparators():
         return None
     url = project.url
     inputs = {
         "format": 1,
         "models": rows,
-        "type libraries": _type_libraries(project),
+        "type libraries": libraries,
         "settings": [settings.compare_type, settings.compare_server_default, settings.render_as_batch,
                      settings.version_table, settings.version_table_schema, settings.include_schemas,
                      sorted(settings.exclude_tables), settings.target_metadata],

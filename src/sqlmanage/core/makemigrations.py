@@ -379,8 +379,10 @@ def record_fingerprint(project, migration: NewMigration) -> bool:
     digest = None
     if not (project.has_autogenerate_hooks or project.settings.baseline):
         written = Project(project.settings, project.database.alias)
+        comparison_cache.carry_models(project, written)
         try:
-            script, _ = detect_changes(written)
+            # Compared up to this revision by name: not remembered, the file is about to change.
+            script, _ = detect_changes(written, revision=migration.revision)
             if script.upgrade_ops.is_empty() and tuple(written.history.heads) == (migration.revision,):
                 digest = comparison_cache.fingerprint(
                     written, comparison_cache.project_server_version(written)
@@ -394,5 +396,6 @@ def record_fingerprint(project, migration: NewMigration) -> bool:
     if digest is None:
         return False  # an --update'd file's old fingerprint, gone
     stamped = Project(project.settings, project.database.alias)
+    comparison_cache.carry_models(project, stamped)
     comparison_cache.remember(stamped, comparison_cache.models_key(stamped))
     return True
