@@ -1,9 +1,10 @@
-"""A fresh checkout's no-op migrate: the head migration's fingerprint instead of a comparison.
+"""A fresh checkout: the head migration's fingerprint instead of a comparison.
 
 makemigrations records the models' fingerprint in the migration it writes, once comparing
 again with that migration in the history finds nothing; on a checkout without sqlmanage's
-caches, ``migrate`` compares the models' fingerprint with the head's and runs the full
-comparison only when it is missing or differs. The answer must stay the comparison's.
+caches, a no-op ``migrate`` (for Django's notice) and ``makemigrations --check`` compare the
+models' fingerprint with the head's and run the full comparison only when it is missing or
+differs. The answer must stay the comparison's.
 
 How a test sees that the comparison did not run: the database loses a table behind
 sqlmanage's back. The comparison (with the database at head, it compares with the database)
@@ -50,7 +51,8 @@ def written_head(project, env=None) -> str:
     add_discount_code(project)
     project.manage("makemigrations", "--noinput", env=env)
     project.manage("migrate", env=env)
-    return (project.versions / HEAD).read_text()
+    [written] = project.versions.glob("0004_*.py")
+    return written.read_text()
 
 
 def test_makemigrations_records_the_fingerprint_and_plain_alembic_ignores_it(project):
@@ -71,6 +73,17 @@ def test_a_fresh_checkout_trusts_the_head_fingerprint_and_nothing_else(project):
     head = project.versions / HEAD
     head.write_text(FINGERPRINT.sub("", head.read_text()))
     assert NOTICE in noop_migrate(project)  # no fingerprint: the full comparison ran
+
+
+def test_makemigrations_check_on_a_fresh_checkout_trusts_it_too(project):
+    written_head(project)
+    drop_reviews_behind_our_back(project)
+    fresh_checkout(project)
+    assert project.manage("makemigrations", "--check").lines == ["No changes detected"]
+    project.edit("project/models/catalogue.py", "sa.String(20)", "sa.String(40)")
+    fresh_checkout(project)
+    result = project.run("makemigrations", "--check", env={"PYTHONDONTWRITEBYTECODE": "1"})
+    assert result.returncode == 1, result.stdout + result.stderr
 
 
 def test_a_model_change_after_the_head_gives_the_notice(project):

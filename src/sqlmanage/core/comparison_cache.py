@@ -151,6 +151,19 @@ def fingerprint(project, server_version: tuple | None) -> str | None:
     return hashlib.sha256(json.dumps(inputs, default=str).encode()).hexdigest()
 
 
+def head_fingerprint_matches(project) -> bool:
+    """Whether the head migration records the fingerprint the models have now: then the full
+    comparison would find nothing (see ``fingerprint``)."""
+    history = project.history
+    if len(history.heads) != 1:
+        return False
+    try:
+        recorded, _ = read_fingerprint(history.by_id[history.heads[0]].path)
+    except (OSError, SyntaxError, ValueError):
+        return False
+    return recorded is not None and fingerprint(project, project_server_version(project)) == recorded
+
+
 def read_fingerprint(path: Path) -> tuple[str | None, str]:
     """The fingerprint a migration file records (None: none, or not one plain string), and a
     digest of the file's code without it (its syntax tree: formatting and comments aside)."""

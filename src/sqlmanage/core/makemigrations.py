@@ -225,7 +225,9 @@ def detect_changes(project, questioner=None, revision: str | None = None):
     answers Django's questions (renames, a value for NOT NULL); without one nothing is asked
     and nothing is assumed. Returns Alembic's MigrationScript and the template arguments
     (upgrades, downgrades, imports) that render it. A comparison with the head that found
-    nothing is remembered (``comparison_cache``) until the models or migrations change.
+    nothing is remembered (``comparison_cache``) until the models or migrations change; with
+    nothing remembered, a head migration whose recorded fingerprint the models still match
+    answers without comparing.
     """
     from sqlmanage.core import comparison_cache
 
@@ -233,6 +235,9 @@ def detect_changes(project, questioner=None, revision: str | None = None):
     remembering = revision is None and not project.has_autogenerate_hooks
     key = comparison_cache.models_key(project) if remembering else None
     if comparison_cache.is_remembered(project, key):
+        return NO_CHANGES, {}
+    if remembering and comparison_cache.head_fingerprint_matches(project):
+        comparison_cache.remember(project, key)  # a fresh checkout: the head's record answers
         return NO_CHANGES, {}
 
     from alembic.autogenerate import produce_migrations
