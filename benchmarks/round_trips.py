@@ -32,10 +32,24 @@ from sqlalchemy.engine import Engine
 
 counts = collections.Counter()
 
+import time
+started = {}
+
 @event.listens_for(Engine, "before_cursor_execute")
 def statement(conn, cursor, text, parameters, context, executemany):
     counts["statements"] += 1
-    counts["first word: " + (text.split(None, 1) or ["?"])[0].upper()] += 1
+    word = (text.split(None, 1) or ["?"])[0].upper()
+    if "pg_try_advisory_xact_lock" in text:
+        word = "SELECT (lock)"
+    elif "alembic_version" in text and word == "SELECT":
+        word = "SELECT (version)"
+    counts["first word: " + word] += 1
+    started[id(cursor)] = (word, time.perf_counter())
+
+@event.listens_for(Engine, "after_cursor_execute")
+def statement_done(conn, cursor, text, parameters, context, executemany):
+    word, start = started.pop(id(cursor), ("?", time.perf_counter()))
+    counts["ms: " + word] += (time.perf_counter() - start) * 1000
 
 for name in ("begin", "commit", "rollback"):
     event.listen(Engine, name, lambda conn, _name=name: counts.__setitem__(_name, counts[_name] + 1))
@@ -106,7 +120,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{values[1] / args.revisions:.2f}")
     words = sorted({k for r in results.values() for k in r if k.startswith("first word: ")})
     for key in words:
-        print(f"  {key[12:]:26} {results['sqlmanage'].get(key, 0):>10} {results['alembic'].get(key, 0):>10}")
+        timing = "ms: " + key[12:]
+        print(f"  {key[12:]:26} {results['sqlmanage'].get(key, 0):>10} {results['alembic'].get(key, 0):>10}"
+              f"   {results['sqlmanage'].get(timing, 0):8.0f} ms / {results['alembic'].get(timing, 0):.0f} ms")
+    print("(ms: time inside the driver's execute, the BEGIN psycopg2 sends before a transaction's first "
+          "statement included; noisy on a shared machine)")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
     return 0
