@@ -106,15 +106,14 @@ def test_a_hand_edited_head_is_compared_again(project):
     assert NOTICE in noop_migrate(project)
 
 
-def test_formatting_and_comments_keep_the_fingerprint(project):
+def test_any_later_edit_of_the_head_means_comparing(project):
+    """Even a comment: the file is checked as bytes (post-write hooks run before the
+    fingerprint is recorded, so a formatter configured there keeps it)."""
     written_head(project)
     head = project.versions / HEAD
-    text = head.read_text().replace("'products'", '"products"').replace(
-        "def upgrade() -> None:", "# reviewed\ndef upgrade() -> None:  # ok"
-    )
-    head.write_text(text)
+    head.write_text(head.read_text().replace("def upgrade() -> None:", "# reviewed\ndef upgrade() -> None:"))
     drop_reviews_behind_our_back(project)
-    assert NOTICE not in noop_migrate(project)
+    assert NOTICE in noop_migrate(project)
 
 
 def test_a_migration_that_does_not_leave_the_models_clean_gets_no_fingerprint(project):

@@ -16,8 +16,8 @@ Both live in ``__pycache__/``, so a fresh checkout (CI, a deploy's container) ha
 third, ``fingerprint``, travels with the repository instead: makemigrations records it in the
 migration it writes (``sqlmanage_fingerprint = "..."``, a module variable Alembic ignores),
 once a second comparison against the history *with* that migration found nothing. It digests
-only what is the same on every checkout (no paths, no URLs), and the head migration's code as
-its syntax tree (formatting and comments aside), so an edited head, another database server
+only what is the same on every checkout (no paths, no URLs), and every migration file's
+checksum (the head's without the fingerprint), so an edited head, another database server
 version, other tools or other comparison settings all mean comparing again.
 """
 
@@ -28,6 +28,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 from pathlib import Path
 
 from sqlmanage.errors import SqlmanageError
@@ -114,7 +115,7 @@ def fingerprint(project, server_version: tuple | None) -> str | None:
     Equal digests mean equal inputs: the models (as ``models_key`` sees them, plus the
     versions of the libraries their column types come from), the comparison settings, the
     tools' versions, the database's kind, driver and server version, every migration file's
-    checksum, and the head's code without its recorded fingerprint. None (compare instead)
+    checksum, and the head's without its recorded fingerprint. None (compare instead)
     for what it cannot see: a project hook (INCLUDE_OBJECT, INCLUDE_NAME,
     PROCESS_REVISION_DIRECTIVES, BASELINE: code whose behaviour no digest covers), an
     Alembic comparator registered by another library, several heads, a model it cannot
@@ -127,7 +128,7 @@ def fingerprint(project, server_version: tuple | None) -> str | None:
     head = history.by_id[history.heads[0]]
     try:
         _, head_code = read_fingerprint(head.path)
-    except (OSError, SyntaxError, ValueError):
+    except (OSError, ValueError):
         return None
     rows, libraries = models_as_imported(project)
     if rows is None or _foreign_comparators():
@@ -159,29 +160,40 @@ def head_fingerprint_matches(project) -> bool:
         return False
     try:
         recorded, _ = read_fingerprint(history.by_id[history.heads[0]].path)
-    except (OSError, SyntaxError, ValueError):
+    except (OSError, ValueError):
         return False
     return recorded is not None and fingerprint(project, project_server_version(project)) == recorded
 
 
-def read_fingerprint(path: Path) -> tuple[str | None, str]:
-    """The fingerprint a migration file records (None: none, or not one plain string), and a
-    digest of the file's code without it (its syntax tree: formatting and comments aside)."""
-    import ast
+FINGERPRINT_LINE = re.compile(
+    r"^" + FINGERPRINT_VARIABLE + r"""(?:: *str)? *= *(?P<q>["'])(?P<digest>[0-9a-f]{64})(?P=q) *\n""",
+    re.MULTILINE,
+)
 
-    tree = ast.parse(Path(path).read_bytes(), filename=str(path))
-    found = []
-    kept = []
-    for node in tree.body:
-        if _assigns(node, (FINGERPRINT_VARIABLE,)):
-            value = node.value
-            found.append(value.value if isinstance(value, ast.Constant) and isinstance(value.value, str)
-                         else None)
-            continue
-        kept.append(node)
-    tree.body = kept
-    recorded = found[0] if len(found) == 1 else None
-    return recorded, hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+
+def read_fingerprint(path: Path) -> tuple[str | None, str]:
+    """The fingerprint a migration file records (None: none, or more than one), and the
+    checksum of the file without it, as it was before makemigrations added it."""
+    from sqlmanage.revision_index import file_checksum
+
+    recorded, rest = _without_fingerprint(Path(path).read_bytes().decode("utf-8"))
+    return recorded, file_checksum(rest.encode("utf-8"))
+
+
+def _without_fingerprint(source: str) -> tuple[str | None, str]:
+    """(the recorded digest, the source without what ``with_fingerprint`` added)."""
+    source = source.replace("\r\n", "\n").replace("\r", "\n")
+    found = list(FINGERPRINT_LINE.finditer(source))
+    if not found:
+        return None, source
+    for match in reversed(found):
+        start = match.start()
+        if source[:start].endswith(FINGERPRINT_COMMENT):
+            start -= len(FINGERPRINT_COMMENT)
+        if source[:start].endswith("\n\n"):
+            start -= 1
+        source = source[:start] + source[match.end():]
+    return (found[0].group("digest") if len(found) == 1 else None), source
 
 
 def with_fingerprint(source: str, digest: str | None) -> str:
@@ -192,20 +204,11 @@ def with_fingerprint(source: str, digest: str | None) -> str:
     """
     import ast
 
-    tree = ast.parse(source)
-    lines = source.splitlines(keepends=True)
-    for node in reversed(tree.body):
-        if _assigns(node, (FINGERPRINT_VARIABLE,)):
-            first = node.lineno - 1
-            comment = FINGERPRINT_COMMENT.splitlines(keepends=True)
-            if lines[max(first - len(comment), 0):first] == comment:
-                first -= len(comment)
-            if first and not lines[first - 1].strip():
-                first -= 1
-            del lines[first:node.end_lineno]
+    _, source = _without_fingerprint(source)
     if digest is None:
-        return "".join(lines)
-    header = [node for node in ast.parse("".join(lines)).body
+        return source
+    lines = source.splitlines(keepends=True)
+    header = [node for node in ast.parse(source).body
               if _assigns(node, ("revision", "down_revision", "branch_labels", "depends_on"))]
     after = max(node.end_lineno for node in header) if header else len(lines)
     if after and not lines[after - 1].endswith("\n"):

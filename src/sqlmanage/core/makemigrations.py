@@ -395,11 +395,10 @@ def record_fingerprint(project, migration: NewMigration) -> bool:
         except SqlmanageError:
             digest = None
     stamped_source = comparison_cache.with_fingerprint(source, digest)
-    if stamped_source == source:
-        return False
-    write_atomic(migration.path, stamped_source)
+    if stamped_source != source:
+        write_atomic(migration.path, stamped_source)
     if digest is None:
-        return False  # an --update'd file's old fingerprint, gone
+        return False  # and an --update'd file's old fingerprint is gone
     stamped = Project(project.settings, project.database.alias)
     comparison_cache.carry_models(project, stamped)
     comparison_cache.remember(stamped, comparison_cache.models_key(stamped))
