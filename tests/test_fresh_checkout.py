@@ -186,3 +186,17 @@ def test_a_fresh_checkout_on_postgresql(project, pg_url):
     project.manage("migrate")
     drop_reviews_behind_our_back(project)
     assert NOTICE in noop_migrate(project)
+
+
+def test_update_records_the_fingerprint_again(project):
+    add_discount_code(project)
+    project.manage("makemigrations", "--noinput")
+    head = project.versions / HEAD
+    before = FINGERPRINT.findall(head.read_text())
+    project.edit("project/models/catalogue.py", "sa.String(20)", "sa.String(30)")
+    project.manage("makemigrations", "--update", "--noinput", env={"PYTHONDONTWRITEBYTECODE": "1"})
+    after = FINGERPRINT.findall(head.read_text())
+    assert len(before) == len(after) == 1 and before != after
+    project.manage("migrate")
+    drop_reviews_behind_our_back(project)
+    assert NOTICE not in noop_migrate(project)
