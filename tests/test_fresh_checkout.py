@@ -99,7 +99,7 @@ def test_a_hand_edited_head_is_compared_again(project):
     recorded = FINGERPRINT.search(head.read_text()).group(0)
     # The column is taken out of the migration after it was written: the models still have it.
     text = head.read_text()
-    text = re.sub(r"(def upgrade\(\) -> None:\n)(.*?)(\n\n\ndef downgrade)", r"\1    pass\3", text, flags=re.S)
+    text = re.sub(r"(def upgrade\(\) -> None:\n)(.*?)(\n\n\ndef downgrade)", r"\1    pass\3", text, flags=re.DOTALL)
     head.write_text(text)
     assert recorded in head.read_text()
     project.manage("migrate")
@@ -123,7 +123,7 @@ def test_a_migration_that_does_not_leave_the_models_clean_gets_no_fingerprint(pr
     hook.write_text(
         "import re, sys\nfrom pathlib import Path\npath = Path(sys.argv[1])\n"
         "path.write_text(re.sub(r'(def upgrade\\(\\) -> None:\\n)(.*?)(\\n\\n\\ndef downgrade)', "
-        "r'\\1    pass\\3', path.read_text(), flags=re.S))\n"
+        "r'\\1    pass\\3', path.read_text(), flags=re.DOTALL))\n"
     )
     with (project.path / "alembic.ini").open("a") as ini:
         ini.write(

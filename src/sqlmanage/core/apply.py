@@ -177,31 +177,40 @@ class _AuditWithVersion:
     """On PostgreSQL, each step's audit row rides on Alembic's version statement.
 
     Alembic writes the version table right after a migration's body, in the migration's
-    transaction; the row is added to that statement as a CTE (``audit.with_record``), which
-    saves a round trip per migration and changes nothing else: same transaction, same row,
-    Alembic's row-count check intact. Elsewhere (and should Alembic ever write no version
-    statement for a step) ``on_version_apply`` writes the row on its own, as before.
+    transaction; the row's INSERT goes in front of that statement as a data-modifying CTE,
+    which PostgreSQL runs whatever the statement does with it: a round trip less per
+    migration and nothing else changed (same transaction, same row, the statement's own row
+    count, which Alembic checks). It is added to the SQL text as the driver gets it, the
+    INSERT compiled once per run, so no statement is compiled again. Drivers with named
+    parameters only (psycopg2, psycopg); elsewhere, and should Alembic ever write no version
+    statement for a step, ``on_version_apply`` writes the row on its own, as before.
     """
+
+    PREFIX = "sqlmanage_audit_"
 
     def __init__(self, project, history, fake: bool, progress: _Progress):
         self.project, self.history, self.fake, self.progress = project, history, fake, progress
         self.connection = None
+        self.insert_sql = ""
         self.pending: Step | None = None  # the step whose version statement is next
         self.done: Step | None = None  # the step whose row went with it
 
     def listen(self, connection) -> None:
-        if self.connection is not None or connection.dialect.name != "postgresql":
+        dialect = connection.dialect
+        if self.connection is not None or dialect.name != "postgresql" \
+                or dialect.paramstyle not in ("pyformat", "named"):
             return
         from sqlalchemy import event
 
+        self.insert_sql = audit.insert_sql(dialect, self.project.settings, self.PREFIX)
         self.connection = connection
-        event.listen(connection, "before_execute", self._attach, retval=True)
+        event.listen(connection, "before_cursor_execute", self._attach, retval=True)
 
     def stop(self) -> None:
         if self.connection is not None:
             from sqlalchemy import event
 
-            event.remove(self.connection, "before_execute", self._attach)
+            event.remove(self.connection, "before_cursor_execute", self._attach)
             self.connection = None
 
     def written(self, step: Step | None) -> bool:
@@ -217,14 +226,17 @@ class _AuditWithVersion:
         recorded = self.history.by_id.get(step.migration.revision, step.migration)
         return recorded, direction, self.progress.seconds, self.history.checksum(recorded)
 
-    def _attach(self, connection, statement, multiparams, params, execution_options):
+    def _attach(self, connection, cursor, statement, parameters, context, executemany):
         step = self.pending
-        if step is None or not self._writes_version(statement):
-            return statement, multiparams, params
+        compiled = getattr(context, "compiled", None)
+        if step is None or executemany or not isinstance(parameters, dict) or compiled is None \
+                or not self._writes_version(compiled.statement):
+            return statement, parameters
         self.pending, self.done = None, step
         self.progress.seconds = time.perf_counter() - self.progress.started
-        statement = audit.with_record(statement, connection, self.project.settings, *self.row(step))
-        return statement, multiparams, params
+        values = audit.record_values(connection, self.project.settings, *self.row(step))
+        parameters = {**parameters, **{self.PREFIX + name: value for name, value in values.items()}}
+        return f"WITH sqlmanage_audit_row AS ({self.insert_sql}) {statement}", parameters
 
     def _writes_version(self, statement) -> bool:
         from sqlalchemy.sql.dml import UpdateBase
