@@ -1,4 +1,4 @@
-"""Migrations under load (issue 15): how long the application waits while a migration runs.
+"""Migrations under load: how long the application waits while a migration runs.
 
     python benchmarks/online_safe.py                  # 1,000,000 rows, 4 clients, every change kind
     python benchmarks/online_safe.py --rows 200000 --only add_index,set_not_null

@@ -1,4 +1,4 @@
-"""sqlmanage against plain Alembic on identical generated projects: issue 5's benchmark suite.
+"""sqlmanage against plain Alembic on identical generated projects: the benchmark suite.
 
     python benchmarks/run.py                      # everything, SQLite and PostgreSQL (< 10 min)
     python benchmarks/run.py --quick              # small scenarios, 3 runs (~1.5 min)
@@ -13,7 +13,7 @@ measured runs (3 for a row whose first pair takes over 3 s). Each row gives the 
 wall time, of CPU time and of peak RSS (the child's own ru_maxrss, from wait4), the ratio
 sqlmanage / Alembic, the database's own floor (``psql -1 -f`` of ``alembic upgrade head
 --sql``; ``sqlite3`` loading the statements that ``alembic upgrade head`` really executes) and
-PASS/MISS against issue 5's targets, which are stated for N = 1,000 and M = 500 (smaller
+PASS/MISS against the targets (``Target``), which are stated for N = 1,000 and M = 500 (smaller
 scenarios show the trend and are held to the memory target only).
 
 PostgreSQL: 127.0.0.1:5432, user postgres (``--pg-url``); the script creates and drops its
@@ -49,7 +49,7 @@ import scenarios  # noqa: E402
 
 PG_DEFAULT = "postgresql+psycopg2://postgres@127.0.0.1:5432/"
 DB_PREFIX = "sqlmanage_bench_"
-ISSUE_HISTORY, ISSUE_SCHEMA = 1000, 500  # the sizes issue 5 states its time targets for
+ISSUE_HISTORY, ISSUE_SCHEMA = 1000, 500  # the sizes the time targets are stated for
 SLOW_SECONDS = 3.0  # a row whose first pair of runs takes longer gets at most 3 runs
 
 # Runs ``alembic ARGS`` in-process and writes every statement it sends to SQLite that changes
@@ -130,7 +130,7 @@ def measure(command: list[str], cwd: Path, env: dict) -> Run:
 
 @dataclass
 class Target:
-    """Issue 5's target for a row: a time ratio, a memory ratio, a ratio to the floor."""
+    """The target for a row: a time ratio, a memory ratio, a ratio to the floor."""
 
     time: float | None = None
     memory: float | None = 1.0
@@ -646,7 +646,7 @@ def commands_in_help(text: str) -> list[str]:
 
 
 def history_pairs(backend: str, size: int) -> list[Pair]:
-    """The history's pairs; issue 5 states its time targets for 1,000 revisions, so a smaller
+    """The history's pairs; the time targets are stated for 1,000 revisions, so a smaller
     history shows the trend and is held to the memory target only."""
     manage = [sys.executable, "manage.py"]
     alembic = [sys.executable, "-m", "alembic"]
@@ -670,7 +670,7 @@ def history_pairs(backend: str, size: int) -> list[Pair]:
 
 
 def schema_pairs(backend: str, size: int) -> list[Pair]:
-    """The schema's pairs; the time target is issue 5's, for 500 tables."""
+    """The schema's pairs; the time target is stated for 500 tables."""
     manage = [sys.executable, "manage.py"]
     alembic = [sys.executable, "-m", "alembic"]
     return with_fresh([

@@ -1,4 +1,4 @@
-"""Generate the benchmark scenarios of issue 5: a long migration history, or a wide schema.
+"""Generate the benchmark scenarios: a long migration history, or a wide schema.
 
     python benchmarks/scenarios.py history --revisions 1000 --out /tmp/bench-history
     python benchmarks/scenarios.py schema --tables 500 --out /tmp/bench-schema
@@ -359,8 +359,8 @@ def _sqlmanage_files(url: str | None) -> dict[str, str]:
 
 def _alembic_files(url: str | None) -> dict[str, str]:
     """What ``alembic init`` writes, with target_metadata set and DATABASE_URL honoured."""
-    from mako.template import Template
     import alembic
+    from mako.template import Template
 
     generic = Path(alembic.__file__).parent / "templates" / "generic"
     ini = Template(filename=str(generic / "alembic.ini.mako")).render_unicode(

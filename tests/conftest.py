@@ -1,16 +1,19 @@
 """Fixtures: a fresh copy of the example project per test, and fresh server databases.
 
-Every test drives the CLI as a user does, ``python manage.py ...`` in a subprocess, inside
-its own copy of the example project. PostgreSQL and MariaDB tests get a database created
-for them and dropped afterwards; when a server cannot be reached they fail, never skip.
+Every test drives the CLI as a user does, ``python manage.py ...`` in a process of its own,
+inside its own copy of the example project; ``Project.run`` forks it from a launch server
+that has the third-party packages imported (tests/launcher.py; SQLMANAGE_TESTS_EXEC=1 makes
+every launch a fresh interpreter). PostgreSQL and MariaDB tests get a database created for
+them and dropped afterwards, in the background; when a server cannot be reached they fail,
+never skip.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 import sqlite3
-import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
@@ -18,11 +21,14 @@ from pathlib import Path
 
 import pytest
 
+from launcher import Launcher
+
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("SQLMANAGE_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 MARIADB_ADMIN = os.environ.get("SQLMANAGE_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
 AUDIT_TABLE = "sqlmanage_migrations"  # sqlmanage's own bookkeeping, beside alembic_version
 ENV_DROP = ("DATABASE_URL", "SQLMANAGE_SETTINGS_MODULE", "NO_COLOR", "PYTHONDONTWRITEBYTECODE")
+LAUNCHER = Launcher()
 
 
 @dataclass
@@ -58,12 +64,15 @@ class Project:
         return env
 
     def run(self, *args: str, env: dict[str, str] | None = None, program: list[str] | None = None,
-            stdin: str | None = None) -> Result:
+            stdin: str | None = None, real_process: bool = False) -> Result:
+        """``python manage.py ARGS`` (or ``program ARGS``) in the project's folder.
+
+        Forked from the launch server (tests/launcher.py) unless ``real_process`` asks for a
+        fresh interpreter, for tests whose subject is the interpreter's start itself.
+        """
         command = (program or [sys.executable, "manage.py"]) + list(args)
-        completed = subprocess.run(
-            command, cwd=self.path, env=self.environment(env), capture_output=True, text=True,
-            input=stdin, timeout=120,
-        )
+        completed = LAUNCHER.run(command, cwd=self.path, env=self.environment(env), input=stdin,
+                                 timeout=120, real_process=real_process)
         return Result(completed.returncode, completed.stdout, completed.stderr)
 
     def manage(self, *args: str, **kwargs) -> Result:
@@ -132,10 +141,47 @@ def add_discount_code(project: Project) -> None:
     )
 
 
+_running: dict[str, pytest.Item] = {}
+# Dropping a database waits for a checkpoint: behind a busy server that is seconds, which
+# the next test need not wait for. One thread, so cleanups run in the order they were asked.
+_cleanups = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cleanup")
+_pending: list[Future] = []
+
+
+def later(cleanup, *args) -> None:
+    """Run ``cleanup(*args)`` in the background, after the cleanups asked for before it; the
+    session waits for all of them, and fails on one that failed."""
+    _pending.append(_cleanups.submit(cleanup, *args))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cleanups_done():
+    yield
+    for future in _pending:
+        future.result()
+
+
+@pytest.fixture(autouse=True)
+def _running_test(request):
+    """The test being run, for ``_server_database`` to check its markers."""
+    _running["item"] = request.node
+    yield
+    _running.pop("item", None)
+
+
 def _server_database(admin_url: str, kind: str):
-    """Create a uniquely named database on a server; yield its URL; drop it afterwards."""
+    """Create a uniquely named database on a server; yield its URL; drop it afterwards.
+
+    A test that asks for one without the server's marker fails here: the markers are how
+    ``-m 'not postgres'`` leaves out what needs a server, so a missing one must not pass.
+    """
     import sqlalchemy as sa
 
+    marker = "postgres" if kind == "PostgreSQL" else "mariadb"
+    item = _running.get("item")
+    if item is not None and item.get_closest_marker(marker) is None:
+        pytest.fail(f"{item.nodeid} uses a {kind} database but has no @pytest.mark.{marker}.",
+                    pytrace=False)
     name = f"sqlmanage_test_{uuid.uuid4().hex[:12]}"
     admin_engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     try:
@@ -153,9 +199,15 @@ def _server_database(admin_url: str, kind: str):
     try:
         yield url.render_as_string(hide_password=False)
     finally:
+        later(_drop_database, admin_engine, name, kind)
+
+
+def _drop_database(admin_engine, name: str, kind: str) -> None:
+    try:
         with admin_engine.connect() as connection:
             force = " WITH (FORCE)" if kind == "PostgreSQL" else ""
             connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}{force}")
+    finally:
         admin_engine.dispose()
 
 

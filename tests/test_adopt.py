@@ -290,7 +290,7 @@ def test_adopting_a_team_project(tmp_path, two_databases):
 
     adopted = team.run("adopt", program=SQLMANAGE)
     assert adopted.returncode == 0, adopted.stderr
-    assert "+ INCLUDE_OBJECT: include_object() copied from env.py into sqlmanage_settings.py" in adopted.stdout
+    assert "+ INCLUDE_OBJECT: include_object() copied from env.py into env_hooks.py" in adopted.stdout
     assert "+ MODELS: app.models (where target_metadata comes from)" in adopted.stdout
     assert "+ DATABASE_URL: the environment variable APP_DATABASE_URL, as env.py read it" in adopted.stdout
     assert (root / "migrations" / "env.py.orig").read_text() == TEAM_ENV
@@ -298,9 +298,12 @@ def test_adopting_a_team_project(tmp_path, two_databases):
     assert "sqlmanage_settings = sqlmanage_settings" in (root / "alembic.ini").read_text()
     assert versions_digest(root) == before, "adopt touched versions/"
     settings = (root / "sqlmanage_settings.py").read_text()
-    assert "IGNORED_TABLES = {\"legacy_audit\"}" in settings and "def include_object(" in settings
+    hooks = (root / "env_hooks.py").read_text()
+    assert "IGNORED_TABLES = {\"legacy_audit\"}" in hooks and "def include_object(" in hooks
+    assert "INCLUDE_OBJECT = 'env_hooks.include_object'" in settings
     assert "TARGET_METADATA = 'app.models.Base.metadata'" in settings
     assert "COMPARE_TYPE = True" in settings
+    assert "COMPARE_SERVER_DEFAULT = False" in settings  # env.py left it to Alembic's default
 
     # The pre-history the first migration expects cannot be read from env.py: the team names it.
     with (root / "sqlmanage_settings.py").open("a") as handle:

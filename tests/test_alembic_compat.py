@@ -16,7 +16,15 @@ import pytest
 import sqlalchemy as sa
 
 import conftest
-from conftest import AUDIT_TABLE, PG_ADMIN_URL, add_discount_code, direct_engine, inspect_schema, version_rows, with_driver
+from conftest import (
+    AUDIT_TABLE,
+    PG_ADMIN_URL,
+    add_discount_code,
+    direct_engine,
+    inspect_schema,
+    version_rows,
+    with_driver,
+)
 
 ALL_MIGRATIONS = ["0001_initial", "0002_add_products_discount_rate", "0003_fill_discount_rate"]
 APP_TABLES = {"categories", "products", "customers", "reviews"}

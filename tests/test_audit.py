@@ -31,7 +31,7 @@ def test_every_applied_migration_is_recorded(project):
         ("0002_add_products_discount_rate", "apply"),
         ("0003_fill_discount_rate", "apply"),
     ]
-    for revision, _, duration, user, host, checksum in rows:
+    for _revision, _, duration, user, host, checksum in rows:
         assert duration is not None and duration >= 0
         assert user and host
         assert re.fullmatch(r"[0-9a-f]{64}", checksum)

@@ -129,6 +129,89 @@ def test_global_state_is_restored_and_no_signal_handler_is_installed(here):
     assert here.sqlite_version() == {"0003_fill_discount_rate"}
 
 
+def test_commands_run_in_threads_side_by_side_each_on_its_own_database(here):
+    """Alembic's context and op are module globals: runs from several threads take turns
+    (sqlmanage's lock), and each lands on its own database with its own output."""
+    import sqlite3
+
+    with open(here.path / "project" / "settings.py", "a") as settings:
+        settings.write('\nDATABASES = {f"db{n}": {"URL": f"sqlite:///{BASE_DIR / f\'db{n}.sqlite3\'}"} '
+                       "for n in range(1, 5)}\n")
+    expected_sql = io.StringIO()
+    sqlmanage.call_command("sqlmigrate", "0002", stdout=expected_sql)
+    work = {
+        "db1": [("migrate", "0001")],
+        "db2": [("migrate", "0002"), ("sqlmigrate", "0002")],
+        "db3": [("migrate",), ("migrate", "0001"), ("migrate",)],
+        "db4": [("migrate",), ("migrate", "zero"), ("sqlmigrate", "0002")],
+    }
+    start = threading.Barrier(len(work))
+    outputs = {alias: io.StringIO() for alias in work}
+    errors = {}
+
+    def run(alias):
+        try:
+            start.wait(60)
+            for command, *words in work[alias]:
+                options = {"database": alias} if command == "migrate" else {}
+                sqlmanage.call_command(command, *words, stdout=outputs[alias], **options)
+        except BaseException as exc:  # reported below: a thread swallows what it raises
+            errors[alias] = exc
+
+    threads = [threading.Thread(target=run, args=(alias,)) for alias in work]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == {}
+
+    def state(alias):
+        with sqlite3.connect(here.path / f"{alias}.sqlite3") as connection:
+            versions = {v for (v,) in connection.execute("select version_num from alembic_version")}
+            tables = {t for (t,) in connection.execute("select name from sqlite_master where type='table'")}
+            columns = {c[1] for c in connection.execute("pragma table_info(products)")}
+        return versions, "products" in tables, "discount_rate" in columns
+
+    assert state("db1") == ({"0001_initial"}, True, False)
+    assert state("db2") == ({"0002_add_products_discount_rate"}, True, True)
+    assert state("db3") == ({"0003_fill_discount_rate"}, True, True)
+    assert state("db4") == (set(), False, False)
+    assert not here.sqlite_file.exists(), "a run reached the default database"
+    assert outputs["db1"].getvalue().count("  Applying ") == 1
+    assert outputs["db3"].getvalue().count("  Unapplying ") == 2
+    assert outputs["db4"].getvalue().count("  Unapplying ") == 3
+    for alias in ("db2", "db4"):
+        assert outputs[alias].getvalue().endswith(expected_sql.getvalue())
+
+
+def test_a_run_leaves_no_state_behind_in_alembic_or_its_config(here):
+    """Alembic's state is entered and left through one context manager: after a migration
+    (and after one that failed) the config holds nothing of the run, op and context nothing."""
+    import alembic.context
+    import alembic.op
+
+    from sqlmanage.core.apply import apply_migrations
+    from sqlmanage.project import Project
+
+    project = Project.load()
+    events = []
+    apply_migrations(project, "0002", on_event=lambda *event: events.append(event[0]))
+    assert project.config.attributes == {}
+    assert here.sqlite_version() == {"0002_add_products_discount_rate"}
+    with pytest.raises(UnknownMigration):
+        apply_migrations(project, "0042", on_event=lambda *event: None)
+    here.edit("project/migrations/versions/0003_fill_discount_rate.py", "def upgrade() -> None:\n",
+              "def upgrade() -> None:\n    raise RuntimeError('broken on purpose')\n")
+    broken = Project.load()
+    with pytest.raises(SqlmanageError, match="broken on purpose"):
+        apply_migrations(broken, None, on_event=lambda *event: None)
+    assert project.config.attributes == {} and broken.config.attributes == {}
+    for proxy in (alembic.op, alembic.context):
+        with pytest.raises(AttributeError):
+            proxy.get_context()
+    assert events.count("done") == 2
+
+
 def test_a_project_command_returns_its_value(here):
     folder = here.path / "project" / "management" / "commands"
     folder.mkdir(parents=True)

@@ -89,7 +89,7 @@ def test_the_bash_script_serves_python_manage_py_manage_py_and_sqlmanage(project
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
 def test_tab_in_an_interactive_bash(project):
-    pexpect = pytest.importorskip("pexpect")
+    import pexpect  # a test dependency: missing, the test fails rather than skips
     env = project.environment({"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                                "PS1": "$ ", "INPUTRC": "/dev/null", "TERM": "dumb"})
     shell = pexpect.spawn("bash", ["--norc", "--noprofile", "-i"], cwd=str(project.path), env=env,

@@ -1,43 +1,90 @@
 """Concurrent migrate runs against one database: each migration runs exactly once.
 
-A pending migration creates a table, sleeps and inserts a row; N processes of
-``manage.py migrate --noinput`` start together. All must exit 0, the row must exist once,
-and every run but one must have waited for the lock (and said so once on stderr).
+A pending migration creates a table, is held there, and inserts a row; N processes of
+``manage.py migrate --noinput`` start together. The migration is released only once every
+other run has said it waits for the lock (events read from their output, not a guess at
+timing), so the runs really overlap. All must exit 0, the row must exist once, and every run
+but one must have waited for the lock, saying so once on stderr.
 """
 
 from __future__ import annotations
 
+import os
+import selectors
 import subprocess
 import sys
+import time
 
 import pytest
 
-from conftest import direct_engine, inspect_schema, migration_file, version_rows
+from conftest import LAUNCHER, direct_engine, inspect_schema, migration_file, version_rows
 
+HOLD = "SQLMANAGE_TEST_HOLD"  # a file: 0004_slow waits, its table created, until it exists
+WAITING = "Waiting for the migration lock"
 SLOW_MIGRATION = migration_file(
     "0004_slow",
     upgrade=(
         '    op.create_table("events", sa.Column("id", sa.Integer, primary_key=True), sa.Column("note", sa.String(20)))\n'
-        '    time.sleep(0.6)\n'
+        '    import os\n'
+        f'    release = os.environ.get("{HOLD}")\n'
+        '    if release:\n'
+        '        print("0004_slow holds its table", flush=True)\n'
+        '        deadline = time.monotonic() + 90\n'
+        '        while not os.path.exists(release):\n'
+        '            assert time.monotonic() < deadline, "0004_slow was never released"\n'
+        '            time.sleep(0.02)\n'
         '    op.execute("INSERT INTO events (note) VALUES (\'once\')")'
     ),
     downgrade='    op.drop_table("events")',
 )
 
 
-def start_together(project, count: int, env: dict, *args: str) -> list[subprocess.CompletedProcess]:
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "manage.py", "migrate", "--noinput", *args], cwd=project.path,
-            env=project.environment(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        for _ in range(count)
-    ]
-    results = []
-    for process in processes:
-        stdout, stderr = process.communicate(timeout=120)
-        results.append(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
-    return results
+def start_together(project, count: int, env: dict, *args: str, command=None,
+                   running: str = "0004_slow holds its table") -> list[subprocess.CompletedProcess]:
+    """Start ``count`` runs at once; release 0004_slow when one runs it and all others wait."""
+    release = project.path / "release-0004"
+    env = project.environment({**env, HOLD: str(release)})
+    command = command or [sys.executable, "manage.py", "migrate", "--noinput", *args]
+    processes = [LAUNCHER.popen(command, project.path, env) for _ in range(count)]
+    seen = {(i, name): b"" for i in range(count) for name in ("stdout", "stderr")}
+    selector = selectors.DefaultSelector()
+    for i, process in enumerate(processes):
+        selector.register(process.stdout, selectors.EVENT_READ, (i, "stdout"))
+        selector.register(process.stderr, selectors.EVENT_READ, (i, "stderr"))
+
+    def output(i: int) -> str:
+        return (seen[i, "stdout"] + seen[i, "stderr"]).decode()
+
+    def overlapping() -> bool:
+        holders = [i for i in range(count) if running in output(i)]
+        return len(holders) == 1 and all(WAITING in output(i) for i in range(count) if i != holders[0])
+
+    deadline = time.monotonic() + 120
+    try:
+        while not overlapping():
+            assert selector.get_map(), "every run ended before they overlapped:\n" + "\n".join(map(output, range(count)))
+            assert time.monotonic() < deadline, "the runs never overlapped:\n" + "\n".join(map(output, range(count)))
+            for key, _ in selector.select(timeout=1):
+                chunk = os.read(key.fileobj.fileno(), 65536)
+                if chunk:
+                    seen[key.data] += chunk
+                else:
+                    selector.unregister(key.fileobj)
+        release.touch()
+        results = []
+        for i, process in enumerate(processes):
+            stdout, stderr = process.communicate(timeout=120)
+            results.append(subprocess.CompletedProcess(
+                process.args, process.returncode, (seen[i, "stdout"] + stdout).decode(),
+                (seen[i, "stderr"] + stderr).decode(),
+            ))
+        return results
+    finally:
+        selector.close()
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 def assert_applied_once(results, url: str) -> None:
@@ -46,10 +93,11 @@ def assert_applied_once(results, url: str) -> None:
         assert "Traceback" not in result.stderr
     applying = [line for r in results for line in r.stdout.splitlines() if "Applying 0004_slow" in line]
     assert len(applying) == 1, applying
-    waited = [r for r in results if "Waiting for the migration lock" in r.stderr]
-    assert len(waited) >= 1 or len(results) == 1
-    for result in waited:
-        assert result.stderr.count("Waiting for the migration lock") == 1
+    # Every other run waited (the one that applied 0004 may have waited for an earlier step),
+    # and a run says so once, however many steps it waits for.
+    others = [r for r in results if "Applying 0004_slow" not in r.stdout]
+    assert all(WAITING in r.stderr for r in others), [r.stderr for r in others]
+    assert all(r.stderr.count(WAITING) <= 1 for r in results), [r.stderr for r in results]
     assert version_rows(url) == {"0004_slow"}
     engine = direct_engine(url)
     try:
@@ -149,25 +197,27 @@ def test_sqlite_lock_sits_beside_the_real_file_not_a_symlink(project, tmp_path):
 def test_a_killed_runner_releases_the_lock(project, pg_url):
     """SIGKILL in the middle of a migration: nothing half-applied, and the next run completes."""
     import signal
-    import time
 
-    (project.versions / "0004_slow.py").write_text(SLOW_MIGRATION.replace("time.sleep(0.6)", "time.sleep(5)"))
+    (project.versions / "0004_slow.py").write_text(SLOW_MIGRATION)
     env = {"DATABASE_URL": pg_url}
     project.manage("migrate", "0003", env=env)
     process = subprocess.Popen(
         [sys.executable, "manage.py", "migrate", "--noinput"], cwd=project.path,
-        env=project.environment(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=project.environment({**env, HOLD: str(project.path / "never-released")}),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
-    time.sleep(2.5)  # start-up and the lock take well under a second; 0004 sleeps for 5
-    assert process.poll() is None, "the run ended before it could be killed"
+    seen = b""
+    while b"0004_slow holds its table" not in seen:  # its CREATE TABLE ran, uncommitted
+        chunk = os.read(process.stdout.fileno(), 4096)
+        assert chunk, f"the run ended before 0004_slow ran: {seen.decode()} {process.stderr.read().decode()}"
+        seen += chunk
     process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
+    process.communicate(timeout=30)
     assert version_rows(pg_url) == {"0003_fill_discount_rate"}
     assert "events" not in inspect_schema(pg_url), "the killed migration left its table behind"
-    started = time.monotonic()
+    # A lock the dead run still held would make this run give up after 10 seconds, exit 1.
     result = project.run("migrate", "--noinput", "--lock-timeout", "10", env=env)
     assert result.returncode == 0, result.stderr
-    assert time.monotonic() - started < 10
     assert_applied_once([result], pg_url)
 
 
@@ -175,16 +225,11 @@ def test_a_killed_runner_releases_the_lock(project, pg_url):
 def test_plain_alembic_upgrades_at_once_apply_each_migration_once(project, pg_url):
     """Plain 'alembic upgrade head' goes through the same per-transaction lock and re-check."""
     (project.versions / "0004_slow.py").write_text(SLOW_MIGRATION)
-    env = project.environment({"DATABASE_URL": pg_url})
-    processes = [
-        subprocess.Popen([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=project.path, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(4)
-    ]
-    outputs = [process.communicate(timeout=120) for process in processes]
-    for process, (stdout, stderr) in zip(processes, outputs):
-        assert process.returncode == 0, stdout + stderr
-    running = [line for _, stderr in outputs for line in stderr.splitlines() if "Running upgrade 0003" in line]
+    results = start_together(project, 4, {"DATABASE_URL": pg_url},
+                             command=[sys.executable, "-m", "alembic", "upgrade", "head"])
+    for result in results:
+        assert result.returncode == 0, result.stdout + result.stderr
+    running = [line for r in results for line in r.stderr.splitlines() if "Running upgrade 0003" in line]
     assert len(running) == 1, running
     assert version_rows(pg_url) == {"0004_slow"}
     engine = direct_engine(pg_url)

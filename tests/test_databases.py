@@ -15,6 +15,7 @@ import uuid
 from io import StringIO
 
 import pytest
+
 from conftest import execute, inspect_schema, version_rows
 
 ANALYTICS_MODELS = '''\
@@ -124,6 +125,7 @@ def assert_nothing_leaked(result, password: str) -> None:
         assert "Traceback" not in stream
 
 
+@pytest.mark.postgres
 def test_two_databases_each_with_its_own_models_and_migrations(two_databases):
     project = two_databases
     made = project.manage("makemigrations", "--database", "analytics")
@@ -168,6 +170,7 @@ def test_two_databases_each_with_its_own_models_and_migrations(two_databases):
     assert plain_alembic.stdout.strip() == "0001_initial (head)"
 
 
+@pytest.mark.postgres
 def test_one_failing_database_does_not_stop_the_others(analytics_migrated_by_hand, pg_url):
     project = analytics_migrated_by_hand
     missing, password = with_password(pg_url.rsplit("/", 1)[0] + "/sqlmanage_no_such_database")
@@ -211,6 +214,7 @@ def test_one_failing_database_does_not_stop_the_others(analytics_migrated_by_han
     assert project.run("migrate", "--all-databases", "--plan", "-v", "0").returncode == 0  # no --check
 
 
+@pytest.mark.postgres
 def test_interrupting_all_databases_stops_every_worker_once(analytics_migrated_by_hand, tmp_path):
     """SIGTERM (or Ctrl-C) reaches each worker once: its migration rolls back, exit 130."""
     project = analytics_migrated_by_hand

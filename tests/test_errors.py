@@ -1,6 +1,6 @@
 """User mistakes: one clear message and a hint on stderr, Django's exit codes, nothing half-done.
 
-CONTRACT.md section 5. Every case runs ``python manage.py ...`` in a fresh copy of the example
+Every case runs ``python manage.py ...`` in a fresh copy of the example
 project and checks, besides the message itself: the exit code (1 for a command error, 2 for a
 usage error), no traceback (unless ``-v 3`` or ``--traceback`` asks for one), no database
 password in any output, and that nothing was left half-done: no file written or changed, no
@@ -313,6 +313,7 @@ def test_unreachable_database_never_shows_the_password(project, case, command, v
     assert_unchanged(before, tree(project.path))
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("verbosity", [[], ["-v", "3"]], ids=["default", "v3"])
 def test_missing_postgresql_database_never_shows_the_password(project, verbosity):
     """A real server, but no such database: cannot connect, no password, and nothing created."""
@@ -659,6 +660,7 @@ def test_makemigrations_when_the_database_is_behind(project, database):
 # --- PostgreSQL: a failed migrate leaves the version table as it was ----------------------
 
 
+@pytest.mark.postgres
 def test_postgresql_unknown_target_and_unknown_revision_change_nothing(project, pg_url):
     """On PostgreSQL too: an unknown target, then a database at an unknown revision, change nothing."""
     from conftest import inspect_schema
@@ -688,7 +690,7 @@ def test_postgresql_unknown_target_and_unknown_revision_change_nothing(project, 
         ("DATABASE_URL = 123", "DATABASE_URL must be a string, not int"),
         ('DATABASES = "sqlite://"', "DATABASES must be a dict, not str"),
         ("VERSION_TABLE = None", "VERSION_TABLE must be a string, not NoneType"),
-        ("COMPARE_TYPE = 'yes'", "COMPARE_TYPE must be a boolean, not str"),
+        ("COMPARE_TYPE = 'yes'", "COMPARE_TYPE must be a boolean or the dotted path of a comparison function, not 'yes'"),
     ],
 )
 def test_settings_values_of_the_wrong_type(project, line, expected):
@@ -728,6 +730,7 @@ def test_a_down_revision_cycle_is_named(migrated):
     assert_unchanged(before, tree(project.path))
 
 
+@pytest.mark.mariadb
 def test_mariadb_wrong_password_never_shows_it(project, mariadb_url):
     """A real server refusing the password: 'Cannot connect', exit 1, the password nowhere."""
     password = "n0t-the-r1ght-pw"

@@ -5,15 +5,21 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from conftest import execute, inspect_schema, migration_file, version_rows
 
+HOLD = "SQLMANAGE_TEST_HOLD"  # set: the migration says where it is and waits to be killed
 SLOW = migration_file(
     "0004_slow",
-    upgrade='    op.create_table("events", sa.Column("id", sa.Integer, primary_key=True))\n    time.sleep(5)',
+    upgrade=(
+        '    op.create_table("events", sa.Column("id", sa.Integer, primary_key=True))\n'
+        '    import os\n'
+        f'    if os.environ.get("{HOLD}"):\n'
+        '        print("0004_slow created events", flush=True)\n'
+        '        time.sleep(120)'
+    ),
     downgrade='    op.drop_table("events")',
 )
 
@@ -47,12 +53,13 @@ def test_a_signal_rolls_the_migration_back_and_releases_the_lock(project, pg_url
     (project.versions / "0004_slow.py").write_text(SLOW)
     process = subprocess.Popen(
         [sys.executable, "manage.py", "migrate", "--noinput"], cwd=project.path,
-        env=project.environment(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=project.environment({**env, HOLD: "1"}), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
         # A run started from a background job inherits SIGINT ignored (no Ctrl-C reaches it
         # there); give it a terminal's default disposition, as when a developer presses Ctrl-C.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    started = _read_until(process, "Applying 0004_slow")  # the migration is running now
+    started = _read_until(process, "0004_slow created events")  # inside the migration now
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=30)
     stdout = started + stdout
@@ -93,51 +100,74 @@ def test_mariadb_half_applied_migration_is_refused_until_recorded(project, maria
     assert "half_done" in inspect_schema(mariadb_url)
 
 
-KILL_LOOP = migration_file(
+KILL_POINTS = migration_file(
     "0004_three",
     upgrade=(
+        '    import os\n'
         '    for name in ("k1", "k2", "k3"):\n'
         '        op.create_table(name, sa.Column("id", sa.Integer, primary_key=True))\n'
-        '        time.sleep(0.3)'
+        f'        if os.environ.get("{HOLD}") == name:\n'
+        '            print(f"0004_three created {name}", flush=True)\n'
+        '            time.sleep(120)'
     ),
     downgrade='    for name in ("k3", "k2", "k1"):\n        op.drop_table(name)',
 )
+ORDER = ["0001_initial", "0002_add_products_discount_rate", "0003_fill_discount_rate", "0004_three"]
+
+
+def assert_whole(url: str) -> None:
+    """Each migration is wholly applied or not at all, and the version table says which."""
+    schema = inspect_schema(url)
+    applied = version_rows(url)
+    reached = ORDER.index(next(iter(applied))) if applied else -1
+    present = {
+        "0001_initial": {"categories", "products", "customers", "reviews"} <= set(schema),
+        "0002_add_products_discount_rate": "discount_rate" in schema.get("products", set()),
+        "0004_three": bool({"k1", "k2", "k3"} & set(schema)),
+    }
+    for index, name in enumerate(ORDER):
+        if name in present:
+            assert present[name] == (index <= reached), (name, applied, schema)
+    if "0004_three" in applied:
+        assert {"k1", "k2", "k3"} <= set(schema)
+
+
+def kill_at(project, env: dict, marker: str, hold: str | None = None) -> None:
+    """Run migrate, SIGKILL it the moment ``marker`` appears on its stdout."""
+    extra = {HOLD: hold} if hold else {}
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "migrate", "--noinput"], cwd=project.path,
+        env=project.environment({**env, **extra}), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        _read_until(process, marker)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=30)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def test_sigkill_at_random_moments_never_leaves_a_half_applied_migration(project, request, kind):
-    """Five kills at random moments of a full migrate: after each, every migration is either
-    wholly applied or not at all; a final run completes."""
-    import random
-
+def test_sigkill_never_leaves_a_half_applied_migration(project, request, kind):
+    """SIGKILL inside a migration (after its first and after its last statement, before the
+    commit): it is not applied and none of its tables exist. SIGKILL as each earlier migration
+    starts: whatever it reached, each migration is whole. A final run completes."""
     if kind == "postgresql":
         url = request.getfixturevalue("pg_url")
         env = {"DATABASE_URL": url}
     else:
         url, env = f"sqlite:///{project.sqlite_file}", {}
-    (project.versions / "0004_three.py").write_text(KILL_LOOP)
-    expected_tables = {
-        "0001_initial": {"categories", "products", "customers", "reviews"},
-        "0004_three": {"k1", "k2", "k3"},
-    }
-    chance = random.Random(4242)
-    for _ in range(5):
-        project.run("migrate", "zero", "--noinput", env=env)
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "migrate", "--noinput"], cwd=project.path,
-            env=project.environment(env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        time.sleep(chance.uniform(0.3, 1.8))
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
-        tables = set(inspect_schema(url))
-        applied = version_rows(url)
-        order = ["0001_initial", "0002_add_products_discount_rate", "0003_fill_discount_rate", "0004_three"]
-        reached = order.index(next(iter(applied))) if applied else -1
-        for index, name in enumerate(order):
-            if name in expected_tables:
-                present = expected_tables[name] & tables
-                assert present == (expected_tables[name] if index <= reached else set()), (name, applied, tables)
+    (project.versions / "0004_three.py").write_text(KILL_POINTS)
+    project.manage("migrate", "0003", env=env)
+    for table in ("k1", "k3"):
+        kill_at(project, env, f"0004_three created {table}", hold=table)
+        assert version_rows(url) == {"0003_fill_discount_rate"}
+        assert not {"k1", "k2", "k3"} & set(inspect_schema(url)), f"killed after {table}"
+        assert_whole(url)
+    for name in ORDER[:3]:
+        project.manage("migrate", "zero", "--noinput", "--lock-timeout", "10", env=env)
+        kill_at(project, env, f"Applying {name}")
+        assert_whole(url)
     final = project.run("migrate", "--noinput", "--lock-timeout", "10", env=env)
     assert final.returncode == 0, final.stderr
     assert version_rows(url) == {"0004_three"}
+    assert_whole(url)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import uuid
 
 import pytest
 import sqlalchemy as sa
 
-from conftest import add_discount_code, direct_engine, finish, rows, spawn
+from conftest import (
+    PG_ADMIN_URL, add_discount_code, direct_engine, execute, finish, inspect_schema, later, rows, spawn,
+)
 
 
 def seed_product(project) -> None:
@@ -42,44 +45,70 @@ def test_a_database_behind_is_not_a_problem(project):
 
 
 @pytest.mark.postgres
-def test_postgresql_history_is_replayed_into_a_scratch_database_that_is_dropped(project, pg_url):
-    env = {"DATABASE_URL": pg_url}
+def test_postgresql_history_is_replayed_into_a_scratch_database_that_is_dropped(project, request):
+    """The run connects as a role of its own, so the databases it leaves are exactly those
+    that role owns (other runs on the server create and drop scratch databases meanwhile)."""
+    role = f"sqlmanage_role_{uuid.uuid4().hex[:12]}"
+    execute(PG_ADMIN_URL, f"CREATE ROLE {role} LOGIN CREATEDB")
+    # Dropped after the database it owns: finalizers run last first, and conftest.later in order.
+    request.addfinalizer(lambda: later(execute, PG_ADMIN_URL, f"DROP ROLE IF EXISTS {role}"))
+    pg_url = request.getfixturevalue("pg_url")
+    database = pg_url.rsplit("/", 1)[1]
+    execute(PG_ADMIN_URL, f"ALTER DATABASE {database} OWNER TO {role}")
+    url = pg_url.replace("://postgres@", f"://{role}@", 1)
+    assert role in url
+    env = {"DATABASE_URL": url}
     add_discount_code(project)
     result = project.manage("makemigrations", env=env)
     assert "    + Add column discount_code to products" in result.lines
     engine = direct_engine(pg_url)
     try:
         with engine.connect() as connection:
-            scratch = connection.execute(
-                sa.text("select datname from pg_database where datname like :prefix"),
-                {"prefix": "sqlmanage_scratch_%"},
+            left = connection.execute(
+                sa.text("select datname from pg_database d join pg_roles r on r.oid = d.datdba "
+                        "where r.rolname = :role and d.datname <> :database"),
+                {"role": role, "database": database},
             ).fetchall()
             tables = connection.exec_driver_sql(
                 "select tablename from pg_tables where schemaname = 'public'"
             ).fetchall()
     finally:
         engine.dispose()
-    assert scratch == []
+    assert left == [], "the scratch database was not dropped"
     assert tables == [], "the configured database was written to"
     project.manage("migrate", env=env)
     assert project.manage("makemigrations", "--check", env=env).lines == ["No changes detected"]
 
 
-@pytest.mark.mariadb
-def test_mariadb_history_is_replayed_into_a_scratch_database(project, mariadb_url):
-    env = {"DATABASE_URL": mariadb_url}
-    add_discount_code(project)
-    result = project.manage("makemigrations", env=env)
-    assert "    + Add column discount_code to products" in result.lines
-    engine = direct_engine(mariadb_url)
+def scratch_databases(url: str) -> set[str]:
+    engine = direct_engine(url)
     try:
         with engine.connect() as connection:
-            scratch = connection.execute(
-                sa.text("show databases like :prefix"), {"prefix": "sqlmanage_scratch_%"}
-            ).fetchall()
+            return {name for (name,) in connection.execute(
+                sa.text("show databases like :prefix"), {"prefix": "sqlmanage\\_scratch\\_%"}
+            )}
     finally:
         engine.dispose()
-    assert scratch == []
+
+
+@pytest.mark.mariadb
+def test_mariadb_history_is_replayed_into_a_scratch_database(project, mariadb_url):
+    """MariaDB does not record who created a database: a scratch database left behind is one
+    that outlives every run that may have made it (other runs' come and go within seconds)."""
+    import time
+
+    env = {"DATABASE_URL": mariadb_url}
+    add_discount_code(project)
+    before = scratch_databases(mariadb_url)
+    result = project.manage("makemigrations", env=env)
+    assert "    + Add column discount_code to products" in result.lines
+    assert inspect_schema(mariadb_url) == {}, "the configured database was written to"
+    lingering = scratch_databases(mariadb_url) - before
+    deadline = time.monotonic() + 60
+    while lingering and time.monotonic() < deadline:
+        time.sleep(0.5)
+        lingering &= scratch_databases(mariadb_url)
+    assert lingering == set(), "a scratch database was not dropped"
 
 
 def test_a_new_model_is_named_create(project):

@@ -13,27 +13,28 @@ COMMANDS = ["makemigrations", "migrate", "showmigrations", "sqlmigrate"]
 
 
 def test_migrate_then_showmigrations_on_a_fresh_copy(project):
+    """The README's first commands, each in a fresh interpreter as a newcomer runs them."""
     assert not project.sqlite_file.exists()
 
-    before = project.manage("showmigrations")
+    before = project.manage("showmigrations", real_process=True)
     assert before.lines == ["project"] + [f" [ ] {name}" for name in ALL_MIGRATIONS]
     assert not project.sqlite_file.exists(), "a read-only command created the database file"
 
-    migrate = project.manage("migrate")
+    migrate = project.manage("migrate", real_process=True)
     assert migrate.lines[:3] == [
         "Operations to perform:",
         "  Apply all migrations: project",
         "Running migrations:",
     ]
-    for line, name in zip(migrate.lines[3:], ALL_MIGRATIONS):
+    for line, name in zip(migrate.lines[3:], ALL_MIGRATIONS, strict=True):
         assert line == f"  Applying {name}... OK"
     assert project.sqlite_tables() >= {"categories", "products", "customers", "reviews", "alembic_version"}
     assert project.sqlite_version() == {"0003_fill_discount_rate"}
 
-    after = project.manage("showmigrations")
+    after = project.manage("showmigrations", real_process=True)
     assert after.lines == ["project"] + [f" [X] {name}" for name in ALL_MIGRATIONS]
 
-    again = project.manage("migrate")
+    again = project.manage("migrate", real_process=True)
     assert "  No migrations to apply." in again.lines
 
 

@@ -1,4 +1,4 @@
-"""Migrations a busy PostgreSQL keeps serving through (issue 15).
+"""Migrations a busy PostgreSQL keeps serving through (docs/online-safe.md).
 
 One migration holds every change kind that has a safe form, on a table with rows: the test
 reads the safe form in the file, has squawk lint ``sqlmigrate``'s SQL (and counts what it

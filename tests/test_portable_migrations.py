@@ -152,8 +152,9 @@ def pairs() -> list:
 @pytest.fixture
 def other_project(tmp_path):
     """A second copy of the example project, for the database the files are applied on."""
-    from conftest import ROOT, Project
     import shutil
+
+    from conftest import ROOT, Project
 
     target = tmp_path / "deploy"
     target.mkdir()

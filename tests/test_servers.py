@@ -8,7 +8,6 @@ directly (SQLAlchemy's inspector, the version table) to check what really happen
 
 from __future__ import annotations
 
-
 import pytest
 import sqlalchemy as sa
 
@@ -88,7 +87,7 @@ def assert_migrate_output(result, names: list[str], verb: str = "Applying") -> N
     """migrate printed one ``  Applying NAME... OK`` line per migration, in order (Django's)."""
     step_lines = [line for line in result.lines if line.startswith(("  Applying ", "  Unapplying "))]
     assert len(step_lines) == len(names), result.stdout
-    for line, name in zip(step_lines, names):
+    for line, name in zip(step_lines, names, strict=True):
         assert line == f"  {verb} {name}... OK", line
 
 

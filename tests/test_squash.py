@@ -12,7 +12,13 @@ from contextlib import ExitStack, contextmanager
 
 import pytest
 
-from conftest import PG_ADMIN_URL, _server_database, add_discount_code, direct_engine, migration_file
+from conftest import (
+    PG_ADMIN_URL,
+    _server_database,
+    add_discount_code,
+    direct_engine,
+    migration_file,
+)
 
 END_REVISION = "0004_add_products_discount_code"
 SQUASHED = "0004_squashed_0001_0004"
@@ -42,7 +48,7 @@ def full_schema(url: str) -> dict:
         engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_urls(request, project):
     """Four empty databases of one dialect: SQLite files, or PostgreSQL databases."""
     if request.param == "sqlite":

@@ -1,36 +1,97 @@
-"""The body of every project's ``env.py``, shared by ``alembic`` and ``manage.py``.
+"""The body of every project's ``env.py``, shared by ``alembic`` and ``manage.py``, and the
+one owner of Alembic's process-wide state.
 
 Because the library owns this code, ``alembic upgrade head`` and ``manage.py migrate`` run
 the same configuration: the same URL, models, comparison options and batch mode. It follows
 Alembic's cookbook: a connection (Engine or Connection) handed in through
 ``config.attributes["connection"]`` is used as is; offline mode renders SQL from the URL
 alone; async URLs run through ``run_sync``.
+
+Alembic keeps a run's state in module globals (the ``context`` and ``op`` proxies). Every
+run sqlmanage starts goes through ``alembic_run``, which holds one process-wide lock for the
+run (so runs from several threads take turns instead of sharing, and breaking, the proxies),
+hands env.py the run's ``RunOptions`` and takes them back on exit.
 """
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
-from typing import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterator
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+    from sqlmanage.project import Project
+
+_RUN_ATTRIBUTE = "sqlmanage.run"  # config.attributes key, set only inside alembic_run
+_ALEMBIC_STATE = threading.RLock()  # re-entrant: a migration may start a run of its own
+_runs_entered = 0  # changed only under _ALEMBIC_STATE
+
+
+@dataclass
+class RunOptions:
+    """What a run started by sqlmanage hands to env.py (the plain ``alembic`` CLI hands none).
+
+    ``configure`` holds extra ``context.configure`` arguments (``on_version_apply``);
+    ``lock_timeout`` bounds the wait for the migration lock and ``on_wait`` hears the notice
+    while waiting; ``prepare`` is called with the locked connection before migrating.
+    """
+
+    project: Project
+    configure: dict = field(default_factory=dict)
+    lock_timeout: float | None = None
+    on_wait: Callable[[str], None] | None = None
+    prepare: Callable[[object], None] | None = None
+
+
+@contextmanager
+def alembic_run(options: RunOptions, config: Config | None = None) -> Iterator[Config]:
+    """The one way into Alembic's process-wide state; yields the Alembic Config of the run
+    (``config``, by default the project's).
+
+    Inside, env.py finds ``options``; the batch default of ``alembic_internals`` applies.
+    One run at a time in the process: another thread's run waits here until this one is out.
+    On the way out the config holds nothing of the run, and ``op`` is empty.
+    """
+    from sqlmanage.alembic_internals import batch_reflects_its_table_only, clear_op
+
+    global _runs_entered
+    config = config or options.project.config
+    with _ALEMBIC_STATE:
+        _runs_entered += 1
+        config.attributes[_RUN_ATTRIBUTE] = options
+        try:
+            with batch_reflects_its_table_only():
+                yield config
+        finally:
+            del config.attributes[_RUN_ATTRIBUTE]
+            _runs_entered -= 1
+            if not _runs_entered:  # a failed migration leaves Alembic's op installed
+                clear_op()
 
 
 def run_migrations() -> None:
     """Run the migrations Alembic asked for, online or offline."""
     from alembic import context
 
-    from sqlmanage.project import (
-        CONFIGURE_ATTRIBUTE,
-        LOCK_ATTRIBUTE,
-        PREPARE_ATTRIBUTE,
-        PROJECT_ATTRIBUTE,
-        Project,
-    )
+    from sqlmanage.project import Project
 
     config = context.config
-    project = config.attributes.get(PROJECT_ATTRIBUTE)
-    if project is None:
+    options = config.attributes.get(_RUN_ATTRIBUTE)
+    if options is None:  # the plain alembic CLI, or a caller's own command.upgrade(config)
         _configure_logging(config)
-        project = Project.from_alembic_config(config)
-    extra = config.attributes.get(CONFIGURE_ATTRIBUTE, {})
+        options = RunOptions(Project.from_alembic_config(config))
+        with alembic_run(options, config):
+            _run_migrations(context, config, options)
+    else:
+        _run_migrations(context, config, options)
+
+
+def _run_migrations(context, config, options: RunOptions) -> None:
+    project = options.project
+    extra = options.configure
 
     if context.is_offline_mode():
         configure(context, project, **extra)
@@ -38,9 +99,11 @@ def run_migrations() -> None:
             context.run_migrations()
         return
 
-    def run(connection) -> None:
-        configure(context, project, connection, transaction_per_migration=True, **extra)
-        with _batch_reflects_its_table_only(), context.begin_transaction():
+    def run(connection, on_version_apply: tuple = ()) -> None:
+        callbacks = (*_as_tuple(extra.get("on_version_apply")), *on_version_apply)
+        configure(context, project, connection, transaction_per_migration=True,
+                  **{**extra, **({"on_version_apply": callbacks} if callbacks else {})})
+        with context.begin_transaction():
             context.run_migrations()
 
     def locked_run(connection) -> None:
@@ -55,19 +118,18 @@ def run_migrations() -> None:
         from sqlmanage.core.cancel import cancel_on_signal
         from sqlmanage.core.lock import RunOutdated, migration_lock
 
-        timeout, on_wait = config.attributes.get(LOCK_ATTRIBUTE, (None, _log_wait))
+        on_wait = options.on_wait or _log_wait
         with cancel_on_signal(connection), \
-                migration_lock(connection, project.settings, timeout, on_wait) as lock:
+                migration_lock(connection, project.settings, options.lock_timeout, on_wait) as lock:
             lock.hold()
             _ensure_version_table(connection, project.settings)
-            prepare = config.attributes.get(PREPARE_ATTRIBUTE)
-            if prepare is not None:
-                prepare(connection)
+            if options.prepare is not None:
+                options.prepare(connection)
             connection.commit()
-            with _steps_checked_under(lock, project.settings):
+            with _steps_checked_under(lock, project.settings) as remember_heads:
                 while True:
                     try:
-                        run(connection)
+                        run(connection, (remember_heads,))
                         return
                     except RunOutdated:
                         connection.rollback()
@@ -111,9 +173,10 @@ def run_steps(project, steps, connection=None, *, as_sql: bool = False, **extra)
     """
     from alembic.runtime.environment import EnvironmentContext
 
-    with EnvironmentContext(project.config, project.history.script, fn=steps, as_sql=as_sql) as context:
+    with alembic_run(RunOptions(project)) as config, \
+            EnvironmentContext(config, project.history.script, fn=steps, as_sql=as_sql) as context:
         configure(context, project, connection, transaction_per_migration=True, **extra)
-        with _batch_reflects_its_table_only(), context.begin_transaction():
+        with context.begin_transaction():
             context.run_migrations()
 
 
@@ -121,44 +184,44 @@ def _ensure_version_table(connection, settings) -> None:
     """Create Alembic's version table under the lock, not in the unlocked read that follows."""
     from alembic.runtime.migration import MigrationContext
 
-    context = MigrationContext.configure(connection, opts={
+    from sqlmanage.alembic_internals import ensure_version_table
+
+    ensure_version_table(MigrationContext.configure(connection, opts={
         "version_table": settings.version_table,
         "version_table_schema": settings.version_table_schema,
-    })
-    context._ensure_version_table()  # Alembic's own definition of the table; no public name
+    }))
 
 
 @contextmanager
-def _steps_checked_under(lock, settings) -> Iterator[None]:
+def _steps_checked_under(lock, settings) -> Iterator[Callable]:
     """Wrap Alembic's migration function: each step takes the lock in its own transaction
     and raises RunOutdated if the version table is not where this run's last step left it.
 
     Alembic reads the heads before the first step outside any lock and keeps its own copy
-    of them; the check is what makes that copy safe to use. ``on_version_apply`` tells the
-    heads after each step (read in the step's own, still locked, transaction).
+    of them; the check is what makes that copy safe to use. Yields the ``on_version_apply``
+    callback that tells the heads after each step (read in the step's own, still locked,
+    transaction), for the run to configure.
     """
-    from alembic import context
-
     from sqlalchemy import column, select, table
 
+    from sqlmanage.alembic_internals import running_environment_options
     from sqlmanage.core.lock import RunOutdated
 
     versions = table(settings.version_table, column("version_num"), schema=settings.version_table_schema)
     read_heads = select(versions.c.version_num)  # the table exists: made under the lock first
-    options = context._proxy.context_opts  # the running EnvironmentContext: no public handle
+    expected: list[set] = [set()]
+
+    def remember_heads(ctx, step, heads, run_args) -> None:
+        expected[0] = set(heads)
+
+    options = running_environment_options()
     original = options.get("fn")
     if original is None:
-        yield
+        yield remember_heads
         return
 
     def checked(heads, migration_context):
-        expected = [set(heads)]
-
-        def remember(ctx, step, heads, run_args) -> None:
-            expected[0] = set(heads)
-
-        migration_context.on_version_apply_callbacks = (
-            *migration_context.on_version_apply_callbacks, remember)
+        expected[0] = set(heads)
         for step in original(heads, migration_context):
             # The lock and the step's SET LOCALs go in one statement; the version table is
             # read in the next: a statement's snapshot is taken when it starts, before the
@@ -173,32 +236,15 @@ def _steps_checked_under(lock, settings) -> Iterator[None]:
 
     options["fn"] = checked
     try:
-        yield
+        yield remember_heads
     finally:
         options["fn"] = original
 
 
-@contextmanager
-def _batch_reflects_its_table_only() -> Iterator[None]:
-    """Batch rebuilds (SQLite) reflect the table without every table its foreign keys reach.
-
-    Alembic only needs the referenced tables' names, which it stubs itself; reflecting them,
-    recursively, for every rebuild is most of a long SQLite history's run time. A migration
-    that passes its own ``reflect_kwargs`` keeps them.
-    """
-    from alembic.operations.batch import BatchOperationsImpl
-
-    original = BatchOperationsImpl.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        self.reflect_kwargs.setdefault("resolve_fks", False)
-
-    BatchOperationsImpl.__init__ = init
-    try:
-        yield
-    finally:
-        BatchOperationsImpl.__init__ = original
+def _as_tuple(callbacks) -> tuple:
+    if callbacks is None:
+        return ()
+    return tuple(callbacks) if isinstance(callbacks, (list, tuple)) else (callbacks,)
 
 
 def _log_wait(message: str) -> None:

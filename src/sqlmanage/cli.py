@@ -184,7 +184,7 @@ def help_command(ctx: click.Context, command_name: str | None) -> None:
     if command_name is None:
         click.echo(root.get_help())
         return
-    command = root.command.resolve_command(root, [command_name])[1]
+    command = root.command.resolve_command(root, [command_name])[1]  # type: ignore[attr-defined]  # the root is a group
     with click.Context(command, info_name=command_name, parent=root) as sub:
         click.echo(command.get_help(sub))
 
@@ -299,6 +299,7 @@ def call_command(command_name, *args, stdout=None, stderr=None, **options):
     try:
         with click.Context(cli, info_name=STATE.prog_name) as root:
             root.meta[SETTINGS_META] = options.get("settings")
+            command: click.Command | None
             if isinstance(command_name, click.Command):
                 command, command_name = command_name, command_name.name
             else:
@@ -328,7 +329,7 @@ def call_command(command_name, *args, stdout=None, stderr=None, **options):
 def _keyword_words(command: click.Command, options: dict) -> list[str]:
     """Django's keyword forms of a command's words: ``call_command("migrate", app_label="project",
     migration_name="0002")``. Each command names its word slots in ``word_keywords``."""
-    words = []
+    words: list[str] = []
     for names in getattr(command, "word_keywords", ()):
         given = [options.pop(name) for name in names if name in options]
         words.extend(str(value) for value in given[:1] if value is not None)

@@ -115,7 +115,9 @@ def _register_own_plugin() -> None:
     from alembic.runtime import plugins
     from alembic.util import DispatchPriority
 
-    if OWN_PLUGIN in plugins._all_plugins:  # a process-wide registry; names are unique
+    from sqlmanage.alembic_internals import is_plugin_registered
+
+    if is_plugin_registered(OWN_PLUGIN):  # a process-wide registry; names are unique
         return
     plugin = plugins.Plugin(OWN_PLUGIN)
     plugin.add_autogenerate_comparator(
@@ -220,7 +222,7 @@ def keep_column_checks(script) -> None:
         for column in [c for c in operation.columns if isinstance(c, Column)]:
             for check in column.constraints:
                 if isinstance(check, CheckConstraint):
-                    operation.columns.append(CheckConstraint(check.sqltext, name=check.name))
+                    operation.columns.append(CheckConstraint(check.sqltext, name=check.name))  # type: ignore[attr-defined]  # a list
 
 
 def drop_checks_before_columns(script, dialect) -> None:
@@ -233,6 +235,8 @@ def drop_checks_before_columns(script, dialect) -> None:
     """
     from alembic.operations import ops
 
+    from sqlmanage.alembic_internals import knows_dropped_original
+
     for container in (script.upgrade_ops, script.downgrade_ops):
         for table_ops in container.ops:
             if not isinstance(table_ops, ops.ModifyTableOps):
@@ -242,9 +246,9 @@ def drop_checks_before_columns(script, dialect) -> None:
             rest = [o for o in table_ops.ops if not any(o is c for c in checks)]
             names = {o.constraint_name for o in checks}
             for operation in rest:
-                if not isinstance(operation, ops.DropColumnOp) or operation._reverse is None:
+                if not isinstance(operation, ops.DropColumnOp) or not knows_dropped_original(operation):
                     continue
-                for check in _checks_of_type_everywhere(operation._reverse.column):
+                for check in _checks_of_type_everywhere(operation.to_column()):
                     name = _final_name(check, dialect)
                     if name and name not in names:
                         names.add(name)
@@ -263,7 +267,8 @@ def _checks_of_type_everywhere(column) -> list:
     table = getattr(column, "table", None)
     if table is None:
         return []
-    compilers = [d.ddl_compiler(d, None) for d in (sqlite.dialect(), postgresql.dialect(), mysql.dialect())]
+    dialects = (sqlite.dialect(), postgresql.dialect(), mysql.dialect())
+    compilers = [d.ddl_compiler(d, None) for d in dialects]  # type: ignore[arg-type]  # no statement: its helpers only
     return [
         c for c in table.constraints
         if isinstance(c, CheckConstraint) and getattr(c, "_type_bound", False)

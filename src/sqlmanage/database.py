@@ -9,9 +9,10 @@ unreachable server becomes one clear message wherever it happens, and an async U
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlmanage.errors import DatabaseUnavailable, DriverMissing, SettingsError, SqlmanageError
 from sqlmanage.redaction import redact, register_secret
@@ -73,7 +74,7 @@ def parse_url(raw: str) -> URL:
     if backend in SCHEME_ALIASES:
         url = url.set(drivername=SCHEME_ALIASES[backend] + plus + driver)
     for key in SECRET_QUERY_KEYS:
-        register_secret(url.query.get(key) if isinstance(url.query.get(key), str) else None)
+        register_secret(value if isinstance(value := url.query.get(key), str) else None)
     if url.host and "@" in url.host:
         raise SettingsError(
             "DATABASE_URL has an '@' in its password or user name.",
@@ -142,8 +143,7 @@ def create_engine(url: URL, **kwargs: Any):
     On SQLite (pysqlite) the engine emits BEGIN itself, so DDL runs inside the transaction
     and a failing migration rolls back completely (pysqlite would otherwise autocommit DDL).
     """
-    from sqlalchemy import create_engine as sa_create_engine
-    from sqlalchemy import event, pool
+    from sqlalchemy import create_engine as sa_create_engine, event, pool
     from sqlalchemy.exc import NoSuchModuleError
 
     kwargs.setdefault("poolclass", pool.NullPool)
@@ -157,7 +157,7 @@ def create_engine(url: URL, **kwargs: Any):
         if is_async(url):
             from sqlalchemy.ext.asyncio import create_async_engine
 
-            engine = create_async_engine(url, connect_args=connect_args, **kwargs)
+            engine: Any = create_async_engine(url, connect_args=connect_args, **kwargs)
         else:
             engine = sa_create_engine(url, connect_args=connect_args, **kwargs)
     except NoSuchModuleError:
@@ -194,9 +194,8 @@ def _add_connect_args(url: URL, connect_args: dict) -> None:
     elif backend == "postgresql" and driver == "asyncpg":
         connect_args.setdefault("timeout", CONNECT_TIMEOUT_SECONDS)
         connect_args.setdefault("server_settings", {"application_name": "sqlmanage"})
-    elif backend in ("mysql", "mariadb") and driver == "pymysql":
-        if "connect_timeout" not in url.query:
-            connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
+    elif backend in ("mysql", "mariadb") and driver == "pymysql" and "connect_timeout" not in url.query:
+        connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
 
 
 def _driver_missing(url: URL, exc: ImportError) -> DriverMissing:
@@ -206,7 +205,7 @@ def _driver_missing(url: URL, exc: ImportError) -> DriverMissing:
             hint="Install it: pip install 'sqlmanage[async]' (or pip install greenlet)",
         )
     module = getattr(exc, "name", None)
-    driver = url.drivername.partition("+")[2] or DRIVER_MODULES.get(module, module) or url.drivername
+    driver = url.drivername.partition("+")[2] or DRIVER_MODULES.get(module or "", module) or url.drivername
     return DriverMissing(
         f"The database driver '{driver}' for {display_url(url)} is not installed.",
         hint=driver_hint(url.get_backend_name(), driver),
@@ -271,9 +270,8 @@ def connect(url: URL, fn: Callable[[Connection], T], **engine_kwargs: Any) -> T:
             raise _unavailable(url, exc) from None
         except ImportError as exc:
             raise _driver_missing(url, exc) from None
-        with connection:
-            with refused_by_database(url):
-                return fn(connection)
+        with connection, refused_by_database(url):
+            return fn(connection)
     finally:
         engine.dispose()
 

@@ -9,6 +9,8 @@ the file, never "may be a bug".
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlmanage.errors import SqlmanageError
@@ -20,6 +22,12 @@ class FileWriteError(SqlmanageError):
 
 def write_atomic(path: Path, text: str, *, exclusive: bool = False) -> None:
     """Write ``text`` to ``path`` whole; ``exclusive`` never replaces an existing file."""
+    place(stage(path, text), path, exclusive=exclusive)
+
+
+def stage(path: Path, text: str) -> Path:
+    """Write ``text`` beside ``path`` in a hidden file, flushed to disk, for ``place`` to put
+    in place later (squashmigrations moves the originals in between)."""
     path = Path(path)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -28,19 +36,30 @@ def write_atomic(path: Path, text: str, *, exclusive: bool = False) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+    except OSError as exc:
+        discard(temporary)
+        raise cannot_write(path, exc) from exc
+    return temporary
+
+
+def place(staged: Path, path: Path, *, exclusive: bool = False) -> None:
+    """Rename a ``stage``d file to ``path`` (durably); ``exclusive`` never replaces a file.
+    On failure the staged file is removed."""
+    path = Path(path)
+    try:
         if exclusive:
-            _link_new(temporary, path)
+            _link_new(staged, path)
         else:
-            os.replace(temporary, path)
+            os.replace(staged, path)
         _sync_folder(path.parent)
     except FileExistsError:
-        _remove(temporary)
+        discard(staged)
         raise FileWriteError(
             f"{path} already exists; nothing was written.",
             hint="Move it away, or give the new file another name (-n).",
         ) from None
     except OSError as exc:
-        _remove(temporary)
+        discard(staged)
         raise cannot_write(path, exc) from exc
 
 
@@ -65,7 +84,7 @@ def _link_new(temporary: Path, path: Path) -> None:
             raise FileExistsError(path) from None
         os.replace(temporary, path)
         return
-    _remove(temporary)
+    discard(temporary)
 
 
 def _sync_folder(folder: Path) -> None:
@@ -82,8 +101,34 @@ def _sync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
-def _remove(path: Path) -> None:
+def discard(path: Path) -> None:
+    """Remove a file if it is there; a failure to remove it is not worth an error."""
     try:
         path.unlink(missing_ok=True)
     except OSError:
         pass
+
+
+@contextmanager
+def folder_lock(folder: Path, *, exclusive: bool) -> Iterator[None]:
+    """Hold an advisory lock on ``folder`` itself: shared to read a set of files in it as one,
+    exclusive to change several of them as one (squashmigrations' move of the originals).
+
+    Best effort: where the platform or filesystem has no such lock (Windows, some network
+    filesystems) or the folder cannot be opened, nothing is locked.
+    """
+    try:
+        import fcntl
+
+        descriptor = os.open(folder, os.O_RDONLY)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        except OSError:
+            pass
+        yield
+    finally:
+        os.close(descriptor)  # closing the last descriptor releases the lock

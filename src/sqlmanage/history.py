@@ -11,13 +11,14 @@ import re
 import traceback
 import warnings
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
+from sqlmanage import alembic_internals
 from sqlmanage.errors import (
     AmbiguousMigration,
     MigrationFileError,
@@ -73,10 +74,13 @@ class Squash:
 
 
 class History:
-    """Every migration of one migrations folder, in the order they apply.
+    """Every migration of a project's version folders, in the order they apply.
 
-    ``script`` (Alembic's ScriptDirectory, needed only to run or render migrations) is made
-    on first use; reading where a database stands never imports Alembic.
+    The migrations form one or more trees: a root (a migration with no down_revision) and
+    everything that grows from it. A tree's label is Alembic's branch label of its root
+    (Django's app label), else the settings' (the package name). ``script`` (Alembic's
+    ScriptDirectory, needed only to run or render migrations) is made on first use; reading
+    where a database stands never imports Alembic.
     """
 
     def __init__(self, migrations: list[Migration], heads: tuple[str, ...], project_label: str,
@@ -85,14 +89,13 @@ class History:
         self.by_id: dict[str, Migration] = {m.revision: m for m in migrations}
         self.heads = heads
         self.package_label = project_label
-        # The tree's label: Alembic's branch label where its root declares one (Django's app
-        # label), else the settings' (the package name).
-        root_labels = sorted(label for m in migrations if not m.parents for label in m.branch_labels)
-        self.label = root_labels[0] if root_labels else project_label
+        self.tree_of = _trees(migrations, project_label)
+        self.trees: tuple[str, ...] = tuple(sorted(set(self.tree_of.values())))
+        self.label = ", ".join(self.trees) or project_label
         self._load_script = load_script
         self.exists = load_script is not None
         self.checksums: dict[str, str] = {}
-        self.replaced_dir: Path | None = None
+        self.replaced_dirs: list[Path] = []
 
     @classmethod
     def from_script(cls, script_directory, project_label: str) -> History:
@@ -117,7 +120,9 @@ class History:
         Read only when a database stands at a revision the history lacks: versions/replaced/
         is usually absent or irrelevant.
         """
-        originals = _replaced_originals(self.replaced_dir)
+        originals: dict[str, Migration] = {}
+        for folder in self.replaced_dirs:
+            originals.update(_replaced_originals(folder))
         found: dict[str, Squash] = {}
         for original in originals.values():
             squashed = self.by_id.get(original.revision)
@@ -141,13 +146,28 @@ class History:
 
         # The first original of each squash is only ever where a database stands, never a
         # step to run: it is made a root here, since its parent lives in the main history.
+        originals = [
+            (index, m) for squash in {id(s): s for s in self.squashes.values()}.values()
+            for index, m in enumerate(squash.replaced)
+        ]
         scripts = [
-            Script(LazyMigrationModule(m.path, {
+            Script(LazyMigrationModule(m.path, {  # type: ignore[arg-type]  # a module, loaded on use
                 "revision": m.revision,
                 "down_revision": _down_revision(m.parents) if index else None,
+                "branch_labels": None,
+                "depends_on": _down_revision(m.dependencies),
             }), m.revision, m.path)
-            for squash in {id(s): s for s in self.squashes.values()}.values()
-            for index, m in enumerate(squash.replaced)
+            for index, m in originals
+        ]
+        # What they depend on in other trees (the plan runs it first) stands here as a root,
+        # so that Alembic keeps the version table as plain alembic would (one row, not two).
+        named = {m.revision for _, m in originals}
+        needed = dict.fromkeys(d for _, m in originals for d in m.dependencies if d not in named)
+        scripts += [
+            Script(LazyMigrationModule(self.by_id[d].path, {
+                "revision": d, "down_revision": None, "branch_labels": None, "depends_on": None,
+            }), d, self.by_id[d].path)
+            for d in needed if d in self.by_id
         ]
         return RevisionMap(lambda: scripts)
 
@@ -171,67 +191,146 @@ class History:
     def revision_map_for(self, migration: Migration):
         return self.replaced_revision_map if self.is_replaced(migration) else self.script.revision_map
 
-    def head(self) -> str | None:
-        """The single head, or None for an empty history; several heads are an error."""
-        self.require_single_head()
-        return self.heads[0] if self.heads else None
+    def tree(self, label: str | None) -> list[Migration]:
+        """The migrations of the tree ``label`` names (every migration for None), in order."""
+        if label is None:
+            return self.migrations
+        tree = self.tree_label(label)
+        return [m for m in self.migrations if self.tree_of[m.revision] == tree]
 
-    def require_single_head(self) -> None:
-        if len(self.heads) > 1:
-            names = ", ".join(self.by_id[h].name for h in self.heads)
-            raise MultipleHeads(
-                f"Conflicting migrations detected; multiple heads in the migration history "
-                f"({names} in {self.label}).",
-                hint=MAKE_MIGRATIONS_HINT,
+    def tree_heads(self, label: str | None) -> tuple[str, ...]:
+        """The heads of one tree (of every tree for None)."""
+        if label is None:
+            return self.heads
+        tree = self.tree_label(label)
+        return tuple(h for h in self.heads if self.tree_of[h] == tree)
+
+    def only_tree(self, label: str | None) -> str | None:
+        """The tree a command works on: ``label``'s, or the one tree there is.
+
+        None for an empty history; a project with several trees needs the label.
+        """
+        if label is not None:
+            return self.tree_label(label)
+        if len(self.trees) > 1:
+            raise SqlmanageError(
+                f"The project has several migration trees ({', '.join(self.trees)}): say which "
+                "one the new migration goes in.",
+                hint=f"Give its app label, e.g. 'python manage.py makemigrations {self.trees[0]}'.",
             )
+        return self.trees[0] if self.trees else None
 
-    def find(self, name: str) -> Migration:
-        """The migration a user means by a full id, a file name, a number or a unique prefix."""
+    def head(self, label: str | None = None) -> str | None:
+        """The single head of the tree (``label``'s, or the only one); None for an empty
+        history. Several heads in that tree are an error."""
+        tree = self.only_tree(label)
+        if tree is None:
+            return None
+        self.require_single_head(tree)
+        heads = self.tree_heads(tree)
+        return heads[0] if heads else None
+
+    def require_single_head(self, label: str | None = None) -> None:
+        """Each tree (or ``label``'s) must end in one migration: two heads need a merge.
+
+        Several trees, each with its own head, are Alembic's multiple bases, not a conflict.
+        """
+        for tree in (self.trees if label is None else (self.tree_label(label),)):
+            heads = self.tree_heads(tree)
+            if len(heads) > 1:
+                names = ", ".join(self.by_id[h].name for h in heads)
+                merge = MAKE_MIGRATIONS_HINT if len(self.trees) == 1 else MAKE_MIGRATIONS_HINT.replace(
+                    "--merge", f"{tree} --merge")
+                if len({self._root(h) for h in heads}) > 1:
+                    merge = ("They grow from different first migrations (Alembic's multiple "
+                             "bases): give each first migration its own branch_labels to make "
+                             "them separate trees, or " + MAKE_MIGRATIONS_HINT[0].lower()
+                             + MAKE_MIGRATIONS_HINT[1:])
+                raise MultipleHeads(
+                    f"Conflicting migrations detected; multiple heads in the migration history "
+                    f"({names} in {tree}).",
+                    hint=merge,
+                )
+
+    def _root(self, revision: str) -> str:
+        """The first migration ``revision`` grows from, following first parents."""
+        migration = self.by_id[revision]
+        while migration.parents:
+            migration = self.by_id[migration.parents[0]]
+        return migration.revision
+
+    def find(self, name: str, label: str | None = None) -> Migration:
+        """The migration a user means by a full id, a file name, a number or a unique prefix,
+        among the tree ``label`` names (or every tree)."""
         name = name.strip()
         if name.endswith(".py"):
             name = name[:-3]
-        exact = self.by_id.get(name) or next((m for m in self.migrations if m.name == name), None)
+        candidates = self.tree(label)
+        where = self.tree_label(label) if label is not None else self.label
+        exact = next((m for m in candidates if m.revision == name), None) or next(
+            (m for m in candidates if m.name == name), None)
         if exact is not None:
             return exact
         if name.isascii() and name.isdigit():
             # A number means that migration, compared as a number (10 = 0010 = 010), never a
             # prefix of a longer number or of a date; else an Alembic prefix of a hex id.
-            matches = [m for m in self.migrations if m.number == int(name)] or [
-                m for m in self.migrations if m.number is None and m.revision.startswith(name)
+            matches = [m for m in candidates if m.number == int(name)] or [
+                m for m in candidates if m.number is None and m.revision.startswith(name)
             ]
         else:
             matches = [
-                m for m in self.migrations if m.revision.startswith(name) or m.name.startswith(name)
+                m for m in candidates if m.revision.startswith(name) or m.name.startswith(name)
             ]
         if len(matches) == 1:
             return matches[0]
         if not matches:
             raise UnknownMigration(
-                f"Cannot find a migration matching '{name}' in {self.label}.",
+                f"Cannot find a migration matching '{name}' in {where}.",
                 hint=f"App labels: {', '.join(self.labels)}. Run 'python manage.py "
                 "showmigrations' to list the migrations.",
             )
         listed = ", ".join(m.name for m in matches)
+        trees = {self.tree_of[m.revision] for m in matches}
         raise AmbiguousMigration(
-            f"More than one migration matches '{name}' in {self.label}: {listed}.",
-            hint="Give more of the name, or the full revision id.",
+            f"More than one migration matches '{name}' in {where}: {listed}.",
+            hint="Give the app label first (e.g. 'migrate "
+            f"{min(trees)} {name}')." if len(trees) > 1 and label is None
+            else "Give more of the name, or the full revision id.",
         )
 
     @property
     def labels(self) -> tuple[str, ...]:
-        """Every name the tree answers to as an APP_LABEL: its label, the package, branch labels."""
-        names = [self.label, self.package_label, self.package_label.partition(":")[0]]
+        """Every name a tree answers to as an APP_LABEL: the trees' labels, their other branch
+        labels, and the package's name while there is one tree (it then names that tree)."""
+        names = list(self.trees) or [self.label]
+        if len(self.trees) <= 1:
+            names += [self.package_label, self.package_label.partition(":")[0]]
         names += sorted(label for m in self.migrations for label in m.branch_labels)
         return tuple(dict.fromkeys(names))
 
     def tree_label(self, label: str) -> str:
-        """The label of the tree that ``label`` names (one tree per history for now)."""
+        """The label of the tree that ``label`` names (a tree's label or one of its aliases)."""
+        if label in self.trees:
+            return label
         if label in self.labels:
-            return self.label
+            owner = next((m for m in self.migrations if label in m.branch_labels), None)
+            if owner is not None:
+                return self.tree_of[owner.revision]
+            return self.trees[0] if self.trees else self.label
         raise UnknownLabel(
             f"No migrations with the app label '{label}'.",
             hint=f"App labels: {', '.join(self.labels)}.",
         )
+
+    def dependents(self, revisions: Iterable[str], among: Iterable[Migration]) -> list[Migration]:
+        """The migrations of ``among`` that are, or build on (through parents or depends_on),
+        one of ``revisions``: what unapplying those revisions takes down with them."""
+        marked = set(revisions)
+        for migration in self.migrations:  # parents first: one pass marks every descendant
+            if migration.revision not in marked and marked.intersection(
+                    migration.parents + migration.dependencies):
+                marked.add(migration.revision)
+        return [m for m in among if m.revision in marked]
 
     def ancestors(self, revisions: Iterable[str]) -> set[str]:
         """The given revisions and everything they depend on, walking parents once each."""
@@ -265,8 +364,12 @@ class History:
         from sqlmanage.revision_index import file_checksum
 
         # This answer gates check and migrate's warning: read the content itself, whatever
-        # the cache says (a cache keyed on file metadata cannot vouch for every edit).
-        current = self.checksums[migration.revision] = file_checksum(migration.path.read_bytes())
+        # the cache says (a cache keyed on file metadata cannot vouch for every edit). A file
+        # moved away since the history was read (squashmigrations) is as it was read then.
+        try:
+            current = self.checksums[migration.revision] = file_checksum(migration.path.read_bytes())
+        except FileNotFoundError:
+            current = self.checksums.get(migration.revision)
         if recorded_checksum == current:
             return False
         return migration.revision not in _declared_replaces(migration.path)
@@ -285,9 +388,10 @@ class History:
         if hasattr(module, "unload"):
             module.unload()
 
-    def next_number(self) -> int:
-        """The number for a new migration: one above the highest in the history."""
-        numbers = [m.number for m in self.migrations if m.number is not None]
+    def next_number(self, label: str | None = None) -> int:
+        """The number for a new migration: one above the highest in its tree (as Django
+        numbers each app on its own)."""
+        numbers = [m.number for m in self.tree(label) if m.number is not None]
         return max(numbers, default=0) + 1
 
 
@@ -297,8 +401,7 @@ def split_app_label(history: History, words: Iterable[str], most: int = 1) -> tu
     A first word that is a label names the tree (``migrate shop 0005``, ``migrate shop``);
     a lone word that is not a label is a migration (``migrate 0005``). With more than
     ``most`` migration words, the first one must be a label, and a word that is none says
-    which labels exist. The label is checked and dropped: a project has one tree per
-    database so far, and a later one maps each label to its own tree here.
+    which labels exist. The label returned is the tree's own (an alias is resolved).
     """
     words = list(words)
     if words and (words[0] in history.labels or len(words) > most):
@@ -337,8 +440,26 @@ def load_history(migrations_dir: Path, ini_file: Path, project_label: str,
             )
     if history is None:
         history = History.from_script(script_directory(), project_label)
-    history.replaced_dir = migrations_dir / "versions" / REPLACED_FOLDER
+        history.replaced_dirs = [
+            location / REPLACED_FOLDER
+            for location in alembic_internals.version_locations(history.script)
+        ]
+    else:
+        history.replaced_dirs = [migrations_dir / "versions" / REPLACED_FOLDER]
     return history
+
+
+def _trees(migrations: list[Migration], package_label: str) -> dict[str, str]:
+    """Revision -> the label of its tree: a root's branch label (or the package's name),
+    passed down to every migration that grows from it through its first parent."""
+    tree_of: dict[str, str] = {}
+    for migration in migrations:  # parents come first
+        parent = migration.parents[0] if migration.parents else None
+        if parent in tree_of:
+            tree_of[migration.revision] = tree_of[parent]
+        else:
+            tree_of[migration.revision] = min(migration.branch_labels, default=package_label)
+    return tree_of
 
 
 def _declared_replaces(path: Path) -> tuple[str, ...]:
@@ -442,7 +563,7 @@ def _history_from_headers(headers: list, project_label: str, load_script) -> His
             children[parent].append(migration.revision)
         waiting[migration.revision] = len(set(migration.parents))
     order_key = {revision: _sort_key(m) for revision, m in by_id.items()}
-    ready = sorted((r for r, count in waiting.items() if count == 0), key=order_key.get)
+    ready = sorted((r for r, count in waiting.items() if count == 0), key=order_key.__getitem__)
     ordered: list[Migration] = []
     while ready:
         revision = ready.pop(0)
@@ -453,14 +574,14 @@ def _history_from_headers(headers: list, project_label: str, load_script) -> His
             if waiting[child] == 0:
                 released.append(child)
         if released:
-            ready = sorted(ready + released, key=order_key.get)
+            ready = sorted(ready + released, key=order_key.__getitem__)
     if len(ordered) < len(by_id):
         stuck = sorted(r for r in by_id if waiting[r] > 0)
         raise MigrationFileError(
             f"The migration history has a cycle: Cycle is detected in revisions ({', '.join(stuck)}).",
             hint="Check the down_revision of the migrations named above.",
         )
-    heads = tuple(sorted((r for r in by_id if not children[r]), key=order_key.get))
+    heads = tuple(sorted((r for r in by_id if not children[r]), key=order_key.__getitem__))
     history = History(ordered, heads, project_label, load_script)
     history.checksums = checksums
     return history
@@ -472,7 +593,8 @@ def _sort_key(migration: Migration) -> tuple:
 
 def _migration_from_header(path: Path, header: dict) -> Migration:
     doc = (header.get("doc") or "").strip()
-    return _make_migration(path, header["revision"], doc, _as_tuple(header.get("down_revision")), ())
+    return _make_migration(path, header["revision"], doc, _as_tuple(header.get("down_revision")),
+                           _as_tuple(header.get("depends_on")))
 
 
 @contextmanager
@@ -532,8 +654,8 @@ def _migration(script) -> Migration:
     return _make_migration(
         Path(script.path), script.revision, (script.module.__doc__ or "").strip(),
         _as_tuple(script.down_revision),
-        tuple(getattr(script, "_resolved_dependencies", ()) or ()),
-        tuple(sorted(script.branch_labels or ())),
+        alembic_internals.resolved_dependencies(script),
+        alembic_internals.own_branch_labels(script),
     )
 
 

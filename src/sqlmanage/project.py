@@ -13,10 +13,6 @@ from pathlib import Path
 from sqlmanage.errors import ModelImportError
 from sqlmanage.settings import ENV_SETTINGS, Settings, load_settings
 
-PROJECT_ATTRIBUTE = "sqlmanage.project"
-CONFIGURE_ATTRIBUTE = "sqlmanage.configure"
-LOCK_ATTRIBUTE = "sqlmanage.lock"  # (timeout seconds or None, callback for the wait notice)
-PREPARE_ATTRIBUTE = "sqlmanage.prepare"  # called with the locked connection before migrating
 INI_SETTINGS_OPTION = "sqlmanage_settings"
 
 
@@ -77,7 +73,7 @@ class Project:
 
         from sqlmanage.settings import resolve_setting
 
-        chosen = resolve_setting(self.settings, "TARGET_METADATA", self.settings.target_metadata)
+        chosen = resolve_setting(self.settings, "TARGET_METADATA", self.settings.target_metadata)  # type: ignore[arg-type]
         chosen = getattr(chosen, "metadata", chosen)
         if not isinstance(chosen, MetaData):
             raise ModelImportError(
@@ -115,7 +111,8 @@ class Project:
     @property
     def has_autogenerate_hooks(self) -> bool:
         settings = self.settings
-        return any((settings.include_object, settings.include_name, settings.process_revision_directives))
+        return any((settings.include_object, settings.include_name, settings.process_revision_directives,
+                    isinstance(settings.compare_type, str), isinstance(settings.compare_server_default, str)))
 
     def hook(self, name: str):
         """The callable a dotted-path setting names (INCLUDE_OBJECT, BASELINE, ...), or None."""
@@ -132,7 +129,6 @@ class Project:
         ini = self.settings.base_dir / "alembic.ini"
         config = Config(str(ini) if ini.is_file() else None)
         config.set_main_option("script_location", str(self.migrations_dir).replace("%", "%%"))
-        config.attributes[PROJECT_ATTRIBUTE] = self
         return config
 
     @cached_property
@@ -150,9 +146,13 @@ class Project:
         batch = settings.render_as_batch
         from sqlmanage import comparison
 
-        compare_server_default = comparison.server_default_comparison(settings.compare_server_default)
+        if isinstance(settings.compare_server_default, str):
+            compare_server_default = self.hook("COMPARE_SERVER_DEFAULT")
+        else:
+            compare_server_default = comparison.server_default_comparison(settings.compare_server_default)
+        compare_type = settings.compare_type
         options = {
-            "compare_type": settings.compare_type,
+            "compare_type": self.hook("COMPARE_TYPE") if isinstance(compare_type, str) else compare_type,
             "compare_server_default": compare_server_default,
             "render_as_batch": True if batch is None else bool(batch),
             "version_table": settings.version_table,

@@ -87,10 +87,10 @@ def find_project_commands(settings_module: str | None = None) -> dict[str, Proje
             if not path.name.startswith("_") and path.stem.isidentifier():
                 found[path.stem] = ProjectCommand(path.stem, f"{prefix}.{path.stem}", path)
     for dotted in _commands_setting(settings_file, settings_name):
-        path = module_file(dotted)
-        if path is not None:
+        source = module_file(dotted)
+        if source is not None:
             name = dotted.rpartition(".")[2]
-            found[name] = ProjectCommand(name, dotted, path)
+            found[name] = ProjectCommand(name, dotted, source)
     return found
 
 
@@ -123,7 +123,8 @@ def _commands_setting(settings_file: Path, settings_name: str) -> list[str]:
     assigned = None  # the last assignment is the value the module ends up with
     for node in tree.body:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
-        if any(isinstance(t, ast.Name) and t.id == COMMANDS_SETTING for t in targets) and node.value is not None:
+        if (isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None
+                and any(isinstance(t, ast.Name) and t.id == COMMANDS_SETTING for t in targets)):
             assigned = node.value
     if assigned is None:
         return []

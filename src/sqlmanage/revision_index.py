@@ -15,20 +15,22 @@ import ast
 import json
 import os
 import re
-import warnings
 from pathlib import Path
+from types import ModuleType
 
 INDEX_FILE = "sqlmanage-revisions.json"
 INDEX_VERSION = 3
 HEADER_NAMES = ("revision", "down_revision", "branch_labels", "depends_on")
 REVISION_FILE = re.compile(r"(?!\.\#|__init__)(.*\.py)$")  # Alembic's own pattern
+READ_ATTEMPTS = 5  # listings of a folder that changes under the reader (a checkout, say)
 
 
 class LazyMigrationModule:
     """Stands in for a migration module: the header is known, the body is imported on use."""
 
-    def __init__(self, path: Path, header: dict):
+    def __init__(self, path: Path, header: dict, checksum: str | None = None):
         self._path = path
+        self._checksum = checksum  # of the file as the history was read from it
         self._module = None
         self.__file__ = str(path)
         self.__doc__ = header.get("doc")
@@ -44,13 +46,42 @@ class LazyMigrationModule:
     def load(self):
         """Import the module now; a file that fails to import is a MigrationFileError."""
         if self._module is None:
-            from alembic import util
-
+            from sqlmanage.alembic_internals import import_migration_file
             from sqlmanage.history import translate_revision_errors
 
+            path = self._file_as_read()
             with translate_revision_errors():
-                self._module = util.load_python_file(str(self._path.parent), self._path.name)
+                self._module = import_migration_file(path)
         return self._module
+
+    def _file_as_read(self) -> Path:
+        """The file holding the migration the history was read from.
+
+        A squashmigrations run since then moved it to versions/replaced/ unchanged: it runs
+        from there, and takes the database to the squashed migration's revision as the
+        originals do. Removed or edited in the meantime, it is refused: what runs is always
+        what the history (and the audit trail's checksum) saw.
+        """
+        if self._checksum is None:
+            return self._path
+        from sqlmanage.errors import MigrationFileError
+        from sqlmanage.history import REPLACED_FOLDER
+
+        for candidate in (self._path, self._path.parent / REPLACED_FOLDER / self._path.name):
+            try:
+                source = candidate.read_bytes()
+            except FileNotFoundError:
+                continue
+            except OSError:
+                return candidate  # unreadable: importing it says why
+            if file_checksum(source) == self._checksum:
+                return candidate
+        what = "changed" if self._path.exists() else "removed"
+        raise MigrationFileError(
+            f"{self._path.name} was {what} after this run read the migration history (by "
+            "squashmigrations, a checkout or an edit): nothing of it ran.",
+            hint="Run the command again; it reads the migrations folder afresh.",
+        )
 
     def unload(self) -> None:
         """Let the module go once it has run: a long history need not stay in memory."""
@@ -161,23 +192,42 @@ def write_cache(path: Path, data) -> None:
 def read_folder(migrations_dir: Path) -> list[tuple[Path, dict, str]] | None:
     """(path, header, checksum) of every migration in ``versions/``, or None when one needs
     Alembic's own reading (a header that is not literals, branch labels, depends_on)."""
+    from sqlmanage.files import folder_lock
+
     versions = (migrations_dir / "versions").resolve()
     index = RevisionIndex(migrations_dir)
-    found = []
+    with folder_lock(versions, exclusive=False):  # never halfway through a squash's moves
+        for attempt in range(READ_ATTEMPTS):
+            names = _listing(versions)
+            try:
+                found = _read_listed(index, versions, names)
+            except FileNotFoundError:
+                if attempt == READ_ATTEMPTS - 1:
+                    raise
+                continue
+            if found is None or _listing(versions) == names or attempt == READ_ATTEMPTS - 1:
+                break  # the same files before and after: one consistent state of the folder
+    index.save()
+    return found
+
+
+def _listing(versions: Path) -> list[str]:
     try:
-        names = sorted(os.listdir(versions))
+        return sorted(os.listdir(versions))
     except FileNotFoundError:
-        names = []
+        return []
+
+
+def _read_listed(index: RevisionIndex, versions: Path, names: list[str]) -> list | None:
+    found = []
     for name in names:
         path = versions / name
         if not REVISION_FILE.match(name) or not path.is_file():
             continue
         header = index.header(path)
         if header is None or header.get("branch_labels") or header.get("depends_on"):
-            index.save()
             return None
         found.append((path, header, index.checksum(path)))
-    index.save()
     return found
 
 
@@ -187,59 +237,39 @@ def install_lazy_loading(script_directory, headers: list | None = None) -> None:
     ``headers`` are ``read_folder``'s, when the history was read from them already: the
     folder is then not listed, nor the index read, a second time.
     """
-    from alembic.script.revision import RevisionMap
+    from sqlmanage.alembic_internals import feed_revision_map
 
     if script_directory.sourceless:
         return  # .pyc-only histories have no source to read
     if headers is None:
-        script_directory.revision_map = RevisionMap(lambda: _load_scripts(script_directory))
+        feed_revision_map(script_directory, lambda: _load_scripts(script_directory))
     else:
-        script_directory.revision_map = RevisionMap(lambda: _scripts_from(headers))
+        feed_revision_map(script_directory, lambda: _scripts_from(headers))
 
 
 def _scripts_from(headers: list):
     from alembic.script import Script
 
-    for path, header, _ in headers:
-        yield Script(LazyMigrationModule(path, header), header["revision"], str(path))
+    for path, header, checksum in headers:
+        yield Script(LazyMigrationModule(path, header, checksum), header["revision"], str(path))
 
 
 def _load_scripts(script_directory):
+    """Alembic's own listing of the folders, each file's header from the index when it can."""
     from alembic.script import Script
-    from alembic.script.base import _only_source_rev_file
+
+    from sqlmanage.alembic_internals import imported_script, revision_file_paths
 
     index = RevisionIndex(Path(script_directory.dir))
-    loaded: set[Path] = set()
-    for location in script_directory._version_locations:
-        location = Path(location)
-        if not location.exists():
+    for path in revision_file_paths(script_directory):
+        header = index.header(path)
+        if header is None:
+            script = imported_script(script_directory, path)
+            if script is not None:
+                yield script
             continue
-        for listed in Script._list_py_dir(script_directory, location):
-            path = Path(listed).resolve()
-            if path in loaded:
-                warnings.warn(f"File {path} loaded twice! ignoring. Please ensure "
-                              "version_locations is unique.")
-                continue
-            loaded.add(path)
-            if not _only_source_rev_file.match(path.name):
-                continue
-            header = index.header(path)
-            if header is None:
-                script = _imported_script(script_directory, path)
-                if script is not None:
-                    yield script
-                continue
-            yield Script(LazyMigrationModule(path, header), header["revision"], str(path))
+        yield Script(LazyMigrationModule(path, header, index.checksum(path)), header["revision"], str(path))
     index.save()
-
-
-def _imported_script(script_directory, path: Path):
-    """Alembic's own loading, for a file whose header needs executing to be known."""
-    from alembic.script import Script
-
-    if hasattr(Script, "_from_path"):
-        return Script._from_path(script_directory, path)
-    return Script._from_filename(script_directory, str(path.parent), path.name)
 
 
 def _to_json(value):

@@ -53,8 +53,8 @@ class Settings:
     module_name: str
     base_dir: Path
     databases: dict[str, DatabaseSettings]
-    compare_type: bool = True
-    compare_server_default: bool = True
+    compare_type: bool | str = True  # or the dotted path of Alembic's comparison callable
+    compare_server_default: bool | str = True
     render_as_batch: bool | None = None
     version_table: str = "alembic_version"
     version_table_schema: str | None = None
@@ -67,6 +67,7 @@ class Settings:
     target_metadata: str | None = None
     baseline: str | None = None
     baseline_on_migrate: bool = False
+    template_args: dict = field(default_factory=dict)  # extra names for script.py.mako
 
     def database(self, alias: str | None) -> DatabaseSettings:
         alias = alias or DEFAULT_ALIAS
@@ -221,8 +222,8 @@ def load_settings(explicit: str | None = None) -> Settings:
         module_name=module_name,
         base_dir=base_dir,
         databases=databases,
-        compare_type=check.value("COMPARE_TYPE", bool, True),
-        compare_server_default=check.value("COMPARE_SERVER_DEFAULT", bool, True),
+        compare_type=check.switch_or_hook("COMPARE_TYPE", True),
+        compare_server_default=check.switch_or_hook("COMPARE_SERVER_DEFAULT", True),
         render_as_batch=check.value("RENDER_AS_BATCH", bool, None),
         version_table=check.value("VERSION_TABLE", str, "alembic_version", required=True),
         version_table_schema=check.value("VERSION_TABLE_SCHEMA", str, None),
@@ -234,6 +235,7 @@ def load_settings(explicit: str | None = None) -> Settings:
         target_metadata=check.dotted_path("TARGET_METADATA"),
         baseline=check.dotted_path("BASELINE"),
         baseline_on_migrate=check.value("BASELINE_ON_MIGRATE", bool, False),
+        template_args=check.value("TEMPLATE_ARGS", dict, None) or {},
     )
 
 
@@ -293,6 +295,22 @@ class _Checker:
             )
         return value
 
+
+    def switch_or_hook(self, name: str, default: bool) -> bool | str:
+        """A comparison switch: True/False, or the dotted path of a callable Alembic asks
+        first (what an adopted env.py passed, as Airflow's ``compare_type=compare_type``)."""
+        value = getattr(self.module, name, default)
+        if isinstance(value, bool):
+            return value
+        if value is None:
+            return default
+        if isinstance(value, str) and not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", value):
+            raise SettingsError(
+                f"{self.module_name}.{name} must be a boolean or the dotted path of a comparison "
+                f"function, not {value!r}.",
+                hint=f"Fix {name} in {self.module_name}: True, False or e.g. 'myapp.hooks.{name.lower()}'.",
+            )
+        return self.dotted_path(name)
 
     def dotted_path(self, name: str) -> str | None:
         """A setting that names an object by its dotted path; a callable is taken as is."""

@@ -25,7 +25,8 @@ def command(runtime, dry_run, settings_module):
 
     Reads alembic.ini and env.py (without running it) and carries over the database URL's
     source, the models (target_metadata), include_object / include_name /
-    process_revision_directives, the comparison switches and the version table. env.py is
+    process_revision_directives (functions env.py defines are copied into env_hooks.py),
+    the comparison switches and callables, template_args and the version table. env.py is
     replaced by sqlmanage's and kept as env.py.orig; versions/ is never touched; manage.py
     and script.py.mako are written where missing. Plain alembic keeps working.
 

@@ -11,9 +11,10 @@ import functools
 import os
 import re
 import sys
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any
 
 import click
 
@@ -22,7 +23,7 @@ from sqlmanage.redaction import redact
 OFF_TERMINAL_WIDTH = 120
 RELATIVE_STEP = re.compile(r"^-\d+$")  # migrate -1: a word, not an option
 
-STYLES = {
+STYLES: dict[str, dict[str, Any]] = {
     "heading": {"fg": "cyan", "bold": True},
     "label": {"bold": True},
     "success": {"fg": "green", "bold": True},

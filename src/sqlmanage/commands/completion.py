@@ -20,7 +20,13 @@ import re
 from pathlib import Path
 
 import click
-from click.shell_completion import BashComplete, CompletionItem, FishComplete, ZshComplete, split_arg_string
+from click.shell_completion import (
+    BashComplete,
+    CompletionItem,
+    FishComplete,
+    ZshComplete,
+    split_arg_string,
+)
 
 TARGET_WORDS = {"zero": "Unapply every migration.", "head": "Apply every migration."}
 DOCSTRING_FIRST_LINE = re.compile(r'^\s*(?:[rRuU]?)("""|\'\'\')\s*(.*?)\s*$', re.MULTILINE)
@@ -138,7 +144,8 @@ class _ConsoleScriptNamed:
     """zsh and fish scripts register one program: the ``sqlmanage`` console script."""
 
     def source_vars(self):
-        return {**super().source_vars(), "prog_name": "sqlmanage", "complete_func": "_sqlmanage_completion"}
+        return {**super().source_vars(),  # type: ignore[misc]  # a mixin for ShellComplete classes
+                "prog_name": "sqlmanage", "complete_func": "_sqlmanage_completion"}
 
 
 class SqlmanageZshComplete(_ConsoleScriptNamed, ZshComplete):

@@ -49,7 +49,8 @@ def command(runtime, app_labels, name, empty, dry_run, no_header, check_changes,
     terminal it asks, as Django does, whether a column or table was renamed, and for a value
     for the existing rows when a NOT NULL column arrives; with --noinput (or off a terminal)
     it assumes no rename and exits with status 3 where a value is needed. APP_LABEL (Django's
-    form) names the migration trees to look at.
+    form) names the migration tree the new migration goes in (on its head, in its folder);
+    a project with several trees needs it when there are changes to write.
 
     \b
     Examples:
@@ -68,15 +69,19 @@ def command(runtime, app_labels, name, empty, dry_run, no_header, check_changes,
     from sqlmanage.render import plain
 
     project = runtime.project
-    for label in app_labels:
-        project.history.tree_label(label)
+    trees = tuple(dict.fromkeys(project.history.tree_label(label) for label in app_labels))
+    if len(trees) > 1:
+        raise click.UsageError(
+            f"Give one app label: a migration goes in one tree ({', '.join(trees)} given)."
+        )
+    label = trees[0] if trees else None
     report = runtime.err if scriptable else runtime.out
     if name is not None and not name.strip():
         raise click.BadParameter("must not be empty.", param_hint="'-n' / '--name'")
     write = not (dry_run or check_changes)
 
     if merge:
-        migration = make_merge(project, name)
+        migration = make_merge(project, name, label)
         if migration is None:
             if runtime.verbosity >= 1:
                 report("No conflicts detected to merge.")
@@ -89,15 +94,15 @@ def command(runtime, app_labels, name, empty, dry_run, no_header, check_changes,
         elif write or (dry_run and not runtime.interactive):
             from sqlmanage.core.questions import NonInteractiveQuestioner
 
-            questioner = NonInteractiveQuestioner()  # Django: --dry-run --noinput exits 3 too
+            questioner = NonInteractiveQuestioner()  # type: ignore[assignment]  # Django: --dry-run --noinput exits 3 too
         else:
             questioner = None  # --check, or --dry-run: report, never ask or refuse
         if update:
             if name:
                 raise click.UsageError("--update keeps the latest migration's name; leave out -n.")
-            migration = update_latest(project, questioner)
+            migration = update_latest(project, questioner, label)
         else:
-            migration = make_migration(project, name, empty, questioner)
+            migration = make_migration(project, name, empty, questioner, label)
         if migration is None:
             if runtime.verbosity >= 1:
                 report("No changes detected")
@@ -117,12 +122,14 @@ def command(runtime, app_labels, name, empty, dry_run, no_header, check_changes,
         if migration.changes:
             record_fingerprint(project, migration)
     if runtime.verbosity >= 1:
+        history = project.history
+        tree = migration.tree or project.label
         if merge:
-            report(f"Merging {project.label}", "heading")
-            for head in project.history.heads:
-                report(f"  Branch {project.history.by_id[head].name}")
+            report(f"Merging {tree}", "heading")
+            for head in history.tree_heads(tree):
+                report(f"  Branch {history.by_id[head].name}")
         for text, style in plain.changes_written(
-            project.label, [(migration, _shown(migration.path))], runtime.verbosity
+            tree, [(migration, _shown(migration.path))], runtime.verbosity
         ):
             report(text, style)
     if dry_run and runtime.verbosity >= 3:
@@ -140,4 +147,4 @@ def _shown(path) -> str:
         return str(path)
 
 
-command.word_keywords = (("app_label",),)  # call_command(..., app_label="project")
+command.word_keywords = (("app_label",),)  # type: ignore[attr-defined]  # call_command(..., app_label="project")

@@ -116,13 +116,15 @@ def command(runtime, words, plan, fake, fake_initial, sql, check_unapplied, prun
 
 
 def _target(runtime, words) -> str | None:
-    """The MIGRATION of ``[APP_LABEL] [MIGRATION]`` (the label is checked and dropped)."""
+    """``[APP_LABEL] [MIGRATION]`` as one target: ``label@migration`` (Alembic's form, which
+    may also be typed as is), ``label@head`` for a label alone, or the migration."""
+    from sqlmanage.core.plan import with_label
     from sqlmanage.history import split_app_label
 
     if not words:
         return None
-    _label, rest = split_app_label(runtime.project.history, words, most=1)
-    return rest[0] if rest else None
+    label, rest = split_app_label(runtime.project.history, words, most=1)
+    return with_label(label, rest[0] if rest else None)
 
 
 def _prune(runtime) -> int:
@@ -204,7 +206,7 @@ def _apply(runtime, target, fake: bool, lock_timeout: float | None, fake_initial
         if not verbose:
             return
         if event == "plan" and run["heading"]:
-            for text, style in plain.migration_heading(subject, project.label):
+            for text, style in plain.migration_heading(subject, subject.tree or project.label):
                 runtime.out(text, style)
         elif event == "start":
             runtime.out(plain.step_started(subject), nl=False)
@@ -360,4 +362,4 @@ def _print_summary(runtime, run, checking: bool) -> None:
             runtime.out(text, style)
 
 
-command.word_keywords = (("app_label",), ("migration_name", "target"))  # call_command's keyword forms of the words, in order
+command.word_keywords = (("app_label",), ("migration_name", "target"))  # type: ignore[attr-defined]  # call_command's keyword forms of the words, in order

@@ -93,7 +93,7 @@ def _run_code(source: str, filename: str, namespace: dict) -> int:
     try:
         exec(compile(source, filename, "exec"), scope)
     except Exception as exc:
-        lines = traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next)
+        lines = traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None)
         sys.stderr.write(redact("".join(lines)))
         sys.stderr.flush()
         return 1

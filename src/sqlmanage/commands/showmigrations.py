@@ -25,8 +25,9 @@ from sqlmanage.commands.base import common_options
 def command(runtime, app_labels, listing, plan, output_format):
     """Show every migration and whether it is applied.
 
-    APP_LABEL (Django's form) limits the list to those migration trees; a label that names
-    no tree is an error that lists the labels.
+    Each migration tree is listed under its app label, as Django lists apps. APP_LABEL
+    (Django's form) limits the list to those trees (a plan keeps what they depend on); a
+    label that names no tree is an error that lists the labels.
 
     \b
     Examples:
@@ -39,9 +40,7 @@ def command(runtime, app_labels, listing, plan, output_format):
 
     if listing and plan:
         raise click.UsageError("--list and --plan cannot be combined.")
-    for label in app_labels:
-        runtime.project.history.tree_label(label)
-    status = migration_status(runtime.project)
+    status = migration_status(runtime.project, tuple(app_labels), plan)
     output_format = output_format or ("table" if runtime.is_terminal else "plain")
     if output_format == "json":
         from sqlmanage.render import json_data
@@ -73,4 +72,4 @@ def command(runtime, app_labels, listing, plan, output_format):
         )
 
 
-command.word_keywords = (("app_label",),)  # call_command(..., app_label="project")
+command.word_keywords = (("app_label",),)  # type: ignore[attr-defined]  # call_command(..., app_label="project")

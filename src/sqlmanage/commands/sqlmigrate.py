@@ -36,7 +36,7 @@ def command(runtime, words, backwards):
     label, rest = split_app_label(runtime.project.history, words, most=1)
     if not rest:
         raise click.UsageError(f"Give the migration: sqlmigrate {label} MIGRATION.")
-    sql = migration_sql(runtime.project, rest[0], backwards)
+    sql = migration_sql(runtime.project, rest[0], backwards, label)
     if not sql:
         runtime.err("No operations found.")
     elif runtime.color:
@@ -47,4 +47,4 @@ def command(runtime, words, backwards):
         runtime.out(sql, nl=False)
 
 
-command.word_keywords = (("app_label",), ("migration_name", "migration"))  # call_command's keyword forms of the words, in order
+command.word_keywords = (("app_label",), ("migration_name", "migration"))  # type: ignore[attr-defined]  # call_command's keyword forms of the words, in order

@@ -38,23 +38,24 @@ def command(runtime, words, squashed_name, dry_run):
     from sqlmanage.history import split_app_label
 
     words = migration_words(words, "squashmigrations", 2, METAVAR)
+    label = None
     if len(words) > 1:  # a lone word is END: no need to read the history for labels
-        _label, words = split_app_label(runtime.project.history, words, most=2)
+        label, words = split_app_label(runtime.project.history, words, most=2)
     start, end = (None, *words) if len(words) == 1 else (words + [None, None])[:2]
     if end is None:
         raise click.UsageError("Give the last migration to squash: squashmigrations [START] END.")
     if squashed_name is not None and not squashed_name.strip():
         raise click.BadParameter("must not be empty.", param_hint="'--squashed-name'")
     project = runtime.project
-    squash = squash_migrations(project, start, end, squashed_name)
+    squash = squash_migrations(project, start, end, squashed_name, label)
     if runtime.verbosity >= 1:
         runtime.out("Will squash the following migrations:", "heading")
         for migration in squash.replaced:
             runtime.out(f" - {migration.name}")
-    if not dry_run and runtime.can_prompt():
-        if not click.confirm("Do you wish to proceed?", default=False, prompt_suffix=" "):
-            runtime.out("Aborting squash.")
-            return 0
+    if (not dry_run and runtime.can_prompt()
+            and not click.confirm("Do you wish to proceed?", default=False, prompt_suffix=" ")):
+        runtime.out("Aborting squash.")
+        return 0
     if not dry_run:
         squash.carry_out()
     if runtime.verbosity >= 1:
@@ -95,4 +96,6 @@ def _shown(path) -> str:
         return str(path)
 
 
-command.word_keywords = (("app_label",), ("start_migration_name", "start"), ("migration_name", "end"))  # call_command's keyword forms of the words, in order
+command.word_keywords = (  # type: ignore[attr-defined]  # call_command's keyword forms of the words
+    ("app_label",), ("start_migration_name", "start"), ("migration_name", "end"),
+)

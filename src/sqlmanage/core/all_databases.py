@@ -22,10 +22,10 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from sqlmanage.redaction import redact
 
@@ -240,7 +240,7 @@ def check_all_databases(settings, plans: bool = False) -> AllDatabases:
         outcomes.append(outcome)
         try:
             project = Project(settings, alias)
-            project.url, project.history  # parsed and loaded before the threads start
+            _ = project.url, project.history  # parsed and loaded before the threads start
             projects[alias] = project
         except SqlmanageError as exc:
             outcome.result, outcome.error = FAILED, redact(exc.message)

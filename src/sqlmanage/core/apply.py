@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from sqlmanage.core import audit
 from sqlmanage.core.plan import (
@@ -24,6 +24,8 @@ from sqlmanage.core.plan import (
     is_zero,
     plan_migrations,
     require_recordable_revisions,
+    split_target,
+    with_label,
 )
 from sqlmanage.core.timeouts import bound_step, migration_timeouts
 from sqlmanage.database import first_line
@@ -65,7 +67,7 @@ def apply_migrations(
         return plan
     if not plan.steps and _in_order(history, database_heads, records):
         on_event("plan", plan)  # nothing to run or record: no lock, no env.py, no Alembic
-        changed = _changed_files(history, database_heads, records)
+        changed = _changed_files(history, database_heads, records or {})
         if changed:
             on_event("changed", changed)
         return plan
@@ -118,14 +120,14 @@ def apply_migrations(
     def on_version_apply(ctx, step, heads, run_args):
         if audit_rows.written(progress.step):
             return
-        done = progress.step
+        done: Step = progress.step  # type: ignore[assignment]  # set by the step that just ran
         progress.seconds = time.perf_counter() - progress.started
         audit.record(ctx.connection, project.settings, *audit_rows.row(done))
 
     def prepare(connection):
         """Under the lock: the audit table, records for what plain alembic applied, edits."""
         audit.ensure_table(connection, project.settings)
-        records = audit.read_records(connection, project.settings)
+        records = audit.read_records(connection, project.settings) or {}
         heads = heads_on(connection, project.settings)
         if not heads and project.settings.baseline_on_migrate and not fake:
             from sqlmanage.core.baseline import run_baseline
@@ -151,12 +153,14 @@ def apply_migrations(
         if changed:
             on_event("changed", changed)
 
-    from sqlmanage.project import LOCK_ATTRIBUTE, PREPARE_ATTRIBUTE
+    from sqlmanage.alembic_env import RunOptions
 
-    project.config.attributes[LOCK_ATTRIBUTE] = (lock_timeout, lambda notice: on_event("wait", notice))
-    project.config.attributes[PREPARE_ATTRIBUTE] = prepare
+    options = RunOptions(
+        project, configure={"on_version_apply": on_version_apply}, lock_timeout=lock_timeout,
+        on_wait=lambda notice: on_event("wait", notice), prepare=prepare,
+    )
     try:
-        _run_env(project, steps, {"on_version_apply": on_version_apply})
+        _run_env(options, steps)
     except KeyboardInterrupt as exc:
         audit_rows.stop()
         raise _interrupted(project, progress.step, progress.completed) from exc
@@ -170,7 +174,7 @@ def apply_migrations(
     audit_rows.stop()
     if not progress.announced:
         on_event("plan", progress.plan)
-    return progress.plan
+    return progress.plan  # type: ignore[return-value]  # set by steps(), which env.py calls
 
 
 class _AuditWithVersion:
@@ -291,11 +295,12 @@ def migration_sql(project, target: str | None) -> str:
     from sqlmanage.core.sql import steps_sql
 
     history = project.history
+    label, target = split_target(target)
     start, _, end = (target or "").rpartition(":")
     current: tuple[str, ...] = ()
     if start and not is_zero(start):
-        current = (history.find(start).revision,)
-    plan = plan_migrations(history, current, end or None)
+        current = (history.find(start, label).revision,)
+    plan = plan_migrations(history, current, with_label(label, end or None))
     return steps_sql(project, plan.steps, current, versions=True)
 
 
@@ -307,45 +312,43 @@ def _fake_over_unknown(project, target: str, on_event: EventCallback) -> Plan:
     """
     from alembic import command
 
+    from sqlmanage.alembic_env import RunOptions, alembic_run
+
     project.require_own_env()
+    label, target = split_target(target)
     if is_zero(target):
         plan = Plan(None, target, [])
         destination = "base"
     else:
-        migration = project.history.find(target)
+        migration = project.history.find(target, label)
         plan = Plan(migration, target, [Step(migration, True)])
         destination = migration.revision
     on_event("plan", plan)
     started = time.perf_counter()
     for step in plan.steps:
         on_event("start", step)
-    command.stamp(project.config, destination, purge=True)
+    with alembic_run(RunOptions(project)) as config:
+        command.stamp(config, destination, purge=True)
     for step in plan.steps:
         on_event("done", step, time.perf_counter() - started)
     return plan
 
 
-def _run_env(project, fn, configure: dict) -> None:
-    """Run the project's env.py with ``fn`` as Alembic's migration function.
-
-    ``configure`` holds extra ``context.configure`` arguments for sqlmanage's env body.
-    """
+def _run_env(options, fn) -> None:
+    """Run the project's env.py with ``fn`` as Alembic's migration function."""
     from alembic.runtime.environment import EnvironmentContext
     from alembic.util import CommandError
 
-    from sqlmanage.project import CONFIGURE_ATTRIBUTE
+    from sqlmanage.alembic_env import alembic_run
 
+    project = options.project
     project.require_own_env()
     script = project.history.script
-    config = project.config
-    config.attributes[CONFIGURE_ATTRIBUTE] = configure
     try:
-        with EnvironmentContext(config, script, fn=fn):
+        with alembic_run(options) as config, EnvironmentContext(config, script, fn=fn):
             script.run_env()
     except CommandError as exc:
         raise SqlmanageError(redact(f"Alembic refused: {exc}")) from exc
-    finally:
-        config.attributes.pop(CONFIGURE_ATTRIBUTE, None)
 
 
 def _do_nothing(**kwargs) -> None:
@@ -354,10 +357,9 @@ def _do_nothing(**kwargs) -> None:
 
 def _alembic_step(history, step: Step, fake: bool):
     """Alembic's step for one migration; faked, its body is skipped but the version recorded."""
-    from alembic.runtime.migration import RevisionStep
+    from sqlmanage.core.baseline import revision_step
 
-    script = history.alembic_script(step.migration)
-    alembic_step = RevisionStep(history.revision_map_for(step.migration), script, step.forward)
+    alembic_step = revision_step(history, step.migration, step.forward)
     if fake:
         alembic_step.migration_fn = _do_nothing
     return alembic_step
@@ -391,7 +393,7 @@ def _interrupted(project, step: Step | None, completed: int = 0) -> Interrupted:
     return Interrupted(f"Interrupted while {action} {step.migration.name}.", hint=hint)
 
 
-def _failure(project, step: Step, exc: Exception) -> MigrationFailed:
+def _failure(project, step: Step, exc: BaseException) -> MigrationFailed:
     reason = first_line(exc)
     action = "Applying" if step.forward else "Unapplying"
     backend = project.url.get_backend_name()

@@ -17,7 +17,7 @@ import getpass
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, inspect, or_, select
@@ -49,7 +49,7 @@ def audit_table(settings) -> Table:
     return _audit_table(settings.version_table_schema)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _audit_table(schema: str | None) -> Table:
     """One Table object per schema, so its INSERT is compiled once and cached per run."""
     return Table(
@@ -82,8 +82,8 @@ def ensure_table(connection, settings) -> None:
     if not inspector.has_table(AUDIT_TABLE, schema=settings.version_table_schema):
         table.create(connection)
     elif not _has_version_table_column(inspector, settings):
-        from alembic.runtime.migration import MigrationContext
         from alembic.operations import Operations
+        from alembic.runtime.migration import MigrationContext
 
         operations = Operations(MigrationContext.configure(connection))
         operations.add_column(AUDIT_TABLE, Column("version_table", String(128)),
@@ -157,7 +157,7 @@ def _database_user(connection) -> str:
     return user[:128] if user else _login()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _login() -> str:
     try:
         return getpass.getuser()[:128]
@@ -165,6 +165,6 @@ def _login() -> str:
         return ""
 
 
-@lru_cache(maxsize=None)
+@cache
 def _host() -> str:
     return socket.gethostname()[:255]

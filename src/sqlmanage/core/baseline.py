@@ -5,13 +5,15 @@ database happens to hold. When the configured database is exactly at the wanted 
 it is used as it is (nothing to build). Otherwise the migrations are replayed into a
 scratch database of the same dialect: an in-memory SQLite database for SQLite, a temporary
 database on the same PostgreSQL or MariaDB server, dropped afterwards whatever happens
-(an error, Ctrl-C).
+(an error, Ctrl-C). On PostgreSQL that database gets the configured one's search path, as the
+server resolved it, and the schemas in it: the replay puts every table where ``migrate`` did.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from sqlmanage.errors import SqlmanageError
 
@@ -19,14 +21,17 @@ T = TypeVar("T")
 SCRATCH_PREFIX = "sqlmanage_scratch_"
 
 
-def with_baseline(project, fn: Callable, revision: str | None = None) -> T:
-    """Call ``fn(connection)`` on a database at ``revision`` (the head by default, or "base")."""
+def with_baseline(project, fn: Callable, revision: str | tuple[str, ...] | None = None) -> T:
+    """Call ``fn(connection)`` on a database at ``revision`` (the head by default, or "base";
+    a tuple of revisions for a database at all of them, as across trees)."""
     from sqlmanage.core.status import read_database_heads
     from sqlmanage.database import connect, is_empty_sqlite
 
     history = project.history
     if revision == "base":
         wanted: tuple[str, ...] = ()
+    elif isinstance(revision, tuple):
+        wanted = revision
     else:
         wanted = (revision,) if revision else history.heads
     if not is_empty_sqlite(project.url) and set(read_database_heads(project)) == set(wanted):
@@ -55,7 +60,7 @@ def replay(project, connection, migrations) -> None:
     from sqlmanage.database import first_line
 
     history = project.history
-    running = []
+    running: list = []
     if migrations and not migrations[0].parents:
         run_baseline(project, connection)
 
@@ -122,9 +127,9 @@ def run_baseline(project, connection, *, only_if_empty: bool = False, commit: bo
 
 def revision_step(history, migration, forward: bool):
     """Alembic's step that runs one migration of the history, up or down."""
-    from alembic.runtime.migration import RevisionStep
+    from sqlmanage.alembic_internals import revision_step as alembic_revision_step
 
-    return RevisionStep(history.revision_map_for(migration), history.alembic_script(migration), forward)
+    return alembic_revision_step(history.revision_map_for(migration), history.alembic_script(migration), forward)
 
 
 def _in_memory_sqlite(project, migrations, fn):
@@ -158,15 +163,23 @@ def _scratch_database(project, migrations, fn):
 
         return run
 
+    def create_beside(connection):
+        """CREATE DATABASE, and the schemas the configured database resolves names in."""
+        autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
+        schemas = search_path_schemas(autocommit) if backend == "postgresql" else []
+        autocommit.exec_driver_sql(f"CREATE DATABASE {name}")
+        return schemas
+
     # The configured database is the natural place to issue CREATE DATABASE from (managed
     # servers often close 'postgres'); before it exists, the server's default one.
     admin_url = url
     try:
         try:
-            connect(admin_url, admin(f"CREATE DATABASE {name}"))
+            schemas = connect(admin_url, create_beside)
         except DatabaseUnavailable:
             admin_url = url.set(database="postgres" if backend == "postgresql" else None)
             connect(admin_url, admin(f"CREATE DATABASE {name}"))
+            schemas = []
     except (DBAPIError, SqlmanageError) as exc:
         raise SqlmanageError(
             f"makemigrations could not create a scratch database on {display_url(url)} to "
@@ -175,7 +188,12 @@ def _scratch_database(project, migrations, fn):
             "with the database at the latest migration it compares with it directly.",
         ) from None
     try:
+        if schemas:
+            path = ", ".join(_quoted(schema) for schema in schemas)
+            connect(admin_url, admin(f"ALTER DATABASE {name} SET search_path TO {path}"))
+
         def run(connection):
+            create_schemas(connection, schemas)
             replay(project, connection, migrations)
             return fn(connection)
 
@@ -183,3 +201,30 @@ def _scratch_database(project, migrations, fn):
     finally:
         force = " WITH (FORCE)" if backend == "postgresql" else ""
         connect(admin_url, admin(f"DROP DATABASE IF EXISTS {name}{force}"))
+
+
+def search_path_schemas(connection) -> list[str]:
+    """The schemas PostgreSQL resolves unqualified names in, first one first, as the server
+    computed them for this connection (the role's, the database's and the URL's
+    ``search_path`` settled, ``$user`` resolved, missing schemas left out)."""
+    rows = connection.exec_driver_sql(
+        "SELECT schema FROM unnest(current_schemas(false)) WITH ORDINALITY AS path(schema, position) "
+        "ORDER BY position"
+    )
+    return [schema for (schema,) in rows if not schema.startswith("pg_")]
+
+
+def create_schemas(connection, schemas: list[str]) -> None:
+    """The configured database's search-path schemas, in the scratch database too: the
+    replay then creates every table in the schema ``migrate`` created it in, and a
+    ``search_path`` without ``public`` has a schema to create in."""
+    for schema in schemas:
+        connection.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {_quoted(schema)}")
+    if schemas:
+        connection.commit()
+
+
+def _quoted(schema: str) -> str:
+    from sqlalchemy.dialects import postgresql
+
+    return postgresql.dialect().identifier_preparer.quote_identifier(schema)

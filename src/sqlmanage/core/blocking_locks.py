@@ -67,9 +67,9 @@ def blocking_in_sql(sql: str) -> list[tuple[str, str]]:
         rest_upper = rest.upper()
         if check := re.search(rf"ADD CONSTRAINT ({NAME}) CHECK \(\(?\s*({NAME}) IS NOT NULL\s*\)?\) NOT VALID", rest, re.I):
             not_null_checks[_name(check.group(1))] = (table, _name(check.group(2)))
-        if valid := re.search(rf"VALIDATE CONSTRAINT ({NAME})", rest, re.I):
-            if _name(valid.group(1)) in not_null_checks:
-                validated.add(not_null_checks[_name(valid.group(1))])
+        valid = re.search(rf"VALIDATE CONSTRAINT ({NAME})", rest, re.I)
+        if valid and _name(valid.group(1)) in not_null_checks:
+            validated.add(not_null_checks[_name(valid.group(1))])
         if "FOREIGN KEY" in rest_upper and "NOT VALID" not in rest_upper:
             found.append((table, "ADD FOREIGN KEY without NOT VALID checks every row under a lock that blocks writes"))
         if re.search(r"\bCHECK\s*\(", rest, re.I) and "ADD" in rest_upper and "NOT VALID" not in rest_upper:
@@ -98,6 +98,6 @@ def blocking_operations(project, migrations) -> list[BlockingOperation]:
     for migration in migrations:
         if ASSURED.search(migration.path.read_text(encoding="utf-8")):
             continue
-        for table, what in blocking_in_sql(migration_sql(project, migration.name)):
+        for table, what in blocking_in_sql(migration_sql(project, migration.revision)):
             found.append(BlockingOperation(migration.name, migration.path, table, what))
     return found

@@ -13,9 +13,10 @@ import os
 import re
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 from sqlmanage.errors import SqlmanageError
 from sqlmanage.redaction import redact
@@ -122,8 +123,8 @@ class _Context:
         self.settings_module = settings_module
         self.settings = settings
         self.alias = alias
-        self.status = None
-        self._project = None
+        self.status: Any = None
+        self._project: Any = None
 
     @property
     def project(self):
@@ -170,6 +171,9 @@ def _migration_files_check(ctx: _Context):
 def _single_head_check(ctx: _Context):
     history = ctx.project.history
     history.require_single_head()
+    if len(history.trees) > 1:
+        return "heads: " + ", ".join(
+            f"{history.by_id[history.tree_heads(t)[0]].name} ({t})" for t in history.trees)
     return f"head is {history.by_id[history.heads[0]].name}" if history.heads else "no migrations yet"
 
 

@@ -353,10 +353,10 @@ def _table_fingerprint(table, dialect) -> str:
             column.name, _type_text(column.type), column.nullable, column.primary_key,
             _text(column.server_default), column.comment, _text(column.computed),
             _text(column.identity), column.autoincrement, _options(column),
-            sorted(_text(c) for c in column.constraints),
+            sorted(str(_text(c)) for c in column.constraints),
         )))
     for constraint in sorted(table.constraints, key=lambda c: (type(c).__name__, str(c.name))):
-        detail = [type(constraint).__name__, str(constraint.name)]
+        detail: list[object] = [type(constraint).__name__, str(constraint.name)]
         detail.append([c.name for c in getattr(constraint, "columns", ())])
         for element in getattr(constraint, "elements", ()):
             detail.append((element.target_fullname, element.ondelete, element.onupdate,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import TypeGuard
 
 from alembic.operations import ops
 from sqlalchemy import Column, MetaData, Table
@@ -34,7 +35,7 @@ def upgrade_operations(path: Path) -> list:
     return _upgrade_operations(_Module(ast.parse(Path(path).read_text(encoding="utf-8"), filename=str(path))))
 
 
-def _upgrade_operations(module: "_Module") -> list:
+def _upgrade_operations(module: _Module) -> list:
     upgrade = module.functions.get("upgrade")
     return _operations(upgrade, module) if upgrade else []
 
@@ -60,9 +61,7 @@ def _does_nothing(function: ast.FunctionDef) -> bool:
             continue
         if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
             continue
-        if isinstance(statement, ast.Raise):
-            return True
-        return False
+        return isinstance(statement, ast.Raise)
     return True
 
 
@@ -98,7 +97,7 @@ def _walk(statements, batch_names: dict[str, str], found: list, module: _Module)
                 found.append(operation)
 
 
-def _is_op_call(node, name: str | None = None) -> bool:
+def _is_op_call(node, name: str | None = None) -> TypeGuard[ast.Call]:
     return (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
@@ -128,7 +127,7 @@ def _to_operation(call: ast.Call, batch_names: dict[str, str], module: _Module):
     """An Alembic op object standing for one ``op.x(...)`` call, enough to describe it."""
     if not _is_op_call(call):
         return None
-    receiver, name = call.func.value.id, call.func.attr
+    receiver, name = call.func.value.id, call.func.attr  # type: ignore[attr-defined]  # op.x: _is_op_call
     if receiver in batch_names:
         table, shift = batch_names[receiver], 0
     elif receiver == "op":

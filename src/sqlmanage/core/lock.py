@@ -21,9 +21,9 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 from sqlalchemy import text
 
@@ -51,7 +51,7 @@ def advisory_key(name: str) -> int:
 
 @contextmanager
 def migration_lock(connection, settings, timeout: float | None,
-                   on_wait: Callable[[str], None]) -> Iterator["_NoLock"]:
+                   on_wait: Callable[[str], None]) -> Iterator[_NoLock]:
     """Hold the session part of the lock (MySQL, SQLite) for the block; yield the lock.
 
     Call ``hold()`` at the start of every transaction that reads or writes the version
@@ -59,6 +59,7 @@ def migration_lock(connection, settings, timeout: float | None,
     transaction on entry, so Alembic begins its own.
     """
     dialect = connection.dialect.name
+    lock: _NoLock
     if dialect == "postgresql":
         database = connection.exec_driver_sql("SELECT current_database()").scalar()
         connection.rollback()
@@ -213,7 +214,7 @@ class _FileLock(_NoLock):
         self.fcntl = fcntl
         self.path, self.database = path, database
         self.timeout, self.on_wait = timeout, on_wait
-        self.handle = open(path, "a+")
+        self.handle = open(path, "a+")  # noqa: SIM115 - held for the lock's lifetime, closed on release
 
     def acquire_session(self) -> None:
         try:

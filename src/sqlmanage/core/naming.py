@@ -68,11 +68,12 @@ class Naming:
             hint="Use an IANA name such as UTC or Europe/Paris; on Windows, pip install tzdata.",
         )
 
-    def numbered(self, history) -> bool:
-        """Whether new migrations continue sqlmanage's ``NNNN_slug`` scheme."""
+    def numbered(self, history, tree: str | None = None) -> bool:
+        """Whether new migrations (of ``tree``) continue sqlmanage's ``NNNN_slug`` scheme."""
         if self.file_template is not None:
             return False
-        return not history.migrations or any(m.number is not None for m in history.migrations)
+        migrations = history.tree(tree)
+        return not migrations or any(m.number is not None for m in migrations)
 
     def numbered_slug(self, slug: str) -> str:
         """The slug of a ``NNNN_slug`` id, shortened at a word when truncate_slug_length is set."""
@@ -113,11 +114,12 @@ class Naming:
 
 
 def new_file(naming: Naming, history, versions: Path, slug: str, created: datetime,
-             revision: str | None = None) -> tuple[str, Path]:
-    """The revision id and path of a new migration; ``revision`` keeps a given id (squash)."""
-    if revision is None and naming.numbered(history):
+             revision: str | None = None, tree: str | None = None) -> tuple[str, Path]:
+    """The revision id and path of a new migration of ``tree``; ``revision`` keeps a given
+    id (squash). Numbers count within the tree, as Django counts within an app."""
+    if revision is None and naming.numbered(history, tree):
         revision = unique_revision(
-            f"{history.next_number():04d}_{naming.numbered_slug(slug)}", history, versions
+            f"{history.next_number(tree):04d}_{naming.numbered_slug(slug)}", history, versions
         )
         return revision, versions / f"{revision}.py"
     given = revision is not None
@@ -165,16 +167,17 @@ def cut(stem: str, limit: int) -> str:
 def run_post_write_hooks(config, path: Path) -> list[str]:
     """Run alembic.ini's ``post_write_hooks`` on a file just written; the hooks' names.
 
-    Alembic's own hook runner (``alembic.script.write_hooks``; its runner ``_run_hooks`` is
-    the one private name used here, as Alembic has no public one), so every hook type that
-    ``alembic revision`` runs (console_scripts, exec, module, registered ones) runs the same.
+    Alembic's own hook runner (``alembic_internals.post_write_hooks_runner``: Alembic has no
+    public one), so every hook type that ``alembic revision`` runs (console_scripts, exec,
+    module, registered ones) runs the same.
     Its "Running post write hook" status line is kept off stdout; the hooks' own output is not.
     """
     import io
     from contextlib import redirect_stdout
 
-    from alembic.script import write_hooks
     from alembic.util import CommandError
+
+    from sqlmanage.alembic_internals import post_write_hooks_runner
 
     if hasattr(config, "get_hooks_list"):  # Alembic 1.16+: a list, from ini or pyproject.toml
         hooks = config.get_hooks_list()
@@ -184,7 +187,7 @@ def run_post_write_hooks(config, path: Path) -> list[str]:
         names = [n for n in re.split(r"[\s,]+", hooks.get("hooks", "")) if n]
     if not names:
         return []
-    run_hooks = getattr(write_hooks, "_run_hooks", None)
+    run_hooks = post_write_hooks_runner()
     if run_hooks is None:
         import alembic
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 from io import StringIO
 
 from alembic.autogenerate import renderers
-from alembic.autogenerate.render import render_op
 from alembic.operations import ops
 
+from sqlmanage.alembic_internals import render_operation
 from sqlmanage.core.operations import Change, DescribedSQLOp, describe
 
 REVIEW = "sqlmanage_review"  # key in an operation's ``info``: a review note that replaces describe()'s
@@ -35,6 +35,8 @@ VOLATILE = ("random(", "gen_random_uuid(", "uuid_generate_", "clock_timestamp(",
 
 # Type changes that PostgreSQL makes without rewriting the table (binary coercible or wider).
 NO_REWRITE = {("VARCHAR", "VARCHAR"), ("VARCHAR", "TEXT"), ("NUMERIC", "NUMERIC"), ("CHAR", "VARCHAR")}
+# The SQL type a model's generic type is on PostgreSQL (reflection gives the SQL names).
+GENERIC_SQL_TYPES = {"STRING": "VARCHAR", "UNICODE": "VARCHAR", "UNICODE_TEXT": "TEXT"}
 
 
 class OnlineSafeOp(DescribedSQLOp):
@@ -77,7 +79,7 @@ def _leaves(operations) -> list:
 
 def _rewrite(operations, existing: set[str]) -> list:
     """Top-level operations with every unsafe leaf on an existing table lifted out as an OnlineSafeOp."""
-    result = []
+    result: list = []
     for operation in operations:
         if isinstance(operation, ops.ModifyTableOps) and operation.table_name in existing:
             kept: list = []
@@ -93,7 +95,8 @@ def _rewrite(operations, existing: set[str]) -> list:
             if kept:
                 result.append(ops.ModifyTableOps(operation.table_name, kept, schema=operation.schema))
         elif _kind(operation) and _table(operation) in existing:
-            result.append(OnlineSafeOp(_kind(operation), operation, _table(operation), operation.schema))
+            safe = OnlineSafeOp(_kind(operation), operation, _table(operation), operation.schema)  # type: ignore[arg-type]
+            result.append(safe)
         else:
             result.append(operation)
     return result
@@ -165,11 +168,16 @@ def _rewrites(operation) -> bool:
     old, new = operation.existing_type, operation.modify_type
     if old is None:
         return True
-    old_name, new_name = type(old).__visit_name__.upper(), type(new).__visit_name__.upper()
+    old_name, new_name = (_sql_type_name(old), _sql_type_name(new))
     if (old_name, new_name) not in NO_REWRITE:
         return True
     old_length, new_length = getattr(old, "length", None), getattr(new, "length", None)
     return old_length is not None and new_length is not None and new_length < old_length
+
+
+def _sql_type_name(type_) -> str:
+    name = type(type_).__visit_name__.upper()
+    return GENERIC_SQL_TYPES.get(name, name)
 
 
 def _volatile(default) -> bool:
@@ -186,7 +194,7 @@ def _volatile(default) -> bool:
 def _render_online_safe(autogen_context, operation: OnlineSafeOp) -> str:
     """The PostgreSQL form under a dialect check; else what Alembic writes today."""
     postgresql = _POSTGRESQL[operation.kind](autogen_context, operation)
-    portable = _python(render_op(autogen_context, _container(operation)))
+    portable = _python(render_operation(autogen_context, _container(operation)))
     return "\n".join([GUARD, _indent(postgresql), "else:", _indent(portable)])
 
 
@@ -244,7 +252,7 @@ def _concurrent_index(autogen_context, name, table, columns, schema, unique, kw)
 
 def _one(autogen_context, operation) -> str:
     """A top-level ``op.`` call for one operation, whatever batch mode the file uses."""
-    return " ".join(line.strip() for line in "\n".join(render_op(autogen_context, operation)).splitlines())
+    return " ".join(line.strip() for line in "\n".join(render_operation(autogen_context, operation)).splitlines())
 
 
 def _create_index(autogen_context, operation: OnlineSafeOp) -> str:

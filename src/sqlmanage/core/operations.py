@@ -142,7 +142,7 @@ def _describe_alter(o) -> Change:
     return Change(ALTER, f"Alter column {o.column_name} on {o.table_name}{suffix}", fragment, review)
 
 
-def _name(name, table: str) -> str:
+def _name(name, table: str | None) -> str:
     return str(name) if name else f"{table}_index"
 
 

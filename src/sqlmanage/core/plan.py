@@ -44,11 +44,11 @@ def require_recordable_ids(revisions) -> None:
 
 
 def is_zero(target: str | None) -> bool:
-    return bool(target) and target.strip().lower() in ZERO
+    return bool(target and target.strip().lower() in ZERO)
 
 
 def is_relative(target: str | None) -> bool:
-    return bool(target) and RELATIVE.match(target.strip()) is not None
+    return bool(target and RELATIVE.match(target.strip()) is not None)
 
 
 @dataclass(frozen=True)
@@ -59,12 +59,35 @@ class Step:
 
 @dataclass
 class Plan:
-    """The steps a migrate run takes; ``target`` is None for "apply everything"."""
+    """The steps a migrate run takes; ``target`` is None for "apply everything".
+
+    ``tree`` is the app label the run is about (``migrate shop ...``, or the target's tree),
+    None for every tree.
+    """
 
     target: Migration | None
     target_label: str | None
     steps: list[Step] = field(default_factory=list)
+    tree: str | None = None
 
+
+def split_target(target: str | None) -> tuple[str | None, str | None]:
+    """``shop@0002`` -> ("shop", "0002"): Alembic's ``label@target``, which is what
+    Django's ``migrate shop 0002`` becomes; a target without ``@`` has no label."""
+    if target is None:
+        return None, None
+    label, at, rest = target.strip().partition("@")
+    if not at:
+        return None, target
+    return label.strip() or None, rest.strip() or None
+
+
+def with_label(label: str | None, target: str | None) -> str | None:
+    """The target string for ``[APP_LABEL] [MIGRATION]``: ``label@target`` (``label@head``
+    for a label alone), or the target itself."""
+    if label is None:
+        return target
+    return f"{label}@{target or 'head'}"
 
 
 def plan_migrations(history: History, current: tuple[str, ...], target: str | None) -> Plan:
@@ -78,6 +101,14 @@ def plan_migrations(history: History, current: tuple[str, ...], target: str | No
     if inside:
         for revision, squash in inside.items():
             catch_up.extend(Step(m, True) for m in squash.remaining(revision))
+        # What those originals depend on in other trees (depends_on) runs before them.
+        needs = history.ancestors(d for step in catch_up for d in step.migration.dependencies)
+        if needs:
+            reached = history.ancestors(
+                [p for squash in inside.values() for p in squash.migration.parents]
+                + [r for r in current if r not in inside])
+            catch_up[:0] = [Step(m, True) for m in history.migrations
+                            if m.revision in needs and m.revision not in reached]
         current = tuple(inside[r].migration.revision if r in inside else r for r in current)
     plan = _plan(history, current, target)
     plan.steps[:0] = catch_up
@@ -94,36 +125,57 @@ def _plan(history: History, current: tuple[str, ...], target: str | None) -> Pla
             "be older than the database), and check that DATABASE_URL and VERSION_TABLE name "
             "this project's database, not one whose history belongs to another project.",
         )
+    tree, label = split_target(target)
+    if tree is not None:
+        tree = history.tree_label(tree)
     applied = history.ancestors(current)
+    in_tree = history.tree(tree)
     pending = [m for m in history.migrations if m.revision not in applied]
     done = [m for m in reversed(history.migrations) if m.revision in applied]
-    label = target.strip() if target else None
     key = label.lower() if label else None
 
     if key is None or key in HEAD:
         if key != "heads":
-            history.require_single_head()
-        return Plan(None, label, [Step(m, True) for m in pending])
+            history.require_single_head(tree)
+        if tree is not None:
+            wanted = history.ancestors(history.tree_heads(tree))
+            pending = [m for m in pending if m.revision in wanted]
+        return Plan(None, label, [Step(m, True) for m in pending], tree)
     if key in ZERO:
-        return Plan(None, label, [Step(m, False) for m in done])
+        # Alembic's label@base: the tree's migrations go, and whatever depends on them.
+        return Plan(None, label, [Step(m, False) for m in _taking_down(history, done, in_tree)], tree)
     relative = RELATIVE.match(key)
     if relative:
         sign, count = relative.group(1), int(relative.group(2))
-        available = pending if sign == "+" else done
+        members = {m.revision for m in in_tree}
+        available = [m for m in (pending if sign == "+" else done) if m.revision in members]
         if count > len(available):
             word = "unapplied" if sign == "+" else "applied"
             raise SqlmanageError(
                 f"Cannot move {sign}{count}: only {len(available)} migration"
                 f"{'' if len(available) == 1 else 's'} {'is' if len(available) == 1 else 'are'} "
-                f"{word}.",
+                f"{word}{f' in {tree}' if tree else ''}.",
                 hint="Run 'python manage.py showmigrations' to see where the database stands.",
             )
-        return Plan(None, label, [Step(m, sign == "+") for m in available[:count]])
+        chosen = available[:count]
+        if sign == "+":
+            wanted = history.ancestors(m.revision for m in chosen)
+            return Plan(None, label, [Step(m, True) for m in pending if m.revision in wanted], tree)
+        return Plan(None, label, [Step(m, False) for m in _taking_down(history, done, chosen)], tree)
 
-    migration = history.find(label)
+    migration = history.find(label, tree)
+    tree = history.tree_of[migration.revision]
     if migration.revision in applied:
         after = [m for m in done if m.revision != migration.revision
                  and migration.revision in history.ancestors([m.revision])]
-        return Plan(migration, label, [Step(m, False) for m in after])
+        return Plan(migration, label, [Step(m, False) for m in after], tree)
     wanted = history.ancestors([migration.revision])
-    return Plan(migration, label, [Step(m, True) for m in pending if m.revision in wanted])
+    return Plan(migration, label, [Step(m, True) for m in pending if m.revision in wanted], tree)
+
+
+def _taking_down(history: History, done: list[Migration], leaving: list[Migration]) -> list[Migration]:
+    """The applied migrations (``done``, last applied first) that unapplying ``leaving``
+    takes down: those and every applied migration built on them, through depends_on too."""
+    if len(leaving) == len(history.migrations):
+        return done
+    return history.dependents((m.revision for m in leaving), done)

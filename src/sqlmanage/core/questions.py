@@ -16,6 +16,7 @@ from alembic.autogenerate import renderers
 from alembic.operations import ops
 from sqlalchemy import literal
 
+from sqlmanage.alembic_internals import knows_dropped_original, render_alter_column_with_new_name
 from sqlmanage.core.operations import SQL, Change, DescribedSQLOp
 from sqlmanage.errors import InputRequired
 
@@ -60,29 +61,7 @@ def _render_rename_table(autogen_context, operation) -> str:
     return f"{prefix}rename_table({operation.table_name!r}, {operation.new_table_name!r}{schema})"
 
 
-def _render_column_renames_on_alembic_before_1_15_2() -> None:
-    """Alembic before 1.15.2 renders alter_column without its ``new_column_name`` (its issue
-    #1635), which would turn an answered rename question into a migration that renames nothing.
-    """
-    import alembic
-    from alembic.autogenerate import render
-
-    if tuple(int(part) for part in alembic.__version__.split(".")[:3] if part.isdigit()) >= (1, 15, 2):
-        return
-    render_alter_column = render._alter_column
-
-    def render_with_new_name(autogen_context, operation) -> str:
-        text = render_alter_column(autogen_context, operation)
-        if operation.modify_name is None or "new_column_name=" in text:
-            return text
-        return f"{text[:-1]}, new_column_name={operation.modify_name!r})"
-
-    # Those versions' dispatcher refuses a second renderer for one class, and they no longer
-    # change, so their registry is set directly.
-    renderers._registry[(ops.AlterColumnOp, "default")] = render_with_new_name
-
-
-_render_column_renames_on_alembic_before_1_15_2()
+render_alter_column_with_new_name()  # Alembic before 1.15.2 drops an answered rename
 
 
 def type_text(type_, dialect) -> str:
@@ -131,7 +110,7 @@ def _rename_tables(upgrade, dialect, questioner) -> bool:
 
 def _table_columns(drop, dialect) -> tuple | None:
     """The dropped table's columns, when autogenerate recorded them."""
-    if drop._reverse is None:
+    if not knows_dropped_original(drop):
         return None
     return _columns_of(drop.to_table().columns, dialect)
 
@@ -203,7 +182,7 @@ def _rename_columns(operations, table, dialect, questioner) -> list:
     drops = [o for o in operations if isinstance(o, ops.DropColumnOp)]
     adds = [o for o in operations if isinstance(o, ops.AddColumnOp)]
     for drop in drops:
-        original = drop.to_column() if drop._reverse is not None else None
+        original = drop.to_column() if knows_dropped_original(drop) else None
         if original is None:
             continue
         old_type = type_text(original.type, dialect)
@@ -258,7 +237,7 @@ def _fill(table, column, column_type, value, dialect) -> FillNullsOp:
 
 def reverse(operations) -> list:
     """The downgrade of ``operations``: renames reversed by name, fills left undone."""
-    undone = []
+    undone: list = []
     for operation in reversed(operations):
         if isinstance(operation, ops.ModifyTableOps):
             inner = reverse(operation.ops)

@@ -41,7 +41,7 @@ def mapped_classes(modules: list[ModuleType]) -> list[type]:
     for module in modules:
         for value in vars(module).values():
             if isinstance(value, Registry):
-                candidate = value
+                candidate: object = value
             elif isinstance(value, type):
                 candidate = getattr(value, "registry", None)
             else:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from io import StringIO
+from typing import Literal
 
-from alembic.operations import BatchOperations, Operations
-from alembic.operations.batch import BatchOperationsImpl
+from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 
 from sqlmanage.core.operations import describe
@@ -25,8 +25,13 @@ from sqlmanage.core.timeouts import migration_timeouts, with_timeouts_sql
 from sqlmanage.errors import MigrationFileError
 
 
-def steps_sql(project, steps: list[Step], start: tuple[str, ...], versions: bool) -> str:
-    """The SQL of ``steps`` from a database at ``start``; ``versions`` adds the version table's."""
+def steps_sql(project, steps: list[Step], start: tuple[str, ...], versions: bool,
+              needs: tuple[str, ...] = ()) -> str:
+    """The SQL of ``steps`` from a database at ``start``; ``versions`` adds the version table's.
+
+    ``needs`` are revisions of other trees the steps depend on (``depends_on``): applied
+    in the SQLite shadow too, though the version table's start is ``start`` alone.
+    """
     from sqlmanage.alembic_env import run_steps
     from sqlmanage.core.baseline import revision_step
 
@@ -34,7 +39,7 @@ def steps_sql(project, steps: list[Step], start: tuple[str, ...], versions: bool
     buffer = StringIO()
     shadow = None
     if project.url.get_backend_name() == "sqlite":
-        before = history.ancestors(start)
+        before = history.ancestors(start + needs)
         shadow = Shadow(project, [m for m in history.migrations if m.revision in before])
     bodies: list[str] = []
 
@@ -65,31 +70,28 @@ def _rendered(context, step: Step, alembic_step, buffer: StringIO, bodies: list[
     """The step's migration function, run through annotating Operations, its SQL kept."""
     import functools
 
-    import alembic.op
+    from sqlmanage.alembic_internals import installed_as_op
 
     script = alembic_step.revision
 
     @functools.wraps(alembic_step.migration_fn)  # Alembic names the step after its function
     def run(**kw) -> None:
-        environment_operations = alembic.op._proxy
-        operations = annotated_operations(context, shadow)
         begin = buffer.tell()
-        operations._install_proxy()
-        try:
+        with installed_as_op(annotated_operations(context, shadow)):
             _run_body(script, step)
             bodies.append(buffer.getvalue()[begin:].strip())
-        finally:
-            environment_operations._install_proxy()
 
     return run
 
 
-def migration_sql(project, name: str, backwards: bool = False) -> str:
-    """The SQL that applying (or, ``backwards``, unapplying) one migration runs."""
+def migration_sql(project, name: str, backwards: bool = False, label: str | None = None) -> str:
+    """The SQL that applying (or, ``backwards``, unapplying) one migration (of the tree
+    ``label`` names) runs."""
     history = project.history
-    migration = history.find(name)
+    migration = history.find(name, label)
     start = (migration.revision,) if backwards else migration.parents
-    return steps_sql(project, [Step(migration, not backwards)], start, versions=False)
+    return steps_sql(project, [Step(migration, not backwards)], start, versions=False,
+                     needs=migration.dependencies)
 
 
 def _run_body(script, step: Step) -> None:
@@ -121,32 +123,30 @@ def annotated_operations(context: MigrationContext, shadow=None) -> Operations:
     block reads the table as the migration has left it so far.
     """
     operations = Operations(context)
-    operations.invoke = _annotating(context, operations.invoke, shadow.invoke if shadow else None)
+    operations.invoke = _annotating(  # type: ignore[method-assign]
+        context, operations.invoke, shadow.invoke if shadow else None)
 
     @contextmanager
     def batch_alter_table(table_name, schema=None, recreate="auto", partial_reordering=None,
-                          copy_from=None, table_args=(), table_kwargs=None, reflect_args=(),
-                          reflect_kwargs=None, naming_convention=None):
+                          copy_from=None, **kwargs):
         if copy_from is None and shadow is not None:
             copy_from = shadow.table(table_name, schema)
-        impl = BatchOperationsImpl(
-            operations, table_name, schema, recreate, copy_from, table_args, table_kwargs or {},
-            reflect_args, reflect_kwargs or {}, naming_convention, partial_reordering,
-        )
-        batch_op = BatchOperations(context, impl=impl)
         recorded: list = []
-        if recreate != "always" and context.dialect.name != "sqlite":
-            # No table rebuild: each operation is its own ALTER, shown under its own comment
-            # rather than every comment first and the SQL of the block after them.
-            batch_op.invoke = operations.invoke
-        else:
-            batch_op.invoke = _annotating(context, batch_op.invoke, recorded.append)
-        yield batch_op
-        impl.flush()
+        with Operations.batch_alter_table(
+            operations, table_name, schema=schema, recreate=recreate,
+            partial_reordering=partial_reordering, copy_from=copy_from, **kwargs,
+        ) as batch_op:
+            if recreate != "always" and context.dialect.name != "sqlite":
+                # No table rebuild: each operation is its own ALTER, shown under its own comment
+                # rather than every comment first and the SQL of the block after them.
+                batch_op.invoke = operations.invoke
+            else:
+                batch_op.invoke = _annotating(context, batch_op.invoke, recorded.append)
+            yield batch_op
         if shadow is not None:
             shadow.batch(table_name, schema, recreate, recorded)
 
-    operations.batch_alter_table = batch_alter_table
+    operations.batch_alter_table = batch_alter_table  # type: ignore[method-assign]
     return operations
 
 
@@ -193,7 +193,8 @@ class Shadow:
     def invoke(self, operation) -> None:
         self.operations.invoke(operation)
 
-    def batch(self, table_name: str, schema: str | None, recreate: str, operations: list) -> None:
+    def batch(self, table_name: str, schema: str | None, recreate: Literal["auto", "always", "never"],
+              operations: list) -> None:
         with self.operations.batch_alter_table(table_name, schema=schema, recreate=recreate) as batch_op:
             for operation in operations:
                 batch_op.invoke(operation)

@@ -17,7 +17,7 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlmanage.core.makemigrations import NewMigration, slugify
+from sqlmanage.core.makemigrations import NewMigration, rendered_code, slugify
 from sqlmanage.core.naming import Naming
 from sqlmanage.errors import SqlmanageError
 from sqlmanage.history import REPLACED_FOLDER, History, Migration
@@ -36,37 +36,56 @@ class SquashPlan:
     config: object = None  # Alembic's Config, for alembic.ini's post_write_hooks
 
     def carry_out(self) -> None:
-        """Write the squashed migration (whole, or not at all), then move the originals to
-        versions/replaced/; if a move fails, the ones moved go back and the new file goes.
-        alembic.ini's post_write_hooks run on the new file last."""
+        """Write the squashed migration beside its place (whole, on disk), then, as one change
+        of the versions folder, move the originals to versions/replaced/ and put the new file
+        in place; if a step fails, the originals go back and the new file goes.
+
+        A history read meanwhile waits for that change and sees the old set of files or the
+        new one, never a mix (``files.folder_lock``); a migrate already running the originals
+        finds the rest of them in versions/replaced/. alembic.ini's post_write_hooks run on
+        the new file last.
+        """
+        from sqlmanage.core.makemigrations import _folder_revisions
         from sqlmanage.core.naming import run_post_write_hooks
-        from sqlmanage.files import cannot_write
+        from sqlmanage.core.plan import require_recordable_ids
+        from sqlmanage.files import cannot_write, discard, folder_lock, place, stage
 
-        self.migration.write()
+        new = self.migration
+        versions = new.path.parent
+        require_recordable_ids([(new.revision, new.path), *_folder_revisions(versions)])
+        staged = stage(new.path, new.source)
         moved: list[tuple[Path, Path]] = []
-        try:
-            self.replaced_dir.mkdir(exist_ok=True)
-            for original in self.replaced:
-                destination = self.replaced_dir / original.path.name
-                original.path.rename(destination)
-                moved.append((destination, original.path))
-        except OSError as exc:
-            for destination, source in reversed(moved):
-                destination.rename(source)
-            self.migration.path.unlink(missing_ok=True)
-            raise cannot_write(self.replaced_dir, exc) from exc
+        with folder_lock(versions, exclusive=True):
+            try:
+                self.replaced_dir.mkdir(exist_ok=True)
+                for original in self.replaced:
+                    destination = self.replaced_dir / original.path.name
+                    original.path.rename(destination)
+                    moved.append((destination, original.path))
+                place(staged, new.path, exclusive=True)
+            except (OSError, SqlmanageError) as exc:
+                for destination, source in reversed(moved):
+                    destination.rename(source)
+                discard(staged)
+                if isinstance(exc, SqlmanageError):
+                    raise
+                raise cannot_write(self.replaced_dir, exc) from exc
         if self.config is not None:
-            run_post_write_hooks(self.config, self.migration.path)
+            run_post_write_hooks(self.config, new.path)
 
 
-def squash_migrations(project, start: str | None, end: str, squashed_name: str | None = None) -> SquashPlan:
-    """Plan the squash of START..END (START defaults to the first migration)."""
+def squash_migrations(project, start: str | None, end: str, squashed_name: str | None = None,
+                      label: str | None = None) -> SquashPlan:
+    """Plan the squash of START..END (START defaults to the first migration of END's tree),
+    among the migrations of the tree ``label`` names (or every tree)."""
     _require_plain_layout(project)
     history = project.history
-    last = history.find(end)
-    first = history.find(start) if start else None
+    last = history.find(end, label)
+    first = history.find(start, label) if start else None
     replaced = _linear_range(history, first, last)
-    replaced_dir = project.migrations_dir / "versions" / REPLACED_FOLDER
+    _require_no_outside_dependents(history, replaced)
+    versions = last.path.parent  # the tree's version location: the file stays where it was
+    replaced_dir = versions / REPLACED_FOLDER
     clobbered = [m.path.name for m in replaced if (replaced_dir / m.path.name).exists()]
     if clobbered:
         raise SqlmanageError(
@@ -83,7 +102,7 @@ def squash_migrations(project, start: str | None, end: str, squashed_name: str |
         raise SqlmanageError(f"The squashed name {squashed_name!r} has no letters or digits.")
     naming = Naming.from_config(project.config)
     created = naming.now()
-    path = _squashed_path(naming, project.migrations_dir / "versions", last, name, created)
+    path = _squashed_path(naming, versions, last, name, created)
     if path.exists() and path != last.path:
         raise SqlmanageError(f"{path} already exists.", hint="Choose another --squashed-name.")
     data_migrations = [m for m in replaced if _has_data_operations(m.path)]
@@ -106,8 +125,22 @@ def _short(migration: Migration) -> str:
     return f"{migration.number:04d}" if migration.number is not None else migration.revision[:12]
 
 
+def _require_no_outside_dependents(history: History, replaced: list[Migration]) -> None:
+    """Refuse a range whose inner migrations another migration names in ``depends_on``:
+    those revision ids go away with the squash (only END's id stays)."""
+    inner = {m.revision: m for m in replaced[:-1]}
+    for migration in history.migrations:
+        named = [inner[r] for r in migration.dependencies if r in inner]
+        if named:
+            raise SqlmanageError(
+                f"Cannot squash {named[0].name}: {migration.name} depends on it (depends_on), "
+                "and its revision id would be gone.",
+                hint=f"End the range at {named[0].name}, or start it after.",
+            )
+
+
 def _require_plain_layout(project) -> None:
-    """Refuse layouts where Alembic would also read versions/replaced/ (or another folder)."""
+    """Refuse layouts where Alembic would also read a version location's replaced/ folder."""
     import configparser
 
     ini = project.settings.base_dir / "alembic.ini"
@@ -118,13 +151,15 @@ def _require_plain_layout(project) -> None:
         parser.read(ini, encoding="utf-8")
     except configparser.Error:
         return
-    for option in ("recursive_version_locations", "version_locations"):
-        if parser.has_option("alembic", option):
-            raise SqlmanageError(
-                f"squashmigrations cannot work with {option} set in {ini}: the replaced "
-                "migrations are kept in versions/replaced/, which Alembic must not read.",
-                hint=f"Remove {option} from alembic.ini, or squash by hand.",
-            )
+    option = "recursive_version_locations"
+    if parser.has_option("alembic", option) and parser.get("alembic", option).strip().lower() in (
+            "true", "1", "yes", "on"):
+        raise SqlmanageError(
+            f"squashmigrations cannot work with {option} set in {ini}: the replaced "
+            "migrations are kept in a replaced/ folder of their version location, which "
+            "Alembic must not read.",
+            hint=f"Remove {option} from alembic.ini, or squash by hand.",
+        )
 
 
 def _linear_range(history: History, first: Migration | None, last: Migration) -> list[Migration]:
@@ -136,8 +171,6 @@ def _linear_range(history: History, first: Migration | None, last: Migration) ->
     chain = [last]
     while True:
         current = chain[-1]
-        if current.dependencies:
-            raise SqlmanageError(f"Cannot squash {current.name}: it has depends_on.")
         if current.is_merge:
             raise SqlmanageError(
                 f"Cannot squash a range that contains the merge migration {current.name}.",
@@ -153,7 +186,7 @@ def _linear_range(history: History, first: Migration | None, last: Migration) ->
             break
         if not current.parents:
             raise SqlmanageError(
-                f"{first.name} does not come before {last.name} in the history.",
+                f"{first.name} does not come before {last.name} in the history.",  # type: ignore[union-attr]
                 hint="Give START as the earlier migration: squashmigrations START END.",
             )
         chain.append(history.by_id[current.parents[0]])
@@ -184,13 +217,21 @@ def _squashed_migration(project, replaced, parent, path, data_migrations, naming
     from sqlmanage.core.operations import describe_all
 
     last = replaced[-1]
+    inside = {m.revision for m in replaced}
+    # What the range depends on in other trees stays a dependency of the squashed migration,
+    # and is part of the schema it starts from.
+    needs = tuple(dict.fromkeys(r for m in replaced for r in m.dependencies if r not in inside))
     target = _schema_at(project, last.revision)
-    script, template_args = _compare(project, target, parent or "base")
+    start = ((parent,) if parent else ()) + needs
+    script, template_args = _compare(project, target, start or "base")
     changes = describe_all(script.upgrade_ops.ops) if not script.upgrade_ops.is_empty() else []
     message = f"squashed {replaced[0].name} to {last.name}"
     new = _new_migration(
         project, path.stem, message, (parent,) if parent else None, template_args, changes,
         revision=last.revision, path=path, naming=naming, created=created,
+        tree=project.history.tree_of[last.revision],
+        branch_labels=replaced[0].branch_labels or None,  # a squashed root keeps the tree's label
+        depends_on=(needs[0] if len(needs) == 1 else needs) or None,
     )
     new.source = _with_declarations(new.source, replaced, data_migrations)
     return new
@@ -218,11 +259,9 @@ def _schema_at(project, revision: str):
     return with_baseline(project, reflect, revision)
 
 
-def _compare(project, target, parent: str):
+def _compare(project, target, parent: str | tuple[str, ...]):
     """Alembic's autogenerate between the parent's schema and ``target``, rendered."""
     from alembic.autogenerate import produce_migrations
-    from alembic.autogenerate.api import AutogenContext
-    from alembic.autogenerate.render import _render_python_into_templatevars
     from alembic.runtime.migration import MigrationContext
 
     from sqlmanage.core.baseline import with_baseline
@@ -239,9 +278,7 @@ def _compare(project, target, parent: str):
         script = produce_migrations(context, target)
         keep_enums_in_step(script, connection, [target])
         drop_implicit_indexes(script, connection)
-        template_args: dict = {}
-        if not script.upgrade_ops.is_empty():
-            _render_python_into_templatevars(AutogenContext(context), script, template_args)
+        template_args = {} if script.upgrade_ops.is_empty() else rendered_code(context, script)
         return script, template_args
 
     return with_baseline(project, compare, parent)

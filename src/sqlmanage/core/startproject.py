@@ -19,8 +19,8 @@ from importlib.resources import files
 from pathlib import Path, PurePosixPath
 
 from sqlmanage.core.scaffold import MIGRATIONS_TEMPLATES
-from sqlmanage.files import FileWriteError, write_atomic
 from sqlmanage.errors import SqlmanageError
+from sqlmanage.files import FileWriteError, write_atomic
 
 TEMPLATES = ("default", "async")
 BASE_TEMPLATE = "default"

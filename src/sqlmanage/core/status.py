@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlmanage.history import Migration
@@ -39,6 +39,15 @@ class Status:
     database_heads: tuple[str, ...]
     missing_files: tuple[str, ...]
     heads: tuple[str, ...]
+    tree_of: dict[str, str] = field(default_factory=dict)  # revision -> its tree's app label
+    trees: tuple[str, ...] = ()  # the app labels shown, in the order they are listed
+
+    @property
+    def several_trees(self) -> bool:
+        return len(set(self.tree_of.values())) > 1
+
+    def in_tree(self, label: str) -> list[MigrationState]:
+        return [s for s in self.migrations if self.tree_of.get(s.migration.revision) == label]
 
     @property
     def applied_count(self) -> int:
@@ -95,11 +104,16 @@ def _read(project, fn, empty):
     return connect(project.url, fn)
 
 
-def migration_status(project) -> Status:
-    """Every migration with its applied state, plus revisions the database has but files lack."""
+def migration_status(project, labels: tuple[str, ...] = (), plan: bool = False) -> Status:
+    """Every migration with its applied state, plus revisions the database has but files lack.
+
+    ``labels`` keeps the trees they name (Django's ``showmigrations shop``); for a ``plan``,
+    with what those trees' migrations depend on in other trees.
+    """
     from sqlmanage.database import display_url
 
     history = project.history
+    trees = tuple(dict.fromkeys(history.tree_label(label) for label in labels)) or history.trees
     database_heads, records = read_database_state(project)
     records = records or {}
     inside = history.inside_squashes(database_heads)
@@ -124,8 +138,15 @@ def migration_status(project) -> Status:
             ))
         else:
             states.append(MigrationState(migration, migration.revision in applied))
+    if labels:
+        kept = {m.revision for m in history.migrations if history.tree_of[m.revision] in trees}
+        if plan:
+            kept = history.ancestors(kept)
+        states = [s for s in states if s.migration.revision in kept]
     return Status(
-        label=project.label,
+        label=", ".join(trees) or project.label,
+        tree_of=history.tree_of,
+        trees=trees,
         database=display_url(project.url),
         migrations=states,
         database_heads=database_heads,

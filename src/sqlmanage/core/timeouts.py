@@ -84,7 +84,7 @@ def migration_timeouts(project, lock_timeout: float | None = None) -> Timeouts:
     if lock_timeout is not None:
         values["MIGRATION_LOCK_TIMEOUT"] = float(lock_timeout)
     return Timeouts(values["MIGRATION_LOCK_TIMEOUT"], values["MIGRATION_STATEMENT_TIMEOUT"],
-                    values["MIGRATION_LOCK_TRIES"])
+                    int(values["MIGRATION_LOCK_TRIES"]))
 
 
 def with_timeouts_sql(sql: str, timeouts: Timeouts) -> str:
@@ -105,6 +105,7 @@ def bound_step(alembic_step, context, timeouts: Timeouts, sleep=time.sleep, atte
     """
     from sqlalchemy import text
 
+    from sqlmanage.alembic_internals import restart_migration_transaction
     from sqlmanage.core.lock import RunOutdated
 
     run_migration = alembic_step.migration_fn
@@ -136,7 +137,7 @@ def bound_step(alembic_step, context, timeouts: Timeouts, sleep=time.sleep, atte
         except Exception as exc:
             if not _lock_refused(exc):
                 raise
-            _restart_transaction(context)
+            restart_migration_transaction(context)  # its locks go, and the queue behind them
             if committed or attempt >= timeouts.tries:
                 raise _lock_timeout(connection, exc, timeouts, attempt, bool(committed)) from None
             sleep(min(BACKOFF_SECONDS * 2 ** (attempt - 1), BACKOFF_MAX))
@@ -148,39 +149,17 @@ def bound_step(alembic_step, context, timeouts: Timeouts, sleep=time.sleep, atte
 @contextmanager
 def _reset_after_autocommit(context, set_local, committed: list):
     """An autocommit block ends the transaction: the one Alembic begins after it gets the SETs too."""
-    original = context.autocommit_block
+    from sqlmanage.alembic_internals import around_autocommit_blocks
 
-    @contextmanager
-    def autocommit_block():
-        committed.append(True)
-        with original():
-            yield
+    def after_block() -> None:
         if context.connection.in_transaction():
             set_local()
 
-    context.autocommit_block = autocommit_block
-    try:
+    with around_autocommit_blocks(context, lambda: committed.append(True), after_block):
         yield
-    finally:
-        del context.autocommit_block
 
 
-def _restart_transaction(context) -> None:
-    """Roll the try back (its locks go, and the queue behind them), and begin again.
-
-    Alembic keeps a migration's transaction in ``MigrationContext._transaction`` and its
-    per-migration block reads it from there on exit (its own autocommit_block swaps it the
-    same way); this is the one place sqlmanage touches it.
-    """
-    transaction = context._transaction
-    if transaction is not None and transaction.is_active:
-        transaction.rollback()
-    elif context.connection.in_transaction():
-        context.connection.rollback()
-    context._transaction = context.connection.begin()
-
-
-def _lock_refused(exc: BaseException) -> bool:
+def _lock_refused(exc: BaseException | None) -> bool:
     while exc is not None:
         if getattr(getattr(exc, "orig", None), "pgcode", None) == LOCK_NOT_AVAILABLE:
             return True

@@ -9,9 +9,19 @@ a ``SKIPPED:`` group naming the checks that could not run. Rich is imported only
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
-from sqlmanage.core.check import CRITICAL, DEBUG, ERROR, FAILED, INFO, PASSED, SKIPPED, WARNING, WARNED
+from sqlmanage.core.check import (
+    CRITICAL,
+    DEBUG,
+    ERROR,
+    FAILED,
+    INFO,
+    PASSED,
+    SKIPPED,
+    WARNED,
+    WARNING,
+)
 from sqlmanage.render import printable
 
 GROUPS = ((CRITICAL, None, "CRITICALS"), (ERROR, CRITICAL, "ERRORS"), (WARNING, ERROR, "WARNINGS"),
@@ -40,14 +50,14 @@ def plain(report, verbosity: int = 1) -> Iterator[tuple[str, str | None]]:
         group = [i for i in issues if i.level >= low and (high is None or i.level < high)]
         if group:
             style = "error" if low >= ERROR else "warning"
-            blocks.append([(f"{name}:", style)] + [
+            blocks.append([(f"{name}:", style), *(
                 (printable_issue(i), "error" if i.level >= ERROR else "warning") for i in group
-            ])
+            )])
     skipped = [r for r in report.results if r.status == SKIPPED]
     if skipped and verbosity < 2:
-        blocks.append([("SKIPPED:", None)] + [
+        blocks.append([("SKIPPED:", None), *(
             (f"{_where(r)}({r.id}) {r.title}: {r.detail}.", None) for r in skipped
-        ])
+        )])
     blocks.append([(footer(report), None)])
     for index, block in enumerate(blocks):
         if index:

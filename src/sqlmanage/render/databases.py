@@ -6,7 +6,7 @@ with ``--check``, lacks), the time it took, and the result with the first line o
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from sqlmanage.render import printable
 
@@ -51,7 +51,7 @@ def plain_summary(run, checking: bool = False) -> Iterator[Line]:
     rows = [_headers(checking)] + [_cells(outcome) for outcome in run.outcomes]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for index, row in enumerate(rows):
-        text = "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]
+        text = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1]
         style = "label" if index == 0 else RESULT_STYLES.get(run.outcomes[index - 1].result, "error")
         yield text.rstrip(), style
     yield totals(run, checking)

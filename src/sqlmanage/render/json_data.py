@@ -8,6 +8,7 @@ import json
 def showmigrations(status) -> str:
     data = {
         "project": status.label,
+        "app_labels": list(status.trees),
         "database": status.database,
         "database_heads": list(status.database_heads),
         "heads": list(status.heads),
@@ -17,10 +18,12 @@ def showmigrations(status) -> str:
         "migrations": [
             {
                 "id": s.migration.revision,
+                "app_label": status.tree_of.get(s.migration.revision, status.label),
                 "name": s.migration.name,
                 "number": s.migration.number,
                 "message": s.migration.message,
                 "parents": list(s.migration.parents),
+                "depends_on": list(s.migration.dependencies),
                 "created": s.migration.created.isoformat() if s.migration.created else None,
                 "applied": s.applied,
                 "applied_at": s.applied_at.isoformat() if s.applied_at else None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from sqlmanage.core.plan import is_relative, is_zero
 from sqlmanage.render import printable
@@ -11,24 +11,40 @@ Line = tuple[str, "str | None"]
 
 
 def showmigrations(status, plan: bool, verbosity: int) -> Iterator[Line]:
-    """` [X] 0001_initial` lines under the project's label, or `[X]  name` in plan order."""
+    """` [X] 0001_initial` lines under each tree's label, or `[X]  name` in plan order.
+
+    With several trees, a plan names each migration ``label.name``, as Django names
+    ``app.migration``.
+    """
     if plan:
         if not status.migrations and not status.missing_files:
             yield "(no migrations)", None
         for state in status.migrations:
             mark = "[X]" if state.applied else "[-]" if state.partly else "[ ]"
             parents = ""
-            if verbosity >= 2 and state.migration.parents:
-                names = ", ".join(_name(status, p) for p in state.migration.parents)
+            needs = state.migration.parents + state.migration.dependencies
+            if verbosity >= 2 and needs:
+                names = ", ".join(_name(status, p) for p in needs)
                 parents = f" ... ({names})"
-            yield f"{mark}  {printable(state.migration.name)}{parents}", None
+            yield f"{mark}  {_name(status, state.migration.revision)}{parents}", None
         for revision in status.missing_files:
             yield f"[?]  {printable(revision)} (recorded in the database; no migration file)", "error"
         return
-    yield status.label, "label"
-    if not status.migrations and not status.missing_files:
+    if not status.several_trees and len(status.trees) <= 1:
+        yield from _tree_lines(status.label, status.migrations, verbosity, not status.missing_files)
+    else:
+        for label in status.trees:
+            yield from _tree_lines(label, status.in_tree(label), verbosity, True)
+    for revision in status.missing_files:
+        yield f" [?] {printable(revision)} (recorded in the database; no migration file)", "error"
+
+
+def _tree_lines(label: str, states, verbosity: int, say_empty: bool) -> Iterator[Line]:
+    """One tree as Django lists one app: its label, then a line per migration."""
+    yield printable(label), "label"
+    if not states and say_empty:
         yield " (no migrations)", None
-    for state in status.migrations:
+    for state in states:
         mark = "[X]" if state.applied else "[-]" if state.partly else "[ ]"
         notes = ""
         if state.partly:
@@ -43,15 +59,16 @@ def showmigrations(status, plan: bool, verbosity: int) -> Iterator[Line]:
             notes += " (cut off while it ran: may be half-applied)"
         flagged = state.changed or state.half_applied
         yield f" {mark} {printable(state.migration.name)}{notes}", "error" if flagged else None
-    for revision in status.missing_files:
-        yield f" [?] {printable(revision)} (recorded in the database; no migration file)", "error"
 
 
 def _name(status, revision: str) -> str:
+    """A migration's name in a plan: ``label.name`` where the project has several trees."""
     for state in status.migrations:
         if state.migration.revision == revision:
-            return state.migration.name
-    return revision
+            name = printable(state.migration.name)
+            return f"{status.tree_of[revision]}.{name}" if status.several_trees else name
+    tree = status.tree_of.get(revision)
+    return f"{tree}.{revision}" if tree and status.several_trees else revision
 
 
 def migration_heading(plan, label: str) -> Iterator[Line]:
@@ -91,7 +108,7 @@ def planned_operations(plan, descriptions) -> Iterator[Line]:
     yield "Planned operations:", "heading"
     if not plan.steps:
         yield "  No planned migration operations.", None
-    for step, (changes, irreversible) in zip(plan.steps, descriptions):
+    for step, (changes, irreversible) in zip(plan.steps, descriptions, strict=True):
         yield printable(step.migration.name), "label"
         if not step.forward:
             changes = [f"Undo {c}" for c in reversed(changes)]

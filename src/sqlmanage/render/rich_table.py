@@ -8,8 +8,9 @@ do, and the legend says which. Every mark that appears is explained under the ta
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any
 
 from rich import box
 from rich.console import Group
@@ -37,7 +38,7 @@ class Column:
     """A column, the least width its cells need, and how early it goes when space is short."""
 
     header: str
-    cell: Callable[[object], Text]
+    cell: Callable[[Any], Text]
     minimum: int
     drop_rank: int  # lower goes first; 99 never goes
     no_wrap: bool = False
@@ -57,6 +58,7 @@ class Row:
     notes: str = ""
     order: str = ""
     missing: bool = False
+    app: str = ""
 
 
 def showmigrations(status, plan: bool, verbosity: int, width: int = 120):
@@ -128,7 +130,10 @@ def _rows(status, verbosity: int, plan: bool) -> list[Row]:
 
     heads, db_heads = set(status.heads), set(status.database_heads)
     rows = []
-    for index, state in enumerate(status.migrations, start=1):
+    states = status.migrations
+    if status.several_trees and not plan:  # grouped by tree, as Django lists apps
+        states = [s for label in status.trees for s in status.in_tree(label)]
+    for index, state in enumerate(states, start=1):
         migration = state.migration
         mark = (
             "[~]" if state.half_applied else "[!]" if state.changed else "[X]" if state.applied
@@ -155,9 +160,10 @@ def _rows(status, verbosity: int, plan: bool) -> list[Row]:
             message=printable(migration.message),
             created=f"{migration.created:{DATE}}" if migration.created else "",
             applied_at=applied_at,
-            parents=", ".join(short(p) for p in migration.parents),
+            parents=", ".join(short(p) for p in migration.parents + (migration.dependencies if plan else ())),
             notes=", ".join(notes),
             order=str(index),
+            app=printable(status.tree_of.get(migration.revision, "")) if status.several_trees else "",
         ))
     for revision in status.missing_files:
         rows.append(Row(mark="[?]", name=printable(revision), notes="no migration file", missing=True))
@@ -184,6 +190,8 @@ def _columns(rows: list[Row], verbosity: int, plan: bool) -> list[Column]:
     if plan:
         columns.append(Column("#", text("order", "dim"), longest(r.order for r in rows), 2, no_wrap=True))
     columns.append(Column("", mark, 3, 99, no_wrap=True))
+    if any(r.app for r in rows):
+        columns.append(Column("App", text("app", "cyan"), longest(r.app for r in rows), 99, no_wrap=True))
     columns.append(Column("Migration", text("name", "bold"), longest((r.name for r in rows), floor=9), 99))
     messages = [r.message for r in rows if r.message]
     if messages:
@@ -250,6 +258,10 @@ def summary(status) -> Text:
         text.append(f"{state.migration.name} partly applied ({state.partly[0]} of {state.partly[1]})",
                     style="yellow")
     text.append(f" · database at {named(status.database_heads)}")
-    text.append(f" · head is {named(status.heads) if status.heads else 'empty history'}")
+    if len(status.heads) > 1 and status.several_trees:  # a head per tree, not a conflict
+        text.append(" · heads: " + ", ".join(
+            f"{printable(names.get(h, h))} ({printable(status.tree_of[h])})" for h in status.heads))
+    else:
+        text.append(f" · head is {named(status.heads) if status.heads else 'empty history'}")
     text.append(f"\n{status.database}", style="dim")
     return text

@@ -25,16 +25,20 @@ def single_head(project) -> None:
             f"The migration history of '{project.label}' is empty.\n"
             "Run 'python manage.py makemigrations' to make the first migration."
         )
-    if len(history.heads) > 1:
+    for tree in history.trees:  # several trees (Alembic's multiple bases) have a head each
+        heads = history.tree_heads(tree)
+        if len(heads) < 2:
+            continue
         lines = []
-        for head in history.heads:
+        for head in heads:
             migration = history.by_id[head]
             parents = ", ".join(history.by_id[p].name for p in migration.parents if p in history.by_id)
             lines.append(f"  {migration.name}" + (f" (after {parents})" if parents else ""))
+        merge = "--merge" if len(history.trees) == 1 else f"{tree} --merge"
         raise MigrationCheckFailed(
-            f"The migration history of '{project.label}' has {len(history.heads)} heads; it "
+            f"The migration history of '{tree}' has {len(heads)} heads; it "
             "must have one:\n" + "\n".join(lines) + "\n"
-            "Run 'python manage.py makemigrations --merge' to merge them."
+            f"Run 'python manage.py makemigrations {merge}' to merge them."
         )
 
 
