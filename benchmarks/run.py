@@ -301,6 +301,20 @@ class Pair:
     target: Target
     state: str = "head"  # the database state each run starts from: head, empty, or none
     floor: bool = False
+    checkout: str = "warm"  # fresh: sqlmanage's caches deleted before each of its runs
+
+
+def with_fresh(pairs: list[Pair], targets: dict[str, Target] | None = None) -> list[Pair]:
+    """Each pair, then the same on a fresh checkout: no ``__pycache__/sqlmanage-*.json``
+    before any sqlmanage run (CI, a deploy's container). Alembic has no such cache, so its
+    side runs as in the warm row; the projects' .pyc files stay in both. ``targets`` gives
+    a fresh row its own target, by key (default: the warm row's)."""
+    out = []
+    for pair in pairs:
+        fresh = Pair(f"{pair.key}-fresh", f"{pair.label} [fresh]", pair.ours, pair.theirs,
+                     (targets or {}).get(pair.key, pair.target), pair.state, pair.floor, "fresh")
+        out += [pair, fresh]
+    return out
 
 
 @dataclass
@@ -310,12 +324,16 @@ class Bench:
     admin: PostgresAdmin | None = None
     rows: list[Row] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    prepare_empty: object = None  # a real history's step before plain Alembic's first migration
+    python: str = sys.executable  # a real history runs both tools with its own virtualenv
+    extra_env: dict = field(default_factory=dict)
 
     def env(self, url: str | None) -> dict:
         env = {k: v for k, v in os.environ.items()
                if k not in ("PYTHONDONTWRITEBYTECODE", "SQLMANAGE_SETTINGS_MODULE", "DATABASE_URL", "NO_COLOR")}
         if url:
             env["DATABASE_URL"] = url
+        env.update(self.extra_env(url) if callable(self.extra_env) else self.extra_env)
         return env
 
     def selected(self, name: str) -> bool:
@@ -349,8 +367,12 @@ class Bench:
             tool, command, cwd, database = side
             if pair.state == "empty":
                 database.reset(self.admin)
+                if self.prepare_empty is not None and tool == "alembic":
+                    self.prepare_empty(database)
             elif pair.state == "head" and not self.at_head(row, tool, cwd, database):
                 return None
+            if pair.checkout == "fresh" and tool == "sqlmanage":
+                drop_sqlmanage_caches(cwd)
             run = measure(command, cwd, self.env(database.url if database else None))
             if run.code != 0:
                 self.fail(row, f"{tool} exited {run.code}", command, cwd, run)
@@ -396,8 +418,10 @@ class Bench:
         if database.at_head:
             return True
         database.reset(self.admin)
-        command = ([sys.executable, "manage.py", "migrate", "--noinput"] if tool == "sqlmanage"
-                   else [sys.executable, "-m", "alembic", "upgrade", "head"])
+        if self.prepare_empty is not None and tool == "alembic":
+            self.prepare_empty(database)
+        command = ([self.python, "manage.py", "migrate", "--noinput"] if tool == "sqlmanage"
+                   else [self.python, "-m", "alembic", "upgrade", "heads"])
         run = measure(command, cwd, self.env(database.url))
         if run.code != 0:
             self.fail(row, f"{tool} could not migrate to head", command, cwd, run)
@@ -472,6 +496,8 @@ class Bench:
             copy: Database(backend, path, f"{DB_PREFIX}{kind}_{size}_{copy}", self.args.pg_url)
             for copy, path in copies.items()
         }
+        if not self.stamp_head(scenario, copies, databases["sqlmanage"]):
+            return
         for pair in chosen:
             row = Row(f"{backend}/{scenario}/{pair.key}", backend, scenario, pair.label, pair.target)
             floor = None
@@ -483,6 +509,73 @@ class Bench:
                     continue
             self.measure_pair(row, pair, copies, databases, floor)
             self.add(row)
+
+    def stamp_head(self, scenario: str, copies: dict[str, Path], database: Database) -> bool:
+        """Record the models' fingerprint in the head migration, as makemigrations does when
+        it writes one, for this backend (the fingerprint names the database kind); the
+        Alembic copy gets the same file. Not timed."""
+        database.reset(self.admin)
+        command = [sys.executable, "-c", STAMP]
+        run = measure(command, copies["sqlmanage"], self.env(database.url))
+        if run.code != 0:
+            row = Row(f"{database.backend}/{scenario}/stamp", database.backend, scenario,
+                      "makemigrations' fingerprint of the head", Target())
+            self.fail(row, "recording the head's fingerprint failed", command, copies["sqlmanage"], run)
+            self.add(row)
+            return False
+        versions = Path("project") / "migrations" / "versions"
+        for head in sorted((copies["sqlmanage"] / versions).glob("*.py"))[-1:]:
+            shutil.copy(head, copies["alembic"] / versions / head.name)
+            for copy in copies.values():
+                py_compile.compile(str(copy / versions / head.name),
+                                   invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+        return True
+
+    def run_real_history(self, backend: str, folder: Path) -> None:
+        """A real project's history (``--real-history``): sqlmanage on the adopted project
+        against plain Alembic on the project's own files, each from the folder's virtualenv,
+        with this tree's sqlmanage first on the path. Nothing is installed here.
+
+        ``folder`` is laid out as /tmp/realhist/NAME (see BENCHMARKS.md): ``.venv/``,
+        ``project/`` (adopted), ``plain/`` (as shipped) and ``hooks.py`` (``environment(url)``:
+        the variables the project's env.py reads; ``prepare(url)``: what the project creates
+        before its first migration, for plain Alembic).
+        """
+        scenario = f"real-{folder.name}"
+        pairs = real_history_pairs(folder)
+        chosen = [p for p in pairs if self.selected(f"{backend}/{scenario}/{p.key}")]
+        if not chosen:
+            return
+        out = self.work / scenario
+        copies = {"sqlmanage": out / "sqlmanage", "alembic": out / "alembic"}
+        for copy, source in (("sqlmanage", folder / "project"), ("alembic", folder / "plain")):
+            shutil.rmtree(copies[copy], ignore_errors=True)
+            shutil.copytree(source, copies[copy], ignore=shutil.ignore_patterns(
+                "__pycache__", "*.sqlite3", "*.db", "work-*"))
+            compile_tree(copies[copy])
+        databases = {copy: Database(backend, path, f"{DB_PREFIX}{scenario.replace('-', '_')}_{copy}",
+                                    self.args.pg_url) for copy, path in copies.items()}
+        hooks = load_hooks(folder)
+        python = str(folder / ".venv" / "bin" / "python")
+        environment = getattr(hooks, "environment", lambda url: {})
+        set_ini_url(copies["alembic"] / "alembic.ini", databases["alembic"].url)
+
+        def prepare(database: Database) -> None:
+            if hasattr(hooks, "prepare"):
+                code = f"import sys; sys.path.insert(0, {str(folder)!r}); import hooks; hooks.prepare({database.url!r})"
+                subprocess.run([python, "-c", code], check=True, capture_output=True, env=self.env(database.url))
+
+        saved = (self.python, self.extra_env, self.prepare_empty)
+        self.python = python
+        self.extra_env = lambda url: {**(environment(url) if url else {}), "PYTHONPATH": str(ROOT / "src")}
+        self.prepare_empty = prepare
+        try:
+            for pair in chosen:
+                row = Row(f"{backend}/{scenario}/{pair.key}", backend, scenario, pair.label, pair.target)
+                self.measure_pair(row, pair, copies, databases)
+                self.add(row)
+        finally:
+            self.python, self.extra_env, self.prepare_empty = saved
 
     def generate(self, kind: str, size: int) -> dict[str, Path]:
         out = self.work / f"{kind}-{size}"
@@ -510,6 +603,26 @@ class Bench:
             row = Row(name, "-", "help", pair.label, pair.target)
             self.measure_pair(row, pair, copies, {})
             self.add(row)
+
+
+# Records the models' fingerprint in the head migration of the project in the current folder,
+# as makemigrations does for a migration it writes (core.makemigrations.record_fingerprint).
+STAMP = r"""
+import os, sys
+sys.path.insert(0, os.getcwd())
+from sqlmanage.project import Project
+from sqlmanage.core.makemigrations import NewMigration, record_fingerprint
+project = Project.load()
+head = project.history.by_id[project.history.head()]
+if not record_fingerprint(project, NewMigration(head.revision, head.name, head.path, "", "", ["models"])):
+    raise SystemExit(f"no fingerprint recorded in {head.path}: the models do not match the head")
+"""
+
+
+def drop_sqlmanage_caches(copy: Path) -> None:
+    """A fresh checkout: none of sqlmanage's ``__pycache__/sqlmanage-*.json``."""
+    for cache in copy.glob("**/__pycache__/sqlmanage-*.json"):
+        cache.unlink()
 
 
 def compile_tree(path: Path) -> None:
@@ -544,7 +657,7 @@ def history_pairs(backend: str, size: int) -> list[Pair]:
         empty = Target(time=0.75, memory=0.5)
     else:
         empty = Target(time=1.0, floor=2.5)
-    return [
+    return with_fresh([
         Pair("migrate-empty", "migrate (empty db) / upgrade head", manage + ["migrate", "--noinput"],
              alembic + ["upgrade", "head"], empty, state="empty", floor=True),
         Pair("showmigrations", "showmigrations / current", manage + ["showmigrations"],
@@ -553,19 +666,54 @@ def history_pairs(backend: str, size: int) -> list[Pair]:
              alembic + ["upgrade", "head"], Target(time=0.5 if stated else None)),
         Pair("check", "makemigrations --check / check", manage + ["makemigrations", "--check"],
              alembic + ["check"], Target()),
-    ]
+    ], {"showmigrations": Target(), "migrate-noop": Target(time=0.75 if stated else None)})
 
 
 def schema_pairs(backend: str, size: int) -> list[Pair]:
     """The schema's pairs; the time target is stated for 500 tables."""
     manage = [sys.executable, "manage.py"]
     alembic = [sys.executable, "-m", "alembic"]
-    return [
+    return with_fresh([
         Pair("migrate-empty", "migrate (empty db) / upgrade head", manage + ["migrate", "--noinput"],
              alembic + ["upgrade", "head"], Target(), state="empty", floor=True),
         Pair("check", "makemigrations --check / check", manage + ["makemigrations", "--check"],
              alembic + ["check"], Target(time=0.5 if size == ISSUE_SCHEMA else None)),
-    ]
+    ])
+
+
+def real_history_pairs(folder: Path) -> list[Pair]:
+    """No target: a real history shows where the time goes, on a project nobody generated."""
+    python = str(folder / ".venv" / "bin" / "python")
+    manage = [python, "manage.py"]
+    upgrade = [python, str(folder.parent / "plain_alembic.py"), "upgrade"]  # Prefect needs a thread
+    return with_fresh([
+        Pair("migrate-empty", "migrate (empty db) / upgrade heads", manage + ["migrate", "--noinput"],
+             upgrade, Target(), state="empty"),
+        Pair("showmigrations", "showmigrations / current", manage + ["showmigrations"],
+             [python, "-m", "alembic", "current"], Target()),
+        Pair("migrate-noop", "migrate (at head) / upgrade heads", manage + ["migrate", "--noinput"],
+             upgrade, Target()),
+    ])
+
+
+def load_hooks(folder: Path):
+    """The folder's hooks.py (standard library only at import time), or an empty module."""
+    spec = importlib.util.spec_from_file_location(f"realhist_hooks_{folder.name}", folder / "hooks.py")
+    if spec is None or not (folder / "hooks.py").exists():
+        return type(sys)("hooks")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def set_ini_url(ini: Path, url: str) -> None:
+    """alembic.ini's sqlalchemy.url, for a project whose env.py reads it from there."""
+    lines = [line for line in ini.read_text().splitlines() if not line.startswith("sqlalchemy.url")]
+    lines.insert(lines.index("[alembic]") + 1, f"sqlalchemy.url = {url.replace('%', '%%')}")
+    ini.write_text("\n".join(lines) + "\n")
+
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def versions(admin: PostgresAdmin | None) -> dict[str, str]:
@@ -604,6 +752,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, help="generate the projects here and keep them (default: a temp dir)")
     parser.add_argument("--markdown", type=Path, help="also write the results as a Markdown table to this file")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    parser.add_argument("--real-history", type=Path, action="append", default=[], metavar="DIR",
+                        help="also a real project's history: a folder with .venv/, project/ (adopted), "
+                        "plain/ and hooks.py, as /tmp/realhist/NAME (repeatable; never installed here)")
     args = parser.parse_args(argv)
     args.runs = args.runs or (3 if args.quick else 5)
     args.history = args.history or ([100] if args.quick else [100, 1000])
@@ -645,6 +796,8 @@ def main(argv: list[str] | None = None) -> int:
                 bench.run_scenario(backend, "history", size, history_pairs(backend, size))
             for size in args.schema:
                 bench.run_scenario(backend, "schema", size, schema_pairs(backend, size))
+            for folder in args.real_history:
+                bench.run_real_history(backend, folder.resolve())
     finally:
         if admin is not None:
             admin.drop_all()

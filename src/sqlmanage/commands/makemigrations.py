@@ -63,7 +63,7 @@ def command(runtime, app_labels, name, empty, dry_run, no_header, check_changes,
       python manage.py makemigrations --update
       python manage.py makemigrations --scriptable --noinput
     """
-    from sqlmanage.core.makemigrations import make_merge, make_migration, update_latest
+    from sqlmanage.core.makemigrations import make_merge, make_migration, record_fingerprint, update_latest
     from sqlmanage.core.naming import run_post_write_hooks
     from sqlmanage.core.scaffold import ensure_migrations_folder
     from sqlmanage.render import plain
@@ -119,6 +119,8 @@ def command(runtime, app_labels, name, empty, dry_run, no_header, check_changes,
             report(f"Created the migrations folder {_shown(project.migrations_dir)}")
         migration.write()
         run_post_write_hooks(project.config, migration.path)
+        if migration.changes:
+            record_fingerprint(project, migration)
     if runtime.verbosity >= 1:
         history = project.history
         tree = migration.tree or project.label

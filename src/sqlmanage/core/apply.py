@@ -73,10 +73,12 @@ def apply_migrations(
         return plan
     progress = _Progress()
     attempts: dict[str, int] = {}  # tries per migration when its table lock is refused
+    audit_rows = _AuditWithVersion(project, history, fake, progress)
 
     def steps(heads, context):
         # Called again when another run moved the version table first (see alembic_env):
         # the plan is always the one from the heads this run is about to build on.
+        audit_rows.listen(context.connection)
         progress.plan = plan_migrations(history, tuple(heads), target)
         for step in progress.plan.steps:
             alembic_step = _alembic_step(history, step, fake)
@@ -109,19 +111,18 @@ def apply_migrations(
             progress.step, progress.started = step, time.perf_counter()
             if not retry:  # a try whose table lock was refused starts the run over
                 on_event("start", step)
-            return run_migration(**kw)
+            result = run_migration(**kw)
+            audit_rows.pending = step  # Alembic's version statement comes next
+            return result
 
         return run
 
     def on_version_apply(ctx, step, heads, run_args):
+        if audit_rows.written(progress.step):
+            return
         done: Step = progress.step  # type: ignore[assignment]  # set by the step that just ran
-        seconds = progress.seconds = time.perf_counter() - progress.started
-        direction = ("fake-" if fake else "") + ("apply" if done.forward else "unapply")
-        # The last replaced original of a squash reaches the squashed migration's revision:
-        # it is recorded as the squashed migration, whose file now stands for that state.
-        recorded = history.by_id.get(done.migration.revision, done.migration)
-        audit.record(ctx.connection, project.settings, recorded, direction, seconds,
-                     history.checksum(recorded))
+        progress.seconds = time.perf_counter() - progress.started
+        audit.record(ctx.connection, project.settings, *audit_rows.row(done))
 
     def prepare(connection):
         """Under the lock: the audit table, records for what plain alembic applied, edits."""
@@ -161,16 +162,93 @@ def apply_migrations(
     try:
         _run_env(options, steps)
     except KeyboardInterrupt as exc:
+        audit_rows.stop()
         raise _interrupted(project, progress.step, progress.completed) from exc
     except Exception as exc:
+        audit_rows.stop()
         failed = progress.step
         if failed is None:
             raise
         cause = exc.__cause__ if isinstance(exc, SqlmanageError) and exc.__cause__ else exc
         raise _failure(project, failed, cause) from cause
+    audit_rows.stop()
     if not progress.announced:
         on_event("plan", progress.plan)
     return progress.plan  # type: ignore[return-value]  # set by steps(), which env.py calls
+
+
+class _AuditWithVersion:
+    """On PostgreSQL, each step's audit row rides on Alembic's version statement.
+
+    Alembic writes the version table right after a migration's body, in the migration's
+    transaction; the row's INSERT goes in front of that statement as a data-modifying CTE,
+    which PostgreSQL runs whatever the statement does with it: a round trip less per
+    migration and nothing else changed (same transaction, same row, the statement's own row
+    count, which Alembic checks). It is added to the SQL text as the driver gets it, the
+    INSERT compiled once per run, so no statement is compiled again. Drivers with named
+    parameters only (psycopg2, psycopg); elsewhere, and should Alembic ever write no version
+    statement for a step, ``on_version_apply`` writes the row on its own, as before.
+    """
+
+    PREFIX = "sqlmanage_audit_"
+
+    def __init__(self, project, history, fake: bool, progress: _Progress):
+        self.project, self.history, self.fake, self.progress = project, history, fake, progress
+        self.connection = None
+        self.insert_sql = ""
+        self.pending: Step | None = None  # the step whose version statement is next
+        self.done: Step | None = None  # the step whose row went with it
+
+    def listen(self, connection) -> None:
+        dialect = connection.dialect
+        if self.connection is not None or dialect.name != "postgresql" \
+                or dialect.paramstyle not in ("pyformat", "named"):
+            return
+        from sqlalchemy import event
+
+        self.insert_sql = audit.insert_sql(dialect, self.project.settings, self.PREFIX)
+        self.connection = connection
+        event.listen(connection, "before_cursor_execute", self._attach, retval=True)
+
+    def stop(self) -> None:
+        if self.connection is not None:
+            from sqlalchemy import event
+
+            event.remove(self.connection, "before_cursor_execute", self._attach)
+            self.connection = None
+
+    def written(self, step: Step | None) -> bool:
+        """Whether ``step``'s row went with its version statement (then it is not written again)."""
+        done, self.done, self.pending = self.done, None, None
+        return step is not None and done is step
+
+    def row(self, step: Step) -> tuple:
+        """(migration recorded, direction, seconds, checksum) of a finished step."""
+        direction = ("fake-" if self.fake else "") + ("apply" if step.forward else "unapply")
+        # The last replaced original of a squash reaches the squashed migration's revision:
+        # it is recorded as the squashed migration, whose file now stands for that state.
+        recorded = self.history.by_id.get(step.migration.revision, step.migration)
+        return recorded, direction, self.progress.seconds, self.history.checksum(recorded)
+
+    def _attach(self, connection, cursor, statement, parameters, context, executemany):
+        step = self.pending
+        compiled = getattr(context, "compiled", None)
+        if step is None or executemany or not isinstance(parameters, dict) or compiled is None \
+                or not self._writes_version(compiled.statement):
+            return statement, parameters
+        self.pending, self.done = None, step
+        self.progress.seconds = time.perf_counter() - self.progress.started
+        values = audit.record_values(connection, self.project.settings, *self.row(step))
+        parameters = {**parameters, **{self.PREFIX + name: value for name, value in values.items()}}
+        return f"WITH sqlmanage_audit_row AS ({self.insert_sql}) {statement}", parameters
+
+    def _writes_version(self, statement) -> bool:
+        from sqlalchemy.sql.dml import UpdateBase
+
+        table = getattr(statement, "table", None)
+        settings = self.project.settings
+        return isinstance(statement, UpdateBase) and getattr(table, "name", None) == settings.version_table \
+            and getattr(table, "schema", None) == settings.version_table_schema
 
 
 def _in_order(history, heads: tuple[str, ...], records: dict | None) -> bool:

@@ -101,16 +101,41 @@ def record(connection, settings, migration, direction: str, seconds: float | Non
 
     ``checksum`` is the file's, when the caller knows it already (the history caches it).
     """
-    connection.execute(audit_table(settings).insert().values(
-        revision=migration.revision,
-        direction=direction,
-        applied_at=datetime.now(timezone.utc),
-        duration_ms=None if seconds is None else round(seconds * 1000),
-        db_user=_database_user(connection),
-        host=_host(),
-        checksum=checksum or file_checksum(migration.path),
-        version_table=settings.version_table,
-    ))
+    connection.execute(_insert(connection, settings, migration, direction, seconds, checksum))
+
+
+def record_values(connection, settings, migration, direction: str, seconds: float | None,
+                  checksum: str | None = None) -> dict:
+    """The columns of one row, as ``record`` writes it."""
+    return {
+        "revision": migration.revision,
+        "direction": direction,
+        "applied_at": datetime.now(timezone.utc),
+        "duration_ms": None if seconds is None else round(seconds * 1000),
+        "db_user": _database_user(connection),
+        "host": _host(),
+        "checksum": checksum or file_checksum(migration.path),
+        "version_table": settings.version_table,
+    }
+
+
+def insert_sql(dialect, settings, prefix: str) -> str:
+    """The row's INSERT as SQL text for ``dialect``, its parameters named ``prefix + column``.
+
+    Compiled once per run, to go in front of another statement as a CTE (see core.apply).
+    """
+    from sqlalchemy import bindparam
+
+    table = audit_table(settings)
+    columns = [c.name for c in table.columns if c.name != "id"]
+    statement = table.insert().values({name: bindparam(prefix + name) for name in columns})
+    return str(statement.compile(dialect=dialect))
+
+
+def _insert(connection, settings, migration, direction: str, seconds: float | None, checksum: str | None):
+    return audit_table(settings).insert().values(
+        **record_values(connection, settings, migration, direction, seconds, checksum)
+    )
 
 
 def read_records(connection, settings, none_if_missing: bool = False) -> dict[str, Record] | None:

@@ -11,6 +11,14 @@ change of input, or a cache that cannot be read or written, means comparing agai
 Two keys: ``models_key`` fingerprints the imported models themselves (exact, for
 makemigrations and check); ``sources_key`` uses the project's source files' sizes and mtimes
 instead, so that ``migrate`` can skip even importing the models when nothing was edited.
+
+Both live in ``__pycache__/``, so a fresh checkout (CI, a deploy's container) has neither. The
+third, ``fingerprint``, travels with the repository instead: makemigrations records it in the
+migration it writes (``sqlmanage_fingerprint = "..."``, a module variable Alembic ignores),
+once a second comparison against the history *with* that migration found nothing. It digests
+only what is the same on every checkout (no paths, no URLs), and every migration file's
+checksum (the head's without the fingerprint), so an edited head, another database server
+version, other tools or other comparison settings all mean comparing again.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 from pathlib import Path
 
 from sqlmanage.errors import SqlmanageError
@@ -50,6 +59,34 @@ def models_key(project) -> str | None:
     other dialects, every dialect option). A model change that can change autogenerate's
     answer changes one of the two.
     """
+    rows, _ = models_as_imported(project)
+    return None if rows is None else _digest(project, {"models": rows})
+
+
+MODELS_SEEN = "_models_as_imported"  # on the Project: rows and type libraries, computed once
+
+
+def models_as_imported(project) -> tuple[list[str] | None, list]:
+    """The models' rows and type libraries, as first seen in this process, kept on the project.
+
+    A comparison adapts the models' metadata in place (PostgreSQL enums become
+    ``ENUM(create_type=False)``), so a digest taken after one would not be the digest another
+    process takes before any: each is taken once, before the first comparison, and reused.
+    """
+    if MODELS_SEEN not in project.__dict__:
+        rows = _model_rows(project)
+        project.__dict__[MODELS_SEEN] = (rows, _type_libraries(project) if rows is not None else [])
+    return project.__dict__[MODELS_SEEN]
+
+
+def carry_models(source, target) -> None:
+    """Give ``target`` (the same settings, the history read again) what ``source`` saw."""
+    if MODELS_SEEN in source.__dict__:
+        target.__dict__[MODELS_SEEN] = source.__dict__[MODELS_SEEN]
+
+
+def _model_rows(project) -> list[str] | None:
+    """The fingerprint rows of every table of the models, sorted; None if one cannot be made."""
     try:
         dialect = project.url.get_dialect()()
         rows = []
@@ -62,7 +99,210 @@ def models_key(project) -> str | None:
         raise  # models that cannot be imported: the user's error, told once, as it happened
     except Exception:  # a model the dialect cannot compile: its answer is not remembered
         return None
-    return _digest(project, {"models": sorted(rows)})
+    return sorted(rows)
+
+
+FINGERPRINT_VARIABLE = "sqlmanage_fingerprint"
+FINGERPRINT_COMMENT = (
+    "# The models as this migration leaves them: 'migrate' trusts it instead of comparing\n"
+    "# them again while it matches (sqlmanage; Alembic ignores it).\n"
+)
+
+
+def fingerprint(project, server_version: tuple | None) -> str | None:
+    """A digest of everything the comparison of the models with the history depends on.
+
+    Equal digests mean equal inputs: the models (as ``models_key`` sees them, plus the
+    versions of the libraries their column types come from), the comparison settings, the
+    tools' versions, the database's kind, driver and server version, every migration file's
+    checksum, and the head's without its recorded fingerprint. None (compare instead)
+    for what it cannot see: a project hook (INCLUDE_OBJECT, INCLUDE_NAME,
+    PROCESS_REVISION_DIRECTIVES, BASELINE: code whose behaviour no digest covers), an
+    Alembic comparator registered by another library, several heads, a model it cannot
+    describe.
+    """
+    settings = project.settings
+    history = project.history
+    if project.has_autogenerate_hooks or settings.baseline or len(history.heads) != 1:
+        return None
+    head = history.by_id[history.heads[0]]
+    try:
+        _, head_code = read_fingerprint(head.path)
+    except (OSError, ValueError):
+        return None
+    rows, libraries = models_as_imported(project)
+    if rows is None or _foreign_comparators():
+        return None
+    url = project.url
+    inputs = {
+        "format": 1,
+        "models": rows,
+        "type libraries": libraries,
+        "settings": [settings.compare_type, settings.compare_server_default, settings.render_as_batch,
+                     settings.version_table, settings.version_table_schema, settings.include_schemas,
+                     sorted(settings.exclude_tables), settings.target_metadata],
+        "database": [url.get_backend_name(), url.get_driver_name(), list(server_version or ())],
+        "migrations": [(m.revision, head_code if m is head else history.checksum(m))
+                       for m in history.migrations],
+    }
+    tools = _tool_versions()
+    if tools is None:
+        return None
+    inputs["tools"] = tools
+    return hashlib.sha256(json.dumps(inputs, default=str).encode()).hexdigest()
+
+
+def head_fingerprint_matches(project) -> bool:
+    """Whether the head migration records the fingerprint the models have now: then the full
+    comparison would find nothing (see ``fingerprint``)."""
+    history = project.history
+    if len(history.heads) != 1:
+        return False
+    try:
+        recorded, _ = read_fingerprint(history.by_id[history.heads[0]].path)
+    except (OSError, ValueError):
+        return False
+    return recorded is not None and fingerprint(project, project_server_version(project)) == recorded
+
+
+FINGERPRINT_LINE = re.compile(
+    r"^" + FINGERPRINT_VARIABLE + r"""(?:: *str)? *= *(?P<q>["'])(?P<digest>[0-9a-f]{64})(?P=q) *\n""",
+    re.MULTILINE,
+)
+
+
+def read_fingerprint(path: Path) -> tuple[str | None, str]:
+    """The fingerprint a migration file records (None: none, or more than one), and the
+    checksum of the file without it, as it was before makemigrations added it."""
+    from sqlmanage.revision_index import file_checksum
+
+    recorded, rest = _without_fingerprint(Path(path).read_bytes().decode("utf-8"))
+    return recorded, file_checksum(rest.encode("utf-8"))
+
+
+def _without_fingerprint(source: str) -> tuple[str | None, str]:
+    """(the recorded digest, the source without what ``with_fingerprint`` added)."""
+    source = source.replace("\r\n", "\n").replace("\r", "\n")
+    found = list(FINGERPRINT_LINE.finditer(source))
+    if not found:
+        return None, source
+    for match in reversed(found):
+        start = match.start()
+        if source[:start].endswith(FINGERPRINT_COMMENT):
+            start -= len(FINGERPRINT_COMMENT)
+        if source[:start].endswith("\n\n"):
+            start -= 1
+        source = source[:start] + source[match.end():]
+    return (found[0].group("digest") if len(found) == 1 else None), source
+
+
+def with_fingerprint(source: str, digest: str | None) -> str:
+    """``source`` with the fingerprint (None: without any) after its revision identifiers.
+
+    A fingerprint already there (``makemigrations --update`` keeps the file's text) goes,
+    with the comment that introduces it.
+    """
+    import ast
+
+    _, source = _without_fingerprint(source)
+    if digest is None:
+        return source
+    lines = source.splitlines(keepends=True)
+    header = [node for node in ast.parse(source).body
+              if _assigns(node, ("revision", "down_revision", "branch_labels", "depends_on"))]
+    after = max(node.end_lineno for node in header) if header else len(lines)
+    if after and not lines[after - 1].endswith("\n"):
+        lines[after - 1] += "\n"
+    lines[after:after] = ["\n", FINGERPRINT_COMMENT, f'{FINGERPRINT_VARIABLE} = "{digest}"\n']
+    return "".join(lines)
+
+
+def _assigns(node, names: tuple[str, ...]) -> bool:
+    """Whether a module-level statement assigns one of ``names`` (plainly or annotated)."""
+    import ast
+
+    if isinstance(node, ast.Assign) and len(node.targets) == 1:
+        target = node.targets[0]
+    elif isinstance(node, ast.AnnAssign):
+        target = node.target
+    else:
+        return False
+    return isinstance(target, ast.Name) and target.id in names
+
+
+def server_version(dialect) -> tuple:
+    """The part of the server's version that can change what reflection returns."""
+    import sqlite3
+
+    if dialect.name == "sqlite":
+        return tuple(sqlite3.sqlite_version_info[:2])
+    version = tuple(dialect.server_version_info or ())
+    return version[:1] if dialect.name == "postgresql" else version[:2]
+
+
+def project_server_version(project) -> tuple:
+    """``server_version`` of the project's database (a connection for servers, none for SQLite)."""
+    if project.url.get_backend_name() == "sqlite":
+        return server_version(project.url.get_dialect()())
+    from sqlmanage.database import connect
+
+    return connect(project.url, lambda connection: server_version(connection.dialect))
+
+
+def _tool_versions() -> list[str] | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    import sqlalchemy
+
+    import sqlmanage
+
+    try:
+        return [sqlmanage.__version__, sqlalchemy.__version__, version("alembic")]
+    except PackageNotFoundError:
+        return None
+
+
+def _type_libraries(project) -> list:
+    """Name and version of each library (not SQLAlchemy) a model's column type comes from:
+    its new release may compile, reflect or compare the same column differently."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = set()
+    for metadata in project.metadata:
+        for table in metadata.tables.values():
+            for column in table.columns:
+                for type_ in (column.type, getattr(column.type, "impl", None)):
+                    module = type(type_).__module__ if type_ is not None else "sqlalchemy"
+                    names.add(module.split(".")[0])
+    found = []
+    for name in sorted(names - {"sqlalchemy", "builtins"}):
+        try:
+            found.append((name, version(name)))
+        except (PackageNotFoundError, ValueError):
+            found.append((name, None))  # the project's own code: its types are in the rows
+    return found
+
+
+def _foreign_comparators() -> bool:
+    """Whether a library registered its own Alembic comparator (alembic_utils, say): code
+    that the digest cannot see takes part in the comparison. A library registers one by
+    importing Alembic's comparison module, so while nothing imported it there is none (and
+    importing it here would cost more than the rest of the fingerprint)."""
+    import sys
+
+    compare = sys.modules.get("alembic.autogenerate.compare")
+    if compare is None:
+        return False
+    registry = getattr(getattr(compare, "comparators", None), "_registry", None)
+    if not isinstance(registry, dict):
+        return True  # an Alembic whose registry this does not know: do not trust
+    for entries in registry.values():
+        for entry in entries if isinstance(entries, (list, tuple)) else [entries]:
+            function = entry[0] if isinstance(entry, tuple) else entry
+            module = getattr(function, "__module__", "") or ""
+            if not module.startswith(("alembic.", "sqlmanage.")):
+                return True
+    return False
 
 
 def sources_key(project) -> str | None:

@@ -121,8 +121,10 @@ class _NoLock:
     def release_session(self) -> None:
         pass
 
-    def hold(self) -> None:
-        pass
+    def hold(self, settings=()) -> bool:
+        """Take the lock for the current transaction; True when ``settings`` (pairs for
+        ``set_config(name, value, true)``) were set for it in the same statement."""
+        return False
 
 
 class _PostgresLock(_NoLock):
@@ -136,14 +138,17 @@ class _PostgresLock(_NoLock):
         # the transaction only, like everything else here.
         self.check = connection.dialect.server_version_info >= (14,)
 
-    def hold(self) -> None:
-        """Take the lock for the current transaction (begun here if none is open)."""
+    def hold(self, settings=()) -> bool:
+        """Take the lock for the current transaction (begun here if none is open), setting
+        the transaction's ``settings`` in the same round trip."""
         check = ", set_config('client_connection_check_interval', '1000', true)" if self.check else ""
-        got = self.connection.execute(
-            text(f"SELECT pg_try_advisory_xact_lock(:key){check}"), {"key": self.key}
-        ).scalar()
+        values = {"key": self.key}
+        for i, (name, value) in enumerate(settings):
+            check += f", set_config(:name{i}, :value{i}, true)"
+            values.update({f"name{i}": name, f"value{i}": value})
+        got = self.connection.execute(text(f"SELECT pg_try_advisory_xact_lock(:key){check}"), values).scalar()
         if got:
-            return
+            return True
         holder = self.holder()
         if not self.told:
             self.on_wait(f"Waiting for the migration lock on {self.database}: {holder}.")
@@ -160,6 +165,7 @@ class _PostgresLock(_NoLock):
                 raise _timeout(self.database, self.timeout, holder) from None
             raise
         self.connection.execute(text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": previous})
+        return True
 
     def holder(self) -> str:
         row = self.connection.execute(text(

@@ -305,7 +305,9 @@ def detect_changes(project, questioner=None, revision: str | None = None):
     answers Django's questions (renames, a value for NOT NULL); without one nothing is asked
     and nothing is assumed. Returns Alembic's MigrationScript and the template arguments
     (upgrades, downgrades, imports) that render it. A comparison with the head that found
-    nothing is remembered (``comparison_cache``) until the models or migrations change.
+    nothing is remembered (``comparison_cache``) until the models or migrations change; with
+    nothing remembered, a head migration whose recorded fingerprint the models still match
+    answers without comparing.
     """
     from sqlmanage.core import comparison_cache
 
@@ -313,6 +315,9 @@ def detect_changes(project, questioner=None, revision: str | None = None):
     remembering = revision is None and not project.has_autogenerate_hooks
     key = comparison_cache.models_key(project) if remembering else None
     if comparison_cache.is_remembered(project, key):
+        return NO_CHANGES, {}
+    if remembering and comparison_cache.head_fingerprint_matches(project):
+        comparison_cache.remember(project, key)  # a fresh checkout: the head's record answers
         return NO_CHANGES, {}
 
     from alembic.autogenerate import produce_migrations
@@ -480,3 +485,42 @@ def _one_line(text: str) -> str:
     cleaned = "".join(ch if ch.isprintable() else " " for ch in text)
     cleaned = cleaned.replace("\\", "/").replace('"', "'")
     return " ".join(cleaned.split())[:200]
+
+
+def record_fingerprint(project, migration: NewMigration) -> bool:
+    """Record the models' fingerprint in the migration just written, when it holds.
+
+    The file's operations came from the models, but whether applying them leaves nothing to
+    compare is only known by comparing again: the models against the history *with* this
+    file, replayed as written (after the post-write hooks). Only then is the fingerprint
+    added, so a match at ``migrate`` means the full comparison would find nothing. Returns
+    whether it was recorded; anything that stops the second comparison leaves the file as it
+    was (``migrate`` then compares, as it would without a fingerprint).
+    """
+    from sqlmanage.core import comparison_cache
+    from sqlmanage.files import write_atomic
+    from sqlmanage.project import Project
+
+    source = migration.path.read_text(encoding="utf-8")
+    digest = None
+    if not (project.has_autogenerate_hooks or project.settings.baseline):
+        written = Project(project.settings, project.database.alias)
+        comparison_cache.carry_models(project, written)
+        try:
+            # Compared up to this revision by name: not remembered, the file is about to change.
+            script, _ = detect_changes(written, revision=migration.revision)
+            if script.upgrade_ops.is_empty() and tuple(written.history.heads) == (migration.revision,):
+                digest = comparison_cache.fingerprint(
+                    written, comparison_cache.project_server_version(written)
+                )
+        except SqlmanageError:
+            digest = None
+    stamped_source = comparison_cache.with_fingerprint(source, digest)
+    if stamped_source != source:
+        write_atomic(migration.path, stamped_source)
+    if digest is None:
+        return False  # and an --update'd file's old fingerprint is gone
+    stamped = Project(project.settings, project.database.alias)
+    comparison_cache.carry_models(project, stamped)
+    comparison_cache.remember(stamped, comparison_cache.models_key(stamped))
+    return True

@@ -43,9 +43,13 @@ class Timeouts:
 
     def statements(self) -> list[str]:
         """What each migration transaction starts with (``sqlmigrate`` shows them too)."""
+        return [f"SET LOCAL {name} = '{value}'" for name, value in self.settings()]
+
+    def settings(self) -> list[tuple[str, str]]:
+        """The same as (name, value) pairs, for ``set_config(name, value, true)``."""
         return [
-            f"SET LOCAL lock_timeout = '{_milliseconds(self.lock_timeout)}ms'",
-            f"SET LOCAL statement_timeout = '{_milliseconds(self.statement_timeout)}ms'",
+            ("lock_timeout", f"{_milliseconds(self.lock_timeout)}ms"),
+            ("statement_timeout", f"{_milliseconds(self.statement_timeout)}ms"),
         ]
 
 
@@ -99,6 +103,8 @@ def bound_step(alembic_step, context, timeouts: Timeouts, sleep=time.sleep, atte
     across those restarts. A try is retried only while nothing of it was committed (no
     autocommit block ran yet): rerunning operations that one committed could fail on them.
     """
+    from sqlalchemy import text
+
     from sqlmanage.alembic_internals import restart_migration_transaction
     from sqlmanage.core.lock import RunOutdated
 
@@ -106,16 +112,25 @@ def bound_step(alembic_step, context, timeouts: Timeouts, sleep=time.sleep, atte
     connection = context.connection
     attempts = {} if attempts is None else attempts
     revision = alembic_step.revision.revision
+    # The run's lock statement sets them in the same round trip when it can (core.lock),
+    # and says so in ``settings_applied``; otherwise they are set here.
+    alembic_step.transaction_settings = timeouts.settings()
+    alembic_step.settings_applied = False
 
     def set_local() -> None:
-        for statement in timeouts.statements():
-            connection.exec_driver_sql(statement)
+        calls = ", ".join(f"set_config(:name{i}, :value{i}, true)" for i in range(len(timeouts.settings())))
+        values = {}
+        for i, (name, value) in enumerate(timeouts.settings()):
+            values.update({f"name{i}": name, f"value{i}": value})
+        connection.execute(text(f"SELECT {calls}"), values)
 
     @functools.wraps(run_migration)  # Alembic names the step after its function
     def run_bounded(**kw):
         attempt = attempts[revision] = attempts.get(revision, 0) + 1
         committed: list = []
-        set_local()
+        if not alembic_step.settings_applied:
+            set_local()
+        alembic_step.settings_applied = False  # a retry in this transaction sets them again
         try:
             with _reset_after_autocommit(context, set_local, committed):
                 return run_migration(**kw)

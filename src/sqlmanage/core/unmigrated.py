@@ -2,8 +2,9 @@
 
 Comparing the models with the schema means importing every model module and reflecting the
 database: seconds on a big project, on every deploy. When no project source file changed
-since a comparison that found nothing, the answer is known without importing anything (see
-``comparison_cache``).
+since a comparison that found nothing, the answer is known without importing anything; on a
+fresh checkout, where nothing is remembered, the head migration's recorded fingerprint
+answers unless it is missing or differs (see ``comparison_cache``).
 """
 
 from __future__ import annotations
