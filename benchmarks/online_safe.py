@@ -62,13 +62,15 @@ CHANGES = {
     "drop_index": {"note": 'sa.Column("note", sa.String(50))'},
     "add_unique": {"code": 'sa.Column("code", sa.String(40), nullable=False, unique=True)'},
     "add_check": {"qty_check": 'sa.CheckConstraint("qty >= 0", name="qty_not_negative")'},
-    "add_foreign_key": {"owner_id": 'sa.Column("owner_id", sa.Integer(), sa.ForeignKey("owners.id"))'},
+    "add_foreign_key": {
+        "owner_id": 'sa.Column("owner_id", sa.Integer(), sa.ForeignKey("owners.id"))'
+    },
     "set_not_null": {"qty": 'sa.Column("qty", sa.Integer(), nullable=False, server_default="0")'},
 }
 
 STATEMENTS = {  # what the application sends; qty and owner_id keep every constraint above true
     "insert": "INSERT INTO items (name, note, code, qty, owner_id) "
-              "VALUES ('new', 'n', md5(random()::text || clock_timestamp()::text), 1, 1)",
+    "VALUES ('new', 'n', md5(random()::text || clock_timestamp()::text), 1, 1)",
     "update": "UPDATE items SET qty = qty + 1 WHERE id = (random() * %(rows)s)::bigint + 1",
     "select": "SELECT name, qty FROM items WHERE id = (random() * %(rows)s)::bigint + 1",
 }
@@ -114,15 +116,23 @@ def module(columns: dict[str, str]) -> str:
 class Bench:
     def __init__(self, args):
         self.args = args
-        self.admin = sa.create_engine(args.pg_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+        self.admin = sa.create_engine(
+            args.pg_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
+        )
         self.database = f"sqlmanage_bench_{uuid.uuid4().hex[:10]}"
-        self.url = sa.engine.make_url(args.pg_url).set(database=self.database).render_as_string(hide_password=False)
+        self.url = (
+            sa.engine.make_url(args.pg_url)
+            .set(database=self.database)
+            .render_as_string(hide_password=False)
+        )
         self.folder = Path(tempfile.mkdtemp(prefix="online-safe-"))
         self.env = {k: v for k, v in os.environ.items() if k not in ("SQLMANAGE_SETTINGS_MODULE",)}
         self.env["DATABASE_URL"] = self.url
 
     def run(self, *command: str) -> subprocess.CompletedProcess:
-        completed = subprocess.run(command, cwd=self.folder, env=self.env, capture_output=True, text=True, timeout=600)
+        completed = subprocess.run(
+            command, cwd=self.folder, env=self.env, capture_output=True, text=True, timeout=600
+        )
         if completed.returncode != 0:
             sys.exit(f"{' '.join(command)} failed:\n{completed.stdout}\n{completed.stderr}")
         return completed
@@ -139,8 +149,11 @@ class Bench:
     def setup(self) -> None:
         shutil.copy(ROOT / "manage.py", self.folder)
         shutil.copy(ROOT / "alembic.ini", self.folder)
-        shutil.copytree(ROOT / "project", self.folder / "project",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "db.sqlite3"))
+        shutil.copytree(
+            ROOT / "project",
+            self.folder / "project",
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "db.sqlite3"),
+        )
         with self.admin.connect() as connection:
             connection.exec_driver_sql(f"CREATE DATABASE {self.database}")
         self.write_models(START)
@@ -183,7 +196,9 @@ class Bench:
         for index in range(self.args.clients):
             name = list(STATEMENTS)[index % len(STATEMENTS)]
             statement = STATEMENTS[name] % {"rows": self.args.rows}
-            thread = threading.Thread(target=client, args=(self.url, statement, load, stop, deadline))
+            thread = threading.Thread(
+                target=client, args=(self.url, statement, load, stop, deadline)
+            )
             threads.append(thread)
             thread.start()
         time.sleep(1.0)  # the clients are connected and running before the migration starts
@@ -211,8 +226,13 @@ class Bench:
             written.unlink()
             self.write_models(START)
         return {
-            "kind": kind, "tool": tool, "migration": ended - started, "queries": len(during),
-            "max": max(during, default=0.0), "p99": percentile(during, 0.99), "failed": len(failed),
+            "kind": kind,
+            "tool": tool,
+            "migration": ended - started,
+            "queries": len(during),
+            "max": max(during, default=0.0),
+            "p99": percentile(during, 0.99),
+            "failed": len(failed),
         }
 
     def teardown(self) -> None:
@@ -227,7 +247,9 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--only", help="Comma-separated change kinds (default: all).")
-    parser.add_argument("--max-seconds", type=float, default=300.0, help="Bound on one migration's load.")
+    parser.add_argument(
+        "--max-seconds", type=float, default=300.0, help="Bound on one migration's load."
+    )
     parser.add_argument("--pg-url", default=PG_DEFAULT)
     args = parser.parse_args()
     kinds = args.only.split(",") if args.only else list(CHANGES)
@@ -236,15 +258,24 @@ def main() -> int:
     try:
         bench.setup()
         print(f"{args.rows:,} rows, {args.clients} clients (INSERT, UPDATE, SELECT)", flush=True)
-        print("| change | tool | migration (s) | app queries | longest wait (ms) | p99 (ms) | failed |")
+        print(
+            "| change | tool | migration (s) | app queries | longest wait (ms) | p99 (ms) | failed |"
+        )
         print("|---|---|---:|---:|---:|---:|---:|")
-        for kind, tool in [(None, None)] + [(k, t) for k in kinds for t in ("sqlmanage", "alembic")]:
+        for kind, tool in [(None, None)] + [
+            (k, t) for k in kinds for t in ("sqlmanage", "alembic")
+        ]:
             row = bench.measure(kind, tool)
             rows.append(row)
-            label = {"sqlmanage": "sqlmanage", "alembic": "plain Alembic", None: "(no migration)"}[tool]
-            print(f"| {kind or 'baseline'} | {label} | "
-                  f"{row['migration']:.2f} | {row['queries']:,} | {row['max'] * 1000:.0f} | "
-                  f"{row['p99'] * 1000:.1f} | {row['failed']} |", flush=True)
+            label = {"sqlmanage": "sqlmanage", "alembic": "plain Alembic", None: "(no migration)"}[
+                tool
+            ]
+            print(
+                f"| {kind or 'baseline'} | {label} | "
+                f"{row['migration']:.2f} | {row['queries']:,} | {row['max'] * 1000:.0f} | "
+                f"{row['p99'] * 1000:.1f} | {row['failed']} |",
+                flush=True,
+            )
     finally:
         bench.teardown()
     return 0

@@ -73,12 +73,24 @@ with open(out, "w") as f:
 def count(tool: str, cwd: Path, url: str) -> dict:
     import os
 
-    env = {k: v for k, v in os.environ.items() if k not in ("SQLMANAGE_SETTINGS_MODULE", "NO_COLOR")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("SQLMANAGE_SETTINGS_MODULE", "NO_COLOR")
+    }
     env["DATABASE_URL"] = url
-    argv = ["alembic", "upgrade", "head"] if tool == "alembic" else ["manage.py", "migrate", "--noinput"]
+    argv = (
+        ["alembic", "upgrade", "head"]
+        if tool == "alembic"
+        else ["manage.py", "migrate", "--noinput"]
+    )
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        subprocess.run([sys.executable, "-c", COUNTER, out.name, *argv], cwd=cwd, env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-c", COUNTER, out.name, *argv],
+            cwd=cwd,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         return json.loads(Path(out.name).read_text())
 
 
@@ -93,8 +105,13 @@ def main(argv: list[str] | None = None) -> int:
 
     base = args.pg_url if args.pg_url.endswith("/") else args.pg_url + "/"
     server = make_url(base)
-    admin = psycopg2.connect(host=server.host, port=server.port or 5432, user=server.username,
-                             password=server.password, dbname="postgres")
+    admin = psycopg2.connect(
+        host=server.host,
+        port=server.port or 5432,
+        user=server.username,
+        password=server.password,
+        dbname="postgres",
+    )
     admin.autocommit = True
     results = {}
     with tempfile.TemporaryDirectory(prefix="sqlmanage-round-trips-") as work:
@@ -115,16 +132,24 @@ def main(argv: list[str] | None = None) -> int:
         values = []
         for tool in ("sqlmanage", "alembic"):
             found = results[tool]
-            values.append(sum(found.get(k, 0) for k in keys) if key == "round trips" else found.get(key, 0))
-        print(f"{key:28} {values[0]:>10} {values[1]:>10}   {values[0] / args.revisions:6.2f} / "
-              f"{values[1] / args.revisions:.2f}")
+            values.append(
+                sum(found.get(k, 0) for k in keys) if key == "round trips" else found.get(key, 0)
+            )
+        print(
+            f"{key:28} {values[0]:>10} {values[1]:>10}   {values[0] / args.revisions:6.2f} / "
+            f"{values[1] / args.revisions:.2f}"
+        )
     words = sorted({k for r in results.values() for k in r if k.startswith("first word: ")})
     for key in words:
         timing = "ms: " + key[12:]
-        print(f"  {key[12:]:26} {results['sqlmanage'].get(key, 0):>10} {results['alembic'].get(key, 0):>10}"
-              f"   {results['sqlmanage'].get(timing, 0):8.0f} ms / {results['alembic'].get(timing, 0):.0f} ms")
-    print("(ms: time inside the driver's execute, the BEGIN psycopg2 sends before a transaction's first "
-          "statement included; noisy on a shared machine)")
+        print(
+            f"  {key[12:]:26} {results['sqlmanage'].get(key, 0):>10} {results['alembic'].get(key, 0):>10}"
+            f"   {results['sqlmanage'].get(timing, 0):8.0f} ms / {results['alembic'].get(timing, 0):.0f} ms"
+        )
+    print(
+        "(ms: time inside the driver's execute, the BEGIN psycopg2 sends before a transaction's first "
+        "statement included; noisy on a shared machine)"
+    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
     return 0

@@ -94,7 +94,9 @@ class Run:
     rss_kib: int
     code: int
     stderr: str = ""
-    cpu: float = 0.0  # user + system seconds of the child: steadier than wall time on a busy machine
+    cpu: float = (
+        0.0  # user + system seconds of the child: steadier than wall time on a busy machine
+    )
 
 
 # Starts one command and reports its wall time, CPU time and peak RSS from wait4. It runs in
@@ -119,12 +121,20 @@ print(json.dumps({"seconds": elapsed, "rss_kib": usage.ru_maxrss, "code": os.wai
 def measure(command: list[str], cwd: Path, env: dict) -> Run:
     """Wall time, CPU time and peak RSS of one run of ``command`` (stdout discarded)."""
     with tempfile.NamedTemporaryFile(prefix="bench-stderr-") as err:
-        probe = subprocess.run([sys.executable, "-I", "-S", "-c", PROBE, err.name, *command], cwd=cwd,
-                               env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        probe = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", PROBE, err.name, *command],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+        )
         if probe.returncode != 0:
             raise SystemExit(f"the probe failed to run {command}: {probe.stderr}")
         result = json.loads(probe.stdout)
-        stderr = Path(err.name).read_text(encoding="utf-8", errors="replace") if result["code"] else ""
+        stderr = (
+            Path(err.name).read_text(encoding="utf-8", errors="replace") if result["code"] else ""
+        )
     return Run(result["seconds"], result["rss_kib"], result["code"], stderr, result["cpu"])
 
 
@@ -190,50 +200,116 @@ class Row:
         return f"MISS ({', '.join(missed)})" if missed else "PASS"
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "backend": self.backend, "scenario": self.scenario,
-                "command": self.label, "runs": self.runs, "sqlmanage_s": self.ours,
-                "alembic_s": self.theirs, "ratio": self.ratio,
-                "sqlmanage_cpu_s": self.ours_cpu, "alembic_cpu_s": self.theirs_cpu, "cpu_ratio": self.cpu_ratio, "floor_s": self.floor,
-                "floor_ratio": self.floor_ratio, "sqlmanage_rss_mib": self.ours_rss,
-                "alembic_rss_mib": self.theirs_rss, "target": self.target.describe(),
-                "verdict": self.verdict(), "failed": self.failed}
+        return {
+            "name": self.name,
+            "backend": self.backend,
+            "scenario": self.scenario,
+            "command": self.label,
+            "runs": self.runs,
+            "sqlmanage_s": self.ours,
+            "alembic_s": self.theirs,
+            "ratio": self.ratio,
+            "sqlmanage_cpu_s": self.ours_cpu,
+            "alembic_cpu_s": self.theirs_cpu,
+            "cpu_ratio": self.cpu_ratio,
+            "floor_s": self.floor,
+            "floor_ratio": self.floor_ratio,
+            "sqlmanage_rss_mib": self.ours_rss,
+            "alembic_rss_mib": self.theirs_rss,
+            "target": self.target.describe(),
+            "verdict": self.verdict(),
+            "failed": self.failed,
+        }
 
 
-COLUMNS = ("{:<10} {:<13} {:<48} {:>4} {:>9} {:>9} {:>6} {:>6} {:>8} {:>6} {:>13} {:<28} {}")
+COLUMNS = "{:<10} {:<13} {:<48} {:>4} {:>9} {:>9} {:>6} {:>6} {:>8} {:>6} {:>13} {:<28} {}"
 
 
 def print_header() -> None:
-    print(COLUMNS.format("backend", "scenario", "sqlmanage vs alembic", "runs", "sqlmanage", "alembic",
-                         "ratio", "cpu", "floor", "xfloor", "RSS MiB s/a", "target", "verdict"))
+    print(
+        COLUMNS.format(
+            "backend",
+            "scenario",
+            "sqlmanage vs alembic",
+            "runs",
+            "sqlmanage",
+            "alembic",
+            "ratio",
+            "cpu",
+            "floor",
+            "xfloor",
+            "RSS MiB s/a",
+            "target",
+            "verdict",
+        )
+    )
 
 
 def print_row(row: Row) -> None:
     if row.failed:
-        print(COLUMNS.format(row.backend, row.scenario, row.label, row.runs, "-", "-", "-", "-", "-", "-", "-",
-                             row.target.describe(), "FAIL"), flush=True)
+        print(
+            COLUMNS.format(
+                row.backend,
+                row.scenario,
+                row.label,
+                row.runs,
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                row.target.describe(),
+                "FAIL",
+            ),
+            flush=True,
+        )
         return
     floor = f"{row.floor:.3f}s" if row.floor else "-"
     xfloor = f"{row.floor_ratio:.2f}" if row.floor else "-"
     rss = f"{row.ours_rss:.0f} / {row.theirs_rss:.0f}"
-    print(COLUMNS.format(row.backend, row.scenario, row.label, row.runs, f"{row.ours:.3f}s",
-                         f"{row.theirs:.3f}s", f"{row.ratio:.2f}", f"{row.cpu_ratio:.2f}", floor, xfloor, rss,
-                         row.target.describe(), row.verdict()) + f"  ({row.elapsed:.0f}s)", flush=True)
+    print(
+        COLUMNS.format(
+            row.backend,
+            row.scenario,
+            row.label,
+            row.runs,
+            f"{row.ours:.3f}s",
+            f"{row.theirs:.3f}s",
+            f"{row.ratio:.2f}",
+            f"{row.cpu_ratio:.2f}",
+            floor,
+            xfloor,
+            rss,
+            row.target.describe(),
+            row.verdict(),
+        )
+        + f"  ({row.elapsed:.0f}s)",
+        flush=True,
+    )
 
 
 def markdown(rows: list[Row]) -> str:
-    lines = ["| backend | scenario | sqlmanage / Alembic | runs | sqlmanage | Alembic | ratio | CPU ratio "
-             "| floor | x floor | peak RSS MiB (s / a) | target | verdict |",
-             "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|"]
+    lines = [
+        "| backend | scenario | sqlmanage / Alembic | runs | sqlmanage | Alembic | ratio | CPU ratio "
+        "| floor | x floor | peak RSS MiB (s / a) | target | verdict |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|",
+    ]
     for r in rows:
         if r.failed:
-            lines.append(f"| {r.backend} | {r.scenario} | `{r.label}` | {r.runs} | - | - | - | - | - | - | - "
-                         f"| {r.target.describe()} | FAIL |")
+            lines.append(
+                f"| {r.backend} | {r.scenario} | `{r.label}` | {r.runs} | - | - | - | - | - | - | - "
+                f"| {r.target.describe()} | FAIL |"
+            )
             continue
         floor = f"{r.floor:.3f} s" if r.floor else ""
         xfloor = f"{r.floor_ratio:.2f}" if r.floor else ""
-        lines.append(f"| {r.backend} | {r.scenario} | `{r.label}` | {r.runs} | {r.ours:.3f} s "
-                     f"| {r.theirs:.3f} s | {r.ratio:.2f} | {r.cpu_ratio:.2f} | {floor} | {xfloor} "
-                     f"| {r.ours_rss:.0f} / {r.theirs_rss:.0f} | {r.target.describe()} | {r.verdict()} |")
+        lines.append(
+            f"| {r.backend} | {r.scenario} | `{r.label}` | {r.runs} | {r.ours:.3f} s "
+            f"| {r.theirs:.3f} s | {r.ratio:.2f} | {r.cpu_ratio:.2f} | {floor} | {xfloor} "
+            f"| {r.ours_rss:.0f} / {r.theirs_rss:.0f} | {r.target.describe()} | {r.verdict()} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -266,9 +342,16 @@ class PostgresAdmin:
         from sqlalchemy.engine import make_url
 
         url = make_url(pg_url)
-        self.params = {"host": url.host, "port": url.port or 5432, "user": url.username,
-                       "password": url.password, "dbname": "postgres"}
-        self.connection = psycopg2.connect(**{k: v for k, v in self.params.items() if v is not None})
+        self.params = {
+            "host": url.host,
+            "port": url.port or 5432,
+            "user": url.username,
+            "password": url.password,
+            "dbname": "postgres",
+        }
+        self.connection = psycopg2.connect(
+            **{k: v for k, v in self.params.items() if v is not None}
+        )
         self.connection.autocommit = True
         self.created: set[str] = set()
 
@@ -288,8 +371,22 @@ class PostgresAdmin:
         self.connection.close()
 
     def psql_args(self, database: str) -> list[str]:
-        return ["psql", "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-h", str(self.params["host"]),
-                "-p", str(self.params["port"]), "-U", str(self.params["user"]), "-d", database]
+        return [
+            "psql",
+            "-X",
+            "-q",
+            "-1",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            str(self.params["host"]),
+            "-p",
+            str(self.params["port"]),
+            "-U",
+            str(self.params["user"]),
+            "-d",
+            database,
+        ]
 
 
 @dataclass
@@ -311,8 +408,16 @@ def with_fresh(pairs: list[Pair], targets: dict[str, Target] | None = None) -> l
     a fresh row its own target, by key (default: the warm row's)."""
     out = []
     for pair in pairs:
-        fresh = Pair(f"{pair.key}-fresh", f"{pair.label} [fresh]", pair.ours, pair.theirs,
-                     (targets or {}).get(pair.key, pair.target), pair.state, pair.floor, "fresh")
+        fresh = Pair(
+            f"{pair.key}-fresh",
+            f"{pair.label} [fresh]",
+            pair.ours,
+            pair.theirs,
+            (targets or {}).get(pair.key, pair.target),
+            pair.state,
+            pair.floor,
+            "fresh",
+        )
         out += [pair, fresh]
     return out
 
@@ -329,8 +434,17 @@ class Bench:
     extra_env: dict = field(default_factory=dict)
 
     def env(self, url: str | None) -> dict:
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("PYTHONDONTWRITEBYTECODE", "SQLMANAGE_SETTINGS_MODULE", "DATABASE_URL", "NO_COLOR")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k
+            not in (
+                "PYTHONDONTWRITEBYTECODE",
+                "SQLMANAGE_SETTINGS_MODULE",
+                "DATABASE_URL",
+                "NO_COLOR",
+            )
+        }
         if url:
             env["DATABASE_URL"] = url
         env.update(self.extra_env(url) if callable(self.extra_env) else self.extra_env)
@@ -340,11 +454,15 @@ class Bench:
         patterns = self.args.only
         if not patterns:
             return True
-        return any(fnmatch.fnmatch(name, p if any(c in p for c in "*?[") else f"*{p}*") for p in patterns)
+        return any(
+            fnmatch.fnmatch(name, p if any(c in p for c in "*?[") else f"*{p}*") for p in patterns
+        )
 
     def fail(self, row: Row, what: str, command: list[str], cwd: Path, run: Run) -> None:
         row.failed = what
-        shown = " ".join(Path(command[0]).name if i == 0 else part for i, part in enumerate(command))
+        shown = " ".join(
+            Path(command[0]).name if i == 0 else part for i, part in enumerate(command)
+        )
         self.failures.append(
             f"{row.name}: {what}\n  cd {cwd} && {shown}   (exit {run.code})\n"
             + "".join(f"  | {line}\n" for line in run.stderr.strip().splitlines()[-15:])
@@ -388,7 +506,7 @@ class Bench:
         runs, done = self.args.runs, 0
         while done < runs:
             seconds = 0.0
-            for side in (sides if done % 2 == 0 else sides[::-1]):
+            for side in sides if done % 2 == 0 else sides[::-1]:
                 run = once(side)
                 if run is None:
                     return
@@ -420,8 +538,11 @@ class Bench:
         database.reset(self.admin)
         if self.prepare_empty is not None and tool == "alembic":
             self.prepare_empty(database)
-        command = ([self.python, "manage.py", "migrate", "--noinput"] if tool == "sqlmanage"
-                   else [self.python, "-m", "alembic", "upgrade", "heads"])
+        command = (
+            [self.python, "manage.py", "migrate", "--noinput"]
+            if tool == "sqlmanage"
+            else [self.python, "-m", "alembic", "upgrade", "heads"]
+        )
         run = measure(command, cwd, self.env(database.url))
         if run.code != 0:
             self.fail(row, f"{tool} could not migrate to head", command, cwd, run)
@@ -441,7 +562,13 @@ class Bench:
             command = [sys.executable, "-c", CAPTURE, str(script), "upgrade", "head"]
             run = measure(command, alembic_dir, self.env(database.url))
             if run.code != 0:
-                self.fail(row, "capturing the SQL of alembic upgrade head failed", command, alembic_dir, run)
+                self.fail(
+                    row,
+                    "capturing the SQL of alembic upgrade head failed",
+                    command,
+                    alembic_dir,
+                    run,
+                )
                 return None
             database.at_head = True
         target = self.work / f"{row.scenario}-floor.sqlite3"
@@ -463,11 +590,21 @@ class Bench:
         if not script.exists():
             command = [sys.executable, "-m", "alembic", "upgrade", "head", "--sql"]
             with tempfile.TemporaryFile() as out:
-                done = subprocess.run(command, cwd=alembic_dir, env=self.env(database.url),
-                                      stdout=out, stderr=subprocess.PIPE)
+                done = subprocess.run(
+                    command,
+                    cwd=alembic_dir,
+                    env=self.env(database.url),
+                    stdout=out,
+                    stderr=subprocess.PIPE,
+                )
                 if done.returncode != 0:
-                    self.fail(row, "alembic upgrade head --sql failed", command, alembic_dir,
-                              Run(0, 0, done.returncode, done.stderr.decode()))
+                    self.fail(
+                        row,
+                        "alembic upgrade head --sql failed",
+                        command,
+                        alembic_dir,
+                        Run(0, 0, done.returncode, done.stderr.decode()),
+                    )
                     return None
                 out.seek(0)
                 lines = out.read().decode().splitlines(keepends=True)
@@ -499,7 +636,9 @@ class Bench:
         if not self.stamp_head(scenario, copies, databases["sqlmanage"]):
             return
         for pair in chosen:
-            row = Row(f"{backend}/{scenario}/{pair.key}", backend, scenario, pair.label, pair.target)
+            row = Row(
+                f"{backend}/{scenario}/{pair.key}", backend, scenario, pair.label, pair.target
+            )
             floor = None
             if pair.floor:
                 make_floor = self.sqlite_floor if backend == "sqlite" else self.postgres_floor
@@ -518,17 +657,26 @@ class Bench:
         command = [sys.executable, "-c", STAMP]
         run = measure(command, copies["sqlmanage"], self.env(database.url))
         if run.code != 0:
-            row = Row(f"{database.backend}/{scenario}/stamp", database.backend, scenario,
-                      "makemigrations' fingerprint of the head", Target())
-            self.fail(row, "recording the head's fingerprint failed", command, copies["sqlmanage"], run)
+            row = Row(
+                f"{database.backend}/{scenario}/stamp",
+                database.backend,
+                scenario,
+                "makemigrations' fingerprint of the head",
+                Target(),
+            )
+            self.fail(
+                row, "recording the head's fingerprint failed", command, copies["sqlmanage"], run
+            )
             self.add(row)
             return False
         versions = Path("project") / "migrations" / "versions"
         for head in sorted((copies["sqlmanage"] / versions).glob("*.py"))[-1:]:
             shutil.copy(head, copies["alembic"] / versions / head.name)
             for copy in copies.values():
-                py_compile.compile(str(copy / versions / head.name),
-                                   invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+                py_compile.compile(
+                    str(copy / versions / head.name),
+                    invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP,
+                )
         return True
 
     def run_real_history(self, backend: str, folder: Path) -> None:
@@ -550,11 +698,18 @@ class Bench:
         copies = {"sqlmanage": out / "sqlmanage", "alembic": out / "alembic"}
         for copy, source in (("sqlmanage", folder / "project"), ("alembic", folder / "plain")):
             shutil.rmtree(copies[copy], ignore_errors=True)
-            shutil.copytree(source, copies[copy], ignore=shutil.ignore_patterns(
-                "__pycache__", "*.sqlite3", "*.db", "work-*"))
+            shutil.copytree(
+                source,
+                copies[copy],
+                ignore=shutil.ignore_patterns("__pycache__", "*.sqlite3", "*.db", "work-*"),
+            )
             compile_tree(copies[copy])
-        databases = {copy: Database(backend, path, f"{DB_PREFIX}{scenario.replace('-', '_')}_{copy}",
-                                    self.args.pg_url) for copy, path in copies.items()}
+        databases = {
+            copy: Database(
+                backend, path, f"{DB_PREFIX}{scenario.replace('-', '_')}_{copy}", self.args.pg_url
+            )
+            for copy, path in copies.items()
+        }
         hooks = load_hooks(folder)
         python = str(folder / ".venv" / "bin" / "python")
         environment = getattr(hooks, "environment", lambda url: {})
@@ -563,15 +718,25 @@ class Bench:
         def prepare(database: Database) -> None:
             if hasattr(hooks, "prepare"):
                 code = f"import sys; sys.path.insert(0, {str(folder)!r}); import hooks; hooks.prepare({database.url!r})"
-                subprocess.run([python, "-c", code], check=True, capture_output=True, env=self.env(database.url))
+                subprocess.run(
+                    [python, "-c", code],
+                    check=True,
+                    capture_output=True,
+                    env=self.env(database.url),
+                )
 
         saved = (self.python, self.extra_env, self.prepare_empty)
         self.python = python
-        self.extra_env = lambda url: {**(environment(url) if url else {}), "PYTHONPATH": str(ROOT / "src")}
+        self.extra_env = lambda url: {
+            **(environment(url) if url else {}),
+            "PYTHONPATH": str(ROOT / "src"),
+        }
         self.prepare_empty = prepare
         try:
             for pair in chosen:
-                row = Row(f"{backend}/{scenario}/{pair.key}", backend, scenario, pair.label, pair.target)
+                row = Row(
+                    f"{backend}/{scenario}/{pair.key}", backend, scenario, pair.label, pair.target
+                )
                 self.measure_pair(row, pair, copies, databases)
                 self.add(row)
         finally:
@@ -588,14 +753,26 @@ class Bench:
         """`manage.py --help` and every command's `--help` against `alembic --help`."""
         copies = self.generate("history", min(self.args.history))
         manage = [sys.executable, "manage.py"]
-        listing = subprocess.run(manage + ["--help"], cwd=copies["sqlmanage"], env=self.env(None),
-                                 capture_output=True, text=True)
+        listing = subprocess.run(
+            manage + ["--help"],
+            cwd=copies["sqlmanage"],
+            env=self.env(None),
+            capture_output=True,
+            text=True,
+        )
         commands = commands_in_help(listing.stdout)
         alembic_help = [sys.executable, "-m", "alembic", "--help"]
-        pairs = [Pair(f"{c} --help".strip(), f"manage.py {c} --help / alembic --help".replace("  ", " "),
-                      manage + [c, "--help"] if c else manage + ["--help"], alembic_help,
-                      Target(time=0.25), state="none")
-                 for c in ["", *commands]]
+        pairs = [
+            Pair(
+                f"{c} --help".strip(),
+                f"manage.py {c} --help / alembic --help".replace("  ", " "),
+                manage + [c, "--help"] if c else manage + ["--help"],
+                alembic_help,
+                Target(time=0.25),
+                state="none",
+            )
+            for c in ["", *commands]
+        ]
         for pair in pairs:
             name = f"any/help/{pair.key}"
             if not self.selected(name):
@@ -627,7 +804,9 @@ def drop_sqlmanage_caches(copy: Path) -> None:
 
 def compile_tree(path: Path) -> None:
     """Warm .pyc caches, as users have them (and as an import would write them)."""
-    compileall.compile_dir(path, quiet=1, invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+    compileall.compile_dir(
+        path, quiet=1, invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP
+    )
 
 
 def commands_in_help(text: str) -> list[str]:
@@ -657,28 +836,67 @@ def history_pairs(backend: str, size: int) -> list[Pair]:
         empty = Target(time=0.75, memory=0.5)
     else:
         empty = Target(time=1.0, floor=2.5)
-    return with_fresh([
-        Pair("migrate-empty", "migrate (empty db) / upgrade head", manage + ["migrate", "--noinput"],
-             alembic + ["upgrade", "head"], empty, state="empty", floor=True),
-        Pair("showmigrations", "showmigrations / current", manage + ["showmigrations"],
-             alembic + ["current"], Target(time=0.5 if stated else None)),
-        Pair("migrate-noop", "migrate (at head) / upgrade head", manage + ["migrate", "--noinput"],
-             alembic + ["upgrade", "head"], Target(time=0.5 if stated else None)),
-        Pair("check", "makemigrations --check / check", manage + ["makemigrations", "--check"],
-             alembic + ["check"], Target()),
-    ], {"showmigrations": Target(), "migrate-noop": Target(time=0.75 if stated else None)})
+    return with_fresh(
+        [
+            Pair(
+                "migrate-empty",
+                "migrate (empty db) / upgrade head",
+                manage + ["migrate", "--noinput"],
+                alembic + ["upgrade", "head"],
+                empty,
+                state="empty",
+                floor=True,
+            ),
+            Pair(
+                "showmigrations",
+                "showmigrations / current",
+                manage + ["showmigrations"],
+                alembic + ["current"],
+                Target(time=0.5 if stated else None),
+            ),
+            Pair(
+                "migrate-noop",
+                "migrate (at head) / upgrade head",
+                manage + ["migrate", "--noinput"],
+                alembic + ["upgrade", "head"],
+                Target(time=0.5 if stated else None),
+            ),
+            Pair(
+                "check",
+                "makemigrations --check / check",
+                manage + ["makemigrations", "--check"],
+                alembic + ["check"],
+                Target(),
+            ),
+        ],
+        {"showmigrations": Target(), "migrate-noop": Target(time=0.75 if stated else None)},
+    )
 
 
 def schema_pairs(backend: str, size: int) -> list[Pair]:
     """The schema's pairs; the time target is stated for 500 tables."""
     manage = [sys.executable, "manage.py"]
     alembic = [sys.executable, "-m", "alembic"]
-    return with_fresh([
-        Pair("migrate-empty", "migrate (empty db) / upgrade head", manage + ["migrate", "--noinput"],
-             alembic + ["upgrade", "head"], Target(), state="empty", floor=True),
-        Pair("check", "makemigrations --check / check", manage + ["makemigrations", "--check"],
-             alembic + ["check"], Target(time=0.5 if size == ISSUE_SCHEMA else None)),
-    ])
+    return with_fresh(
+        [
+            Pair(
+                "migrate-empty",
+                "migrate (empty db) / upgrade head",
+                manage + ["migrate", "--noinput"],
+                alembic + ["upgrade", "head"],
+                Target(),
+                state="empty",
+                floor=True,
+            ),
+            Pair(
+                "check",
+                "makemigrations --check / check",
+                manage + ["makemigrations", "--check"],
+                alembic + ["check"],
+                Target(time=0.5 if size == ISSUE_SCHEMA else None),
+            ),
+        ]
+    )
 
 
 def real_history_pairs(folder: Path) -> list[Pair]:
@@ -686,19 +904,39 @@ def real_history_pairs(folder: Path) -> list[Pair]:
     python = str(folder / ".venv" / "bin" / "python")
     manage = [python, "manage.py"]
     upgrade = [python, str(folder.parent / "plain_alembic.py"), "upgrade"]  # Prefect needs a thread
-    return with_fresh([
-        Pair("migrate-empty", "migrate (empty db) / upgrade heads", manage + ["migrate", "--noinput"],
-             upgrade, Target(), state="empty"),
-        Pair("showmigrations", "showmigrations / current", manage + ["showmigrations"],
-             [python, "-m", "alembic", "current"], Target()),
-        Pair("migrate-noop", "migrate (at head) / upgrade heads", manage + ["migrate", "--noinput"],
-             upgrade, Target()),
-    ])
+    return with_fresh(
+        [
+            Pair(
+                "migrate-empty",
+                "migrate (empty db) / upgrade heads",
+                manage + ["migrate", "--noinput"],
+                upgrade,
+                Target(),
+                state="empty",
+            ),
+            Pair(
+                "showmigrations",
+                "showmigrations / current",
+                manage + ["showmigrations"],
+                [python, "-m", "alembic", "current"],
+                Target(),
+            ),
+            Pair(
+                "migrate-noop",
+                "migrate (at head) / upgrade heads",
+                manage + ["migrate", "--noinput"],
+                upgrade,
+                Target(),
+            ),
+        ]
+    )
 
 
 def load_hooks(folder: Path):
     """The folder's hooks.py (standard library only at import time), or an empty module."""
-    spec = importlib.util.spec_from_file_location(f"realhist_hooks_{folder.name}", folder / "hooks.py")
+    spec = importlib.util.spec_from_file_location(
+        f"realhist_hooks_{folder.name}", folder / "hooks.py"
+    )
     if spec is None or not (folder / "hooks.py").exists():
         return type(sys)("hooks")
     module = importlib.util.module_from_spec(spec)
@@ -733,28 +971,64 @@ def versions(admin: PostgresAdmin | None) -> dict[str, str]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[1:6]))
-    parser.add_argument("--quick", action="store_true",
-                        help="only the small scenarios (N=100, M=100) and 3 runs: about 1.5 minutes")
-    parser.add_argument("--runs", type=int, help="measured runs per command (default 5, 3 with --quick; "
-                        "at most 3 for commands slower than a few seconds)")
-    parser.add_argument("--only", metavar="PATTERN", type=lambda s: [p for p in s.split(",") if p], default=[],
-                        help="rows whose backend/scenario/command contains PATTERN (comma-separated, "
-                        "globs allowed), e.g. 'sqlite/history-1000', 'migrate-empty', 'help'")
-    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
-    parser.add_argument("--history", type=lambda s: [int(x) for x in s.split(",")],
-                        help="history sizes (default 100,1000; 100 with --quick)")
-    parser.add_argument("--schema", type=lambda s: [int(x) for x in s.split(",")],
-                        help="schema sizes (default 100,500; 100 with --quick)")
-    parser.add_argument("--pg-url", default=PG_DEFAULT, help=f"PostgreSQL server URL ending in '/' (default {PG_DEFAULT})")
-    parser.add_argument("--out", type=Path, help="generate the projects here and keep them (default: a temp dir)")
-    parser.add_argument("--markdown", type=Path, help="also write the results as a Markdown table to this file")
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[1:6]),
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="only the small scenarios (N=100, M=100) and 3 runs: about 1.5 minutes",
+    )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        help="measured runs per command (default 5, 3 with --quick; "
+        "at most 3 for commands slower than a few seconds)",
+    )
+    parser.add_argument(
+        "--only",
+        metavar="PATTERN",
+        type=lambda s: [p for p in s.split(",") if p],
+        default=[],
+        help="rows whose backend/scenario/command contains PATTERN (comma-separated, "
+        "globs allowed), e.g. 'sqlite/history-1000', 'migrate-empty', 'help'",
+    )
+    parser.add_argument(
+        "--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql"
+    )
+    parser.add_argument(
+        "--history",
+        type=lambda s: [int(x) for x in s.split(",")],
+        help="history sizes (default 100,1000; 100 with --quick)",
+    )
+    parser.add_argument(
+        "--schema",
+        type=lambda s: [int(x) for x in s.split(",")],
+        help="schema sizes (default 100,500; 100 with --quick)",
+    )
+    parser.add_argument(
+        "--pg-url",
+        default=PG_DEFAULT,
+        help=f"PostgreSQL server URL ending in '/' (default {PG_DEFAULT})",
+    )
+    parser.add_argument(
+        "--out", type=Path, help="generate the projects here and keep them (default: a temp dir)"
+    )
+    parser.add_argument(
+        "--markdown", type=Path, help="also write the results as a Markdown table to this file"
+    )
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
-    parser.add_argument("--real-history", type=Path, action="append", default=[], metavar="DIR",
-                        help="also a real project's history: a folder with .venv/, project/ (adopted), "
-                        "plain/ and hooks.py, as /tmp/realhist/NAME (repeatable; never installed here)")
+    parser.add_argument(
+        "--real-history",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also a real project's history: a folder with .venv/, project/ (adopted), "
+        "plain/ and hooks.py, as /tmp/realhist/NAME (repeatable; never installed here)",
+    )
     args = parser.parse_args(argv)
     args.runs = args.runs or (3 if args.quick else 5)
     args.history = args.history or ([100] if args.quick else [100, 1000])
@@ -805,16 +1079,25 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     elapsed = time.perf_counter() - started
     info["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"\nload average at the end: {info['load average at end']} (a busy machine slows every row; "
-          f"the CPU column, sqlmanage's CPU seconds / Alembic's, is steadier)")
-    print(f"medians of alternating runs (after one warm-up run each, except from an empty database); "
-          f"ratio = sqlmanage / alembic; RSS = median peak RSS; floor = psql -1 -f / sqlite3 loading "
-          f"the same SQL. {elapsed:.0f} s in all.")
+    print(
+        f"\nload average at the end: {info['load average at end']} (a busy machine slows every row; "
+        f"the CPU column, sqlmanage's CPU seconds / Alembic's, is steadier)"
+    )
+    print(
+        f"medians of alternating runs (after one warm-up run each, except from an empty database); "
+        f"ratio = sqlmanage / alembic; RSS = median peak RSS; floor = psql -1 -f / sqlite3 loading "
+        f"the same SQL. {elapsed:.0f} s in all."
+    )
     if args.markdown:
         args.markdown.write_text(markdown(bench.rows), encoding="utf-8")
     if args.json:
-        args.json.write_text(json.dumps({"info": info, "rows": [r.as_dict() for r in bench.rows],
-                                         "seconds": elapsed}, indent=2), encoding="utf-8")
+        args.json.write_text(
+            json.dumps(
+                {"info": info, "rows": [r.as_dict() for r in bench.rows], "seconds": elapsed},
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
     if bench.failures:
         print("\nFAILED COMMANDS:", file=sys.stderr)
         for failure in bench.failures:

@@ -37,18 +37,35 @@ TABLES_PER_MODULE = 50
 # The 20 tables of revision 1. Table i has a foreign key to table (i - 1) // 2, so a batch
 # rebuild on SQLite reflects a short chain of referenced tables, as in a real schema.
 BASE_TABLES = [
-    "accounts", "users", "teams", "projects", "tasks", "comments", "tags", "labels",
-    "folders", "files", "customers", "orders", "products", "invoices", "payments",
-    "suppliers", "shipments", "reviews", "events", "webhooks",
+    "accounts",
+    "users",
+    "teams",
+    "projects",
+    "tasks",
+    "comments",
+    "tags",
+    "labels",
+    "folders",
+    "files",
+    "customers",
+    "orders",
+    "products",
+    "invoices",
+    "payments",
+    "suppliers",
+    "shipments",
+    "reviews",
+    "events",
+    "webhooks",
 ]
 
-NAMING_CONVENTION = '''NAMING_CONVENTION = {
+NAMING_CONVENTION = """NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
-}'''
+}"""
 
 
 @dataclass
@@ -77,7 +94,11 @@ class Column:
             args.append("index=True")
         if self.unique:
             args.append("unique=True")
-        annotation = self.python_type if (self.primary_key or not self.nullable) else f"{self.python_type} | None"
+        annotation = (
+            self.python_type
+            if (self.primary_key or not self.nullable)
+            else f"{self.python_type} | None"
+        )
         return f"    {self.name}: Mapped[{annotation}] = mapped_column({', '.join(args)})"
 
     def migration_line(self) -> str:
@@ -119,7 +140,9 @@ class Table:
         )
         for c in self.columns:
             if c.unique:
-                constraints.append(f"    sa.UniqueConstraint('{c.name}', name=op.f('uq_{self.name}_{c.name}'))")
+                constraints.append(
+                    f"    sa.UniqueConstraint('{c.name}', name=op.f('uq_{self.name}_{c.name}'))"
+                )
         lines += [line + "," for line in constraints[:-1]] + [constraints[-1], "    )"]
         indexed = [c for c in self.columns if c.index]
         if indexed:
@@ -159,7 +182,7 @@ class Migration:
         return f'''"""{message}
 
 Revision ID: {self.revision}
-Revises: {parent or ''}
+Revises: {parent or ""}
 Create Date: {CREATE_DATE}
 
 """
@@ -212,12 +235,16 @@ def history_scenario(revisions: int) -> Scenario:
         ]
         if i:
             parent = BASE_TABLES[(i - 1) // 2]
-            columns.append(Column(f"{parent}_id", "sa.Integer()", "sa.Integer()", "int",
-                                  references=f"{parent}.id"))
+            columns.append(
+                Column(
+                    f"{parent}_id", "sa.Integer()", "sa.Integer()", "int", references=f"{parent}.id"
+                )
+            )
         tables.append(Table(name, columns, module="core"))
 
     initial = Migration(
-        1, "initial",
+        1,
+        "initial",
         "\n".join(t.create_source() for t in tables),
         "\n".join(t.drop_source() for t in reversed(tables)),
     )
@@ -229,40 +256,65 @@ def history_scenario(revisions: int) -> Scenario:
         column_name = f"field_{cycle}"
         batch = f"    with op.batch_alter_table('{table.name}', schema=None) as batch_op:\n"
         if step == 0:
-            table.columns.append(Column(column_name, "sa.String(length=50)", "sa.String(50)", "str"))
-            migrations.append(Migration(
-                number, f"add_{table.name}_{column_name}",
-                batch + f"        batch_op.add_column(sa.Column('{column_name}', sa.String(length=50), nullable=True))\n",
-                batch + f"        batch_op.drop_column('{column_name}')\n",
-            ))
+            table.columns.append(
+                Column(column_name, "sa.String(length=50)", "sa.String(50)", "str")
+            )
+            migrations.append(
+                Migration(
+                    number,
+                    f"add_{table.name}_{column_name}",
+                    batch
+                    + f"        batch_op.add_column(sa.Column('{column_name}', sa.String(length=50), nullable=True))\n",
+                    batch + f"        batch_op.drop_column('{column_name}')\n",
+                )
+            )
         elif step == 1:
             table.column(column_name).index = True
             index = f"ix_{table.name}_{column_name}"
-            migrations.append(Migration(
-                number, index,
-                batch + f"        batch_op.create_index(batch_op.f('{index}'), ['{column_name}'], unique=False)\n",
-                batch + f"        batch_op.drop_index(batch_op.f('{index}'))\n",
-            ))
+            migrations.append(
+                Migration(
+                    number,
+                    index,
+                    batch
+                    + f"        batch_op.create_index(batch_op.f('{index}'), ['{column_name}'], unique=False)\n",
+                    batch + f"        batch_op.drop_index(batch_op.f('{index}'))\n",
+                )
+            )
         elif step == 2:
-            item = Table(f"item_{cycle}", [
-                _id_column(),
-                Column(f"{table.name}_id", "sa.Integer()", "sa.Integer()", "int", nullable=False,
-                       references=f"{table.name}.id"),
-                Column("label", "sa.String(length=50)", "sa.String(50)", "str"),
-            ], module=f"items_{cycle // TABLES_PER_MODULE:02d}")
+            item = Table(
+                f"item_{cycle}",
+                [
+                    _id_column(),
+                    Column(
+                        f"{table.name}_id",
+                        "sa.Integer()",
+                        "sa.Integer()",
+                        "int",
+                        nullable=False,
+                        references=f"{table.name}.id",
+                    ),
+                    Column("label", "sa.String(length=50)", "sa.String(50)", "str"),
+                ],
+                module=f"items_{cycle // TABLES_PER_MODULE:02d}",
+            )
             tables.append(item)
-            migrations.append(Migration(number, f"create_{item.name}", item.create_source(), item.drop_source()))
+            migrations.append(
+                Migration(number, f"create_{item.name}", item.create_source(), item.drop_source())
+            )
         else:
             table.column(column_name).nullable = False
-            migrations.append(Migration(
-                number, f"alter_{table.name}_{column_name}",
-                batch + f"        batch_op.alter_column('{column_name}',\n"
-                "               existing_type=sa.VARCHAR(length=50),\n"
-                "               nullable=False)\n",
-                batch + f"        batch_op.alter_column('{column_name}',\n"
-                "               existing_type=sa.VARCHAR(length=50),\n"
-                "               nullable=True)\n",
-            ))
+            migrations.append(
+                Migration(
+                    number,
+                    f"alter_{table.name}_{column_name}",
+                    batch + f"        batch_op.alter_column('{column_name}',\n"
+                    "               existing_type=sa.VARCHAR(length=50),\n"
+                    "               nullable=False)\n",
+                    batch + f"        batch_op.alter_column('{column_name}',\n"
+                    "               existing_type=sa.VARCHAR(length=50),\n"
+                    "               nullable=True)\n",
+                )
+            )
     return Scenario(tables, migrations)
 
 
@@ -283,22 +335,57 @@ def schema_scenario(table_count: int) -> Scenario:
         name = f"entity_{i:04d}"
         parent = f"entity_{(i - 1) // 2:04d}" if i else name
         extra = EXTRA_COLUMNS[i % len(EXTRA_COLUMNS)]
-        tables.append(Table(name, [
-            _id_column(),
-            Column("code", "sa.String(length=40)", "sa.String(40)", "str", nullable=False, unique=True),
-            Column("name", "sa.String(length=200)", "sa.String(200)", "str", nullable=False, index=True),
-            Column("description", "sa.Text()", "sa.Text()", "str"),
-            Column("price", "sa.Numeric(precision=12, scale=2)", "sa.Numeric(12, 2)", "Decimal", nullable=False),
-            Column("quantity", "sa.Integer()", "sa.Integer()", "int", nullable=False),
-            Column("weight", "sa.Float()", "sa.Float()", "float"),
-            Column("is_active", "sa.Boolean()", "sa.Boolean()", "bool", nullable=False),
-            Column("created_at", "sa.DateTime()", "sa.DateTime()", "datetime", nullable=False),
-            Column("available_on", "sa.Date()", "sa.Date()", "date"),
-            Column(*extra),
-            Column("parent_id", "sa.Integer()", "sa.Integer()", "int", references=f"{parent}.id"),
-        ], module=f"part_{i // TABLES_PER_MODULE:02d}"))
+        tables.append(
+            Table(
+                name,
+                [
+                    _id_column(),
+                    Column(
+                        "code",
+                        "sa.String(length=40)",
+                        "sa.String(40)",
+                        "str",
+                        nullable=False,
+                        unique=True,
+                    ),
+                    Column(
+                        "name",
+                        "sa.String(length=200)",
+                        "sa.String(200)",
+                        "str",
+                        nullable=False,
+                        index=True,
+                    ),
+                    Column("description", "sa.Text()", "sa.Text()", "str"),
+                    Column(
+                        "price",
+                        "sa.Numeric(precision=12, scale=2)",
+                        "sa.Numeric(12, 2)",
+                        "Decimal",
+                        nullable=False,
+                    ),
+                    Column("quantity", "sa.Integer()", "sa.Integer()", "int", nullable=False),
+                    Column("weight", "sa.Float()", "sa.Float()", "float"),
+                    Column("is_active", "sa.Boolean()", "sa.Boolean()", "bool", nullable=False),
+                    Column(
+                        "created_at", "sa.DateTime()", "sa.DateTime()", "datetime", nullable=False
+                    ),
+                    Column("available_on", "sa.Date()", "sa.Date()", "date"),
+                    Column(*extra),
+                    Column(
+                        "parent_id",
+                        "sa.Integer()",
+                        "sa.Integer()",
+                        "int",
+                        references=f"{parent}.id",
+                    ),
+                ],
+                module=f"part_{i // TABLES_PER_MODULE:02d}",
+            )
+        )
     initial = Migration(
-        1, "initial",
+        1,
+        "initial",
         "\n".join(t.create_source() for t in tables),
         "\n".join(t.drop_source() for t in reversed(tables)),
     )
@@ -330,7 +417,7 @@ def model_modules(scenario: Scenario) -> dict[str, str]:
     imports = "\n".join(f"from project.models import {m}  # noqa: F401" for m in modules)
     files["__init__.py"] = (
         '"""Every model module, imported so that plain Alembic\'s env.py sees every table."""\n\n'
-        f"from project.models.base import Base\n{imports}\n\n__all__ = [\"Base\"]\n"
+        f'from project.models.base import Base\n{imports}\n\n__all__ = ["Base"]\n'
     )
     return files
 
@@ -353,7 +440,9 @@ def _sqlmanage_files(url: str | None) -> dict[str, str]:
             f"DATABASE_URL = {database_url}\n"
         ),
         "project/migrations/env.py": (templates / "env.py").read_text(encoding="utf-8"),
-        "project/migrations/script.py.mako": (templates / "script.py.mako").read_text(encoding="utf-8"),
+        "project/migrations/script.py.mako": (templates / "script.py.mako").read_text(
+            encoding="utf-8"
+        ),
     }
 
 
@@ -368,20 +457,22 @@ def _alembic_files(url: str | None) -> dict[str, str]:
     )
     placeholder = "sqlalchemy.url = driver://user:pass@localhost/dbname"
     assert placeholder in ini, "alembic.ini.mako changed"
-    ini = ini.replace(placeholder, f"sqlalchemy.url = {(url or 'sqlite:///db.sqlite3').replace('%', '%%')}")
+    ini = ini.replace(
+        placeholder, f"sqlalchemy.url = {(url or 'sqlite:///db.sqlite3').replace('%', '%%')}"
+    )
 
     env = (generic / "env.py").read_text(encoding="utf-8")
     replacements = {
         "from logging.config import fileConfig\n": "import os\nfrom logging.config import fileConfig\n",
         "target_metadata = None\n": (
             "from project.models import Base\n\ntarget_metadata = Base.metadata\n\n"
-            "if os.environ.get(\"DATABASE_URL\"):\n"
-            "    config.set_main_option(\"sqlalchemy.url\", os.environ[\"DATABASE_URL\"].replace(\"%\", \"%%\"))\n"
+            'if os.environ.get("DATABASE_URL"):\n'
+            '    config.set_main_option("sqlalchemy.url", os.environ["DATABASE_URL"].replace("%", "%%"))\n'
         ),
         "            connection=connection, target_metadata=target_metadata\n": (
             "            connection=connection,\n"
             "            target_metadata=target_metadata,\n"
-            "            render_as_batch=connection.dialect.name == \"sqlite\",\n"
+            '            render_as_batch=connection.dialect.name == "sqlite",\n'
         ),
     }
     for old, new in replacements.items():
@@ -391,7 +482,9 @@ def _alembic_files(url: str | None) -> dict[str, str]:
         "alembic.ini": ini,
         "project/__init__.py": "",
         "project/migrations/env.py": env,
-        "project/migrations/script.py.mako": (generic / "script.py.mako").read_text(encoding="utf-8"),
+        "project/migrations/script.py.mako": (generic / "script.py.mako").read_text(
+            encoding="utf-8"
+        ),
     }
 
 
@@ -407,7 +500,10 @@ def write_scenario(scenario: Scenario, out: Path, url: str | None = None) -> dic
         root = out / copy
         if root.exists():
             shutil.rmtree(root)
-        for relative, text in {**own(url.replace("{copy}", copy) if url else None), **shared}.items():
+        for relative, text in {
+            **own(url.replace("{copy}", copy) if url else None),
+            **shared,
+        }.items():
             path = root / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
@@ -435,8 +531,11 @@ def main(argv: list[str] | None = None) -> None:
     schema.add_argument("--tables", type=int, default=500)
     for command in (history, schema):
         command.add_argument("--out", type=Path, required=True, help="folder for the two copies")
-        command.add_argument("--url", help="database URL for both copies ({copy} becomes the copy's name); "
-                             "default: db.sqlite3 in each copy")
+        command.add_argument(
+            "--url",
+            help="database URL for both copies ({copy} becomes the copy's name); "
+            "default: db.sqlite3 in each copy",
+        )
     args = parser.parse_args(argv)
     size = args.revisions if args.kind == "history" else args.tables
     if size < 1:

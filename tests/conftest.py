@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from concurrent.futures import Future, ThreadPoolExecutor
 import sqlite3
 import sys
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,9 @@ import pytest
 from launcher import Launcher
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = os.environ.get("SQLMANAGE_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get(
+    "SQLMANAGE_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+)
 MARIADB_ADMIN = os.environ.get("SQLMANAGE_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
 AUDIT_TABLE = "sqlmanage_migrations"  # sqlmanage's own bookkeeping, beside alembic_version
 ENV_DROP = ("DATABASE_URL", "SQLMANAGE_SETTINGS_MODULE", "NO_COLOR", "PYTHONDONTWRITEBYTECODE")
@@ -63,22 +65,36 @@ class Project:
         env.update(extra or {})
         return env
 
-    def run(self, *args: str, env: dict[str, str] | None = None, program: list[str] | None = None,
-            stdin: str | None = None, real_process: bool = False) -> Result:
+    def run(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        program: list[str] | None = None,
+        stdin: str | None = None,
+        real_process: bool = False,
+    ) -> Result:
         """``python manage.py ARGS`` (or ``program ARGS``) in the project's folder.
 
         Forked from the launch server (tests/launcher.py) unless ``real_process`` asks for a
         fresh interpreter, for tests whose subject is the interpreter's start itself.
         """
         command = (program or [sys.executable, "manage.py"]) + list(args)
-        completed = LAUNCHER.run(command, cwd=self.path, env=self.environment(env), input=stdin,
-                                 timeout=120, real_process=real_process)
+        completed = LAUNCHER.run(
+            command,
+            cwd=self.path,
+            env=self.environment(env),
+            input=stdin,
+            timeout=120,
+            real_process=real_process,
+        )
         return Result(completed.returncode, completed.stdout, completed.stderr)
 
     def manage(self, *args: str, **kwargs) -> Result:
         """Run a command that must succeed; show its output when it does not."""
         result = self.run(*args, **kwargs)
-        assert result.returncode == 0, f"{args} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+        assert result.returncode == 0, (
+            f"{args} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
         return result
 
     def alembic(self, *args: str, env: dict[str, str] | None = None) -> Result:
@@ -111,14 +127,16 @@ def project(tmp_path: Path) -> Project:
     shutil.copy(ROOT / "manage.py", target)
     shutil.copy(ROOT / "alembic.ini", target)
     shutil.copytree(
-        ROOT / "project", target / "project",
+        ROOT / "project",
+        target / "project",
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "db.sqlite3"),
     )
     return Project(target)
 
 
-def migration_file(revision: str, upgrade: str, downgrade: str,
-                   down_revision: str = "0003_fill_discount_rate") -> str:
+def migration_file(
+    revision: str, upgrade: str, downgrade: str, down_revision: str = "0003_fill_discount_rate"
+) -> str:
     """The text of a hand-written migration after the example's 0003, for scenario tests.
 
     ``upgrade`` and ``downgrade`` are function bodies, indented by four spaces.
@@ -180,10 +198,13 @@ def _server_database(admin_url: str, kind: str):
     marker = "postgres" if kind == "PostgreSQL" else "mariadb"
     item = _running.get("item")
     if item is not None and item.get_closest_marker(marker) is None:
-        pytest.fail(f"{item.nodeid} uses a {kind} database but has no @pytest.mark.{marker}.",
-                    pytrace=False)
+        pytest.fail(
+            f"{item.nodeid} uses a {kind} database but has no @pytest.mark.{marker}.", pytrace=False
+        )
     name = f"sqlmanage_test_{uuid.uuid4().hex[:12]}"
-    admin_engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    admin_engine = sa.create_engine(
+        admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
+    )
     try:
         with admin_engine.connect() as connection:
             connection.exec_driver_sql(f"CREATE DATABASE {name}")
@@ -214,7 +235,9 @@ def _drop_database(admin_engine, name: str, kind: str) -> None:
 def another_database(request, server: str) -> str:
     """One more fresh database on "postgresql" or "mariadb", dropped when the test ends (for
     tests that build the same project twice: migrate here, plain alembic there)."""
-    admin, kind = (PG_ADMIN_URL, "PostgreSQL") if server.startswith("postg") else (MARIADB_ADMIN, "MariaDB")
+    admin, kind = (
+        (PG_ADMIN_URL, "PostgreSQL") if server.startswith("postg") else (MARIADB_ADMIN, "MariaDB")
+    )
     made = _server_database(admin, kind)
     url = next(made)
     request.addfinalizer(lambda: next(made, None))
@@ -237,7 +260,7 @@ def with_driver(url: str) -> str:
     """The URL for the tests' own engines: psycopg2 for a bare postgresql:// (SQLAlchemy 2.1
     would pick psycopg 3, which is not installed; sqlmanage itself gets the bare URL)."""
     if url.startswith("postgresql://"):
-        return "postgresql+psycopg2://" + url[len("postgresql://"):]
+        return "postgresql+psycopg2://" + url[len("postgresql://") :]
     return url
 
 
@@ -268,7 +291,8 @@ def inspect_schema(url: str) -> dict[str, set[str]]:
         inspector = sa.inspect(engine)
         return {
             t: {c["name"] for c in inspector.get_columns(t)}
-            for t in inspector.get_table_names() if t != AUDIT_TABLE
+            for t in inspector.get_table_names()
+            if t != AUDIT_TABLE
         }
     finally:
         engine.dispose()
@@ -282,7 +306,9 @@ def version_rows(url: str) -> set[str]:
         with engine.connect() as connection:
             if not sa.inspect(connection).has_table("alembic_version"):
                 return set()
-            return {r for (r,) in connection.exec_driver_sql("select version_num from alembic_version")}
+            return {
+                r for (r,) in connection.exec_driver_sql("select version_num from alembic_version")
+            }
     finally:
         engine.dispose()
 
@@ -292,8 +318,13 @@ def spawn(project: Project, *args: str, env: dict[str, str] | None = None, cols:
     import pexpect
 
     return pexpect.spawn(
-        sys.executable, ["manage.py", *args], cwd=str(project.path), env=project.environment(env),
-        encoding="utf-8", timeout=60, dimensions=(40, cols),
+        sys.executable,
+        ["manage.py", *args],
+        cwd=str(project.path),
+        env=project.environment(env),
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(40, cols),
     )
 
 

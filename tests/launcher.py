@@ -40,11 +40,29 @@ from dataclasses import dataclass
 START_VARIABLES = ("LANG", "LC_ALL", "LC_CTYPE")
 HONOURED = ("PYTHONDONTWRITEBYTECODE",)
 THIRD_PARTY = (
-    "click", "sqlalchemy", "sqlalchemy.orm", "sqlalchemy.dialects.sqlite", "sqlalchemy.dialects.postgresql",
-    "sqlalchemy.dialects.mysql", "sqlalchemy.ext.asyncio", "alembic", "alembic.command", "alembic.config",
-    "alembic.autogenerate", "alembic.operations", "alembic.runtime.migration", "alembic.script",
-    "alembic.ddl", "mako.template", "rich.console", "rich.table", "rich.text", "rich.markup",
-    "psycopg2", "psycopg2.extensions", "pymysql",
+    "click",
+    "sqlalchemy",
+    "sqlalchemy.orm",
+    "sqlalchemy.dialects.sqlite",
+    "sqlalchemy.dialects.postgresql",
+    "sqlalchemy.dialects.mysql",
+    "sqlalchemy.ext.asyncio",
+    "alembic",
+    "alembic.command",
+    "alembic.config",
+    "alembic.autogenerate",
+    "alembic.operations",
+    "alembic.runtime.migration",
+    "alembic.script",
+    "alembic.ddl",
+    "mako.template",
+    "rich.console",
+    "rich.table",
+    "rich.text",
+    "rich.markup",
+    "psycopg2",
+    "psycopg2.extensions",
+    "pymysql",
 )
 FORCE_EXEC = "SQLMANAGE_TESTS_EXEC"
 LOG = "SQLMANAGE_TESTS_LAUNCH_LOG"  # a file: one line per launch (test, fork/exec, seconds, argv)
@@ -69,14 +87,28 @@ class Launcher:
         self.server_env: dict[str, str] = {}
         self.broken = False
 
-    def run(self, command: list[str], cwd, env: dict[str, str], input: str | None = None,
-            timeout: float = 120, real_process: bool = False) -> Completed:
+    def run(
+        self,
+        command: list[str],
+        cwd,
+        env: dict[str, str],
+        input: str | None = None,
+        timeout: float = 120,
+        real_process: bool = False,
+    ) -> Completed:
         """``subprocess.run(command, cwd=, env=, input=, capture_output=True, text=True)``."""
         started = time.perf_counter()
         if real_process or os.environ.get(FORCE_EXEC) == "1" or not self._forkable(command, env):
             how = "exec"
-            completed = subprocess.run(command, cwd=cwd, env=env, input=input, capture_output=True,
-                                       text=True, timeout=timeout)
+            completed = subprocess.run(
+                command,
+                cwd=cwd,
+                env=env,
+                input=input,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
             completed = Completed(completed.returncode, completed.stdout, completed.stderr)
         else:
             how = "fork"
@@ -102,9 +134,12 @@ class Launcher:
             return False
         if not self._server_started():
             return False
-        changed = {k for k in set(env) | set(self.server_env) if env.get(k) != self.server_env.get(k)}
-        return not any((k.startswith("PYTHON") and k not in HONOURED) or k in START_VARIABLES
-                       for k in changed)
+        changed = {
+            k for k in set(env) | set(self.server_env) if env.get(k) != self.server_env.get(k)
+        }
+        return not any(
+            (k.startswith("PYTHON") and k not in HONOURED) or k in START_VARIABLES for k in changed
+        )
 
     def _server_started(self) -> bool:
         if self.process is not None:
@@ -113,14 +148,20 @@ class Launcher:
         path = os.path.join(self.folder, "socket")
         self.server_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         self.process = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), path], env=self.server_env,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=None, start_new_session=True,
+            [sys.executable, os.path.abspath(__file__), path],
+            env=self.server_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=None,
+            start_new_session=True,
         )
         ready = self.process.stdout.readline()
         if ready.strip() != b"ready":
             self.broken = True
             self.process.kill()
-            sys.stderr.write("The launch server did not start: every launch is a fresh interpreter.\n")
+            sys.stderr.write(
+                "The launch server did not start: every launch is a fresh interpreter.\n"
+            )
             return False
         atexit.register(self.stop)
         return True
@@ -135,8 +176,9 @@ class Launcher:
         for tests that run several commands at once and watch their output as it comes."""
         if real_process or os.environ.get(FORCE_EXEC) == "1" or not self._forkable(command, env):
             self._log("exec", 0, command)
-            return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE)
+            return subprocess.Popen(
+                command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
         self._log("fork", 0, command)
         out_read, out_write = os.pipe()
         err_read, err_write = os.pipe()
@@ -145,11 +187,12 @@ class Launcher:
         finally:
             os.close(out_write)
             os.close(err_write)
-        child.stdout, child.stderr = open(out_read, "rb"), open(err_read, "rb")
+        child.stdout, child.stderr = open(out_read, "rb"), open(err_read, "rb")  # noqa: SIM115 (the caller reads and closes them)
         return child
 
-    def _fork(self, command: list[str], cwd: str, env: dict[str, str], input: str | None,
-              timeout: float) -> Completed:
+    def _fork(
+        self, command: list[str], cwd: str, env: dict[str, str], input: str | None, timeout: float
+    ) -> Completed:
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             stdin_fd, writer = (0, None) if input is None else _stdin_pipe(input)
             try:
@@ -171,8 +214,9 @@ class Forked:
     """A child of the launch server, with ``subprocess.Popen``'s ways to wait for it and
     signal it: the server sends its pid when it starts and its exit status when it ends."""
 
-    def __init__(self, launcher: Launcher, command: list[str], cwd: str, env: dict[str, str],
-                 fds: list[int]):
+    def __init__(
+        self, launcher: Launcher, command: list[str], cwd: str, env: dict[str, str], fds: list[int]
+    ):
         self.args = command
         self.returncode: int | None = None
         self.stdout = self.stderr = None
@@ -197,7 +241,7 @@ class Forked:
         if self.returncode is None:
             try:
                 self.returncode = int(self._line(timeout))
-            except socket.timeout:
+            except TimeoutError:
                 raise subprocess.TimeoutExpired(self.args, timeout) from None
             self._connection.close()
         return self.returncode
@@ -292,7 +336,7 @@ def serve(path: str) -> None:
     while True:
         try:
             connection, _ = listener.accept()
-        except socket.timeout:
+        except TimeoutError:
             if os.getppid() != parent:
                 os._exit(0)  # the test process is gone, however it ended
             continue
@@ -312,7 +356,7 @@ def _supervise(connection: socket.socket, base_path: list[str]) -> None:
         size = struct.unpack("!I", data[:4])[0]
         while len(data) < size + 4:
             data += connection.recv(1 << 20)
-        request = json.loads(data[4:4 + size])
+        request = json.loads(data[4 : 4 + size])
         child = os.fork()
         if child == 0:
             connection.close()
@@ -388,11 +432,22 @@ def _open_streams() -> None:
     for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
         model = getattr(sys, f"__{name}__")
         if mode == "w" and isinstance(model.buffer, io.FileIO):  # python -u, PYTHONUNBUFFERED
-            made[name] = io.TextIOWrapper(io.FileIO(fd, "wb", closefd=False), model.encoding,
-                                          model.errors, newline="\n", write_through=True)
+            made[name] = io.TextIOWrapper(
+                io.FileIO(fd, "wb", closefd=False),
+                model.encoding,
+                model.errors,
+                newline="\n",
+                write_through=True,
+            )
             continue
-        made[name] = open(fd, mode, encoding=model.encoding, errors=model.errors, closefd=False,
-                          newline="\n")
+        made[name] = open(  # noqa: SIM115 (the child's standard stream for its whole life)
+            fd,
+            mode,
+            encoding=model.encoding,
+            errors=model.errors,
+            closefd=False,
+            newline="\n",
+        )
         if name != "stdin":
             made[name].reconfigure(line_buffering=name == "stderr" or os.isatty(fd))
     for name, stream in made.items():
@@ -410,8 +465,10 @@ def _run_script(name: str) -> None:
         with open(path, "rb") as source:
             code = compile(source.read(), path, "exec", dont_inherit=True)
     except OSError as exc:
-        print(f"{sys.executable}: can't open file {path!r}: [Errno {exc.errno}] {exc.strerror}",
-              file=sys.stderr)
+        print(
+            f"{sys.executable}: can't open file {path!r}: [Errno {exc.errno}] {exc.strerror}",
+            file=sys.stderr,
+        )
         raise SystemExit(2) from None
     main = types.ModuleType("__main__")
     main.__file__ = path

@@ -50,7 +50,7 @@ format = %(levelname)-5.5s [%(name)s] %(message)s
 """
 
 # The team's env.py, in the shape of Alembic's generic template.
-TEAM_ENV = '''import os
+TEAM_ENV = """import os
 
 from alembic import context
 from sqlalchemy import create_engine, pool
@@ -92,7 +92,7 @@ if context.is_offline_mode():
     run_migrations_offline()
 else:
     run_migrations_online()
-'''
+"""
 
 MAKO = '''"""${message}
 
@@ -117,7 +117,7 @@ def downgrade():
     ${downgrades if downgrades else "pass"}
 '''
 
-MODELS = '''import sqlalchemy as sa
+MODELS = """import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -148,10 +148,10 @@ class Run(Base):
     experiment_id: Mapped[int] = mapped_column(sa.ForeignKey("experiments.id"))
     status: Mapped[str] = mapped_column(sa.String(20))
     note: Mapped[str | None] = mapped_column(sa.Text())
-'''
+"""
 
 # What the application creates before the first migration (MLflow's InitialBase.create_all).
-LEGACY = '''import sqlalchemy as sa
+LEGACY = """import sqlalchemy as sa
 
 legacy_metadata = sa.MetaData()
 sa.Table("legacy_users", legacy_metadata, sa.Column("id", sa.Integer, primary_key=True),
@@ -161,18 +161,25 @@ sa.Table("legacy_audit", legacy_metadata, sa.Column("id", sa.Integer, primary_ke
 
 def create_tables(connection):
     legacy_metadata.create_all(connection)
-'''
+"""
 
 MIGRATIONS = {
-    "2024_01_05_1200-1a2b3c4d5e6f_add_email_to_legacy_users.py": ("1a2b3c4d5e6f", None, '''
+    "2024_01_05_1200-1a2b3c4d5e6f_add_email_to_legacy_users.py": (
+        "1a2b3c4d5e6f",
+        None,
+        """
 def upgrade():
     op.add_column("legacy_users", sa.Column("email", sa.String(100), nullable=True))
 
 
 def downgrade():
     op.drop_column("legacy_users", "email")
-'''),
-    "2024_02_10_0930-9f8e7d6c5b4a_create_experiments.py": ("9f8e7d6c5b4a", "1a2b3c4d5e6f", '''
+""",
+    ),
+    "2024_02_10_0930-9f8e7d6c5b4a_create_experiments.py": (
+        "9f8e7d6c5b4a",
+        "1a2b3c4d5e6f",
+        """
 def upgrade():
     op.create_table(
         "experiments",
@@ -184,8 +191,12 @@ def upgrade():
 
 def downgrade():
     op.drop_table("experiments")
-'''),
-    "2024_03_01_0800-c0ffee123456_create_runs.py": ("c0ffee123456", "9f8e7d6c5b4a", '''
+""",
+    ),
+    "2024_03_01_0800-c0ffee123456_create_runs.py": (
+        "c0ffee123456",
+        "9f8e7d6c5b4a",
+        """
 def _create_runs():
     op.create_table(
         "runs",
@@ -205,8 +216,12 @@ def upgrade():
 def downgrade():
     op.drop_index("ix_runs_status", table_name="runs")
     op.drop_table("runs")
-'''),
-    "2024_04_01_0800-d00dfeed0042_add_runs_note.py": ("d00dfeed0042", "c0ffee123456", '''
+""",
+    ),
+    "2024_04_01_0800-d00dfeed0042_add_runs_note.py": (
+        "d00dfeed0042",
+        "c0ffee123456",
+        """
 def upgrade():
     with op.batch_alter_table("runs") as batch_op:
         batch_op.add_column(sa.Column("note", sa.Text(), nullable=True))
@@ -215,7 +230,8 @@ def upgrade():
 def downgrade():
     with op.batch_alter_table("runs") as batch_op:
         batch_op.drop_column("note")
-'''),
+""",
+    ),
 }
 
 
@@ -285,21 +301,29 @@ def test_adopting_a_team_project(tmp_path, two_databases):
 
     dry = team.run("adopt", "--dry-run", program=SQLMANAGE)
     assert dry.returncode == 0, dry.stderr
-    assert "Would write:" in dry.stdout and "migrations/env.py (replaced; the original kept as env.py.orig)" in dry.stdout
+    assert (
+        "Would write:" in dry.stdout
+        and "migrations/env.py (replaced; the original kept as env.py.orig)" in dry.stdout
+    )
     assert not (root / "sqlmanage_settings.py").exists() and not (root / "manage.py").exists()
 
     adopted = team.run("adopt", program=SQLMANAGE)
     assert adopted.returncode == 0, adopted.stderr
-    assert "+ INCLUDE_OBJECT: include_object() copied from env.py into env_hooks.py" in adopted.stdout
+    assert (
+        "+ INCLUDE_OBJECT: include_object() copied from env.py into env_hooks.py" in adopted.stdout
+    )
     assert "+ MODELS: app.models (where target_metadata comes from)" in adopted.stdout
-    assert "+ DATABASE_URL: the environment variable APP_DATABASE_URL, as env.py read it" in adopted.stdout
+    assert (
+        "+ DATABASE_URL: the environment variable APP_DATABASE_URL, as env.py read it"
+        in adopted.stdout
+    )
     assert (root / "migrations" / "env.py.orig").read_text() == TEAM_ENV
     assert "sqlmanage.alembic_env" in (root / "migrations" / "env.py").read_text()
     assert "sqlmanage_settings = sqlmanage_settings" in (root / "alembic.ini").read_text()
     assert versions_digest(root) == before, "adopt touched versions/"
     settings = (root / "sqlmanage_settings.py").read_text()
     hooks = (root / "env_hooks.py").read_text()
-    assert "IGNORED_TABLES = {\"legacy_audit\"}" in hooks and "def include_object(" in hooks
+    assert 'IGNORED_TABLES = {"legacy_audit"}' in hooks and "def include_object(" in hooks
     assert "INCLUDE_OBJECT = 'env_hooks.include_object'" in settings
     assert "TARGET_METADATA = 'app.models.Base.metadata'" in settings
     assert "COMPARE_TYPE = True" in settings
@@ -324,7 +348,12 @@ def test_adopting_a_team_project(tmp_path, two_databases):
 
     back = team.manage("migrate", "-3", env=env)
     assert "Unapplying 2024_03_01_0800-c0ffee123456_create_runs..." in back.stdout
-    assert [line[:4] for line in team.manage("showmigrations", env=env).lines[1:]] == [" [X]", " [ ]", " [ ]", " [ ]"]
+    assert [line[:4] for line in team.manage("showmigrations", env=env).lines[1:]] == [
+        " [X]",
+        " [ ]",
+        " [ ]",
+        " [ ]",
+    ]
     team.manage("migrate", env=env)
     assert database_schema(adopted_url) == database_schema(team_url)
 
@@ -332,7 +361,10 @@ def test_adopting_a_team_project(tmp_path, two_databases):
     assert "CREATE TABLE runs" in sql and "CREATE INDEX ix_runs_status ON runs (status)" in sql
     plan = team.manage("migrate", "--plan", "9f8e7d6c5b4a", env=env).lines
     at = plan.index("2024_03_01_0800-c0ffee123456_create_runs")
-    assert plan[at + 1:at + 3] == ["    Undo Create index ix_runs_status on runs", "    Undo Create table runs"]
+    assert plan[at + 1 : at + 3] == [
+        "    Undo Create index ix_runs_status on runs",
+        "    Undo Create table runs",
+    ]
 
     # Plain alembic's autogenerate through the new env.py sees neither sqlmanage's audit table
     # nor the tables the team's filter hides.
@@ -347,13 +379,19 @@ def test_migrate_refuses_a_kept_env_py(tmp_path):
     root = tmp_path / "team"
     write_team_project(root)
     (root / "team_settings.py").write_text(
-        'from pathlib import Path\nBASE_DIR = Path(__file__).resolve().parent\n'
+        "from pathlib import Path\nBASE_DIR = Path(__file__).resolve().parent\n"
         'MODELS = ["app.models"]\nMIGRATIONS = BASE_DIR / "migrations"\n'
     )
     elsewhere = tmp_path / "elsewhere.sqlite3"
     result = Project(root).run(
-        "migrate", "--settings", "team_settings", program=SQLMANAGE,
-        env={"APP_DATABASE_URL": f"sqlite:///{elsewhere}", "DATABASE_URL": f"sqlite:///{tmp_path / 'named.sqlite3'}"},
+        "migrate",
+        "--settings",
+        "team_settings",
+        program=SQLMANAGE,
+        env={
+            "APP_DATABASE_URL": f"sqlite:///{elsewhere}",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'named.sqlite3'}",
+        },
     )
     assert result.returncode == 1
     assert "is the project's own env.py, not sqlmanage's" in result.stderr

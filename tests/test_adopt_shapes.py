@@ -49,9 +49,12 @@ format = %(levelname)-5.5s [%(name)s] %(message)s
 
 # --- MLflow's shape -------------------------------------------------------------------------
 
-MLFLOW_INI = '[alembic]\nscript_location = %(here)s/migrations\nprepend_sys_path = .\nsqlalchemy.url = ""\n' + INI_TAIL
+MLFLOW_INI = (
+    '[alembic]\nscript_location = %(here)s/migrations\nprepend_sys_path = .\nsqlalchemy.url = ""\n'
+    + INI_TAIL
+)
 
-MLFLOW_ENV = '''from alembic import context
+MLFLOW_ENV = """from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 config = context.config
@@ -82,7 +85,7 @@ if context.is_offline_mode():
     run_migrations_offline()
 else:
     run_migrations_online()
-'''
+"""
 
 MLFLOW_FILES = {
     "tracker/__init__.py": "",
@@ -90,7 +93,7 @@ MLFLOW_FILES = {
     "tracker/db/base_sql_model.py": "from sqlalchemy.orm import declarative_base\n\nBase = declarative_base()\n",
     "tracker/store/__init__.py": "",
     # The models: default=0 in Python, while the migration gave the column a server default.
-    "tracker/store/models.py": '''import sqlalchemy as sa
+    "tracker/store/models.py": """import sqlalchemy as sa
 
 from tracker.db.base_sql_model import Base
 
@@ -109,7 +112,7 @@ class SqlMetric(Base):
     key = sa.Column(sa.String(250), primary_key=True)
     experiment_id = sa.Column(sa.Integer, sa.ForeignKey("experiments.experiment_id"), primary_key=True)
     step = sa.Column(sa.BigInteger, default=0, nullable=False)
-''',
+""",
     "migrations/versions/451aebb31d03_create_experiments.py": '''"""create experiments"""
 import sqlalchemy as sa
 from alembic import op
@@ -200,7 +203,10 @@ def test_adopting_an_mlflow_shaped_history(tmp_path, two_databases):
     assert "! the database URL:" in adopted.stdout
     # The base's module declares no table: MODELS names the modules that do.
     assert "MODELS = ['tracker.store.models']" in settings
-    assert "+ MODELS: tracker.store.models (they define the tables of tracker.db.base_sql_model" in adopted.stdout
+    assert (
+        "+ MODELS: tracker.store.models (they define the tables of tracker.db.base_sql_model"
+        in adopted.stdout
+    )
     assert "TARGET_METADATA = 'tracker.db.base_sql_model.Base.metadata'" in settings
     # env.py compared no server defaults (Alembic's default): neither does the adopted project.
     assert "COMPARE_SERVER_DEFAULT = False" in settings
@@ -208,7 +214,9 @@ def test_adopting_an_mlflow_shaped_history(tmp_path, two_databases):
     project = Project(root)
     env = {"DATABASE_URL": adopted_url}
     project.manage("migrate", env=env)
-    assert project.manage("makemigrations", "--check", env=env).stdout.strip() == "No changes detected"
+    assert (
+        project.manage("makemigrations", "--check", env=env).stdout.strip() == "No changes detected"
+    )
     assert database_schema(adopted_url) == database_schema(team_url)
     back = project.manage("migrate", "-1", env=env)
     assert "Unapplying 90e64c465722_create_metrics..." in back.stdout
@@ -225,7 +233,7 @@ PREFECT_INI = (
     + INI_TAIL
 )
 
-PREFECT_ENV = '''from typing import Optional
+PREFECT_ENV = """from typing import Optional
 
 import sqlalchemy
 from alembic import context
@@ -268,7 +276,7 @@ def do_run_migrations(connection) -> None:
 context.script.version_locations = [db_interface.versions_dir]
 with sqlalchemy.create_engine(db_interface.connection_url).connect() as connection:
     do_run_migrations(connection)
-'''
+"""
 
 PREFECT_MAKO = '''"""${message}
 
@@ -333,7 +341,7 @@ PREFECT_FILES = {
     "orchestrator/__init__.py": "",
     # The application's database module: what env.py computes its values from. Importing it is
     # slow in the real project; the settings must not import it.
-    "orchestrator/database.py": '''import os
+    "orchestrator/database.py": """import os
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -369,20 +377,27 @@ def provide_database_interface():
 
 def get_dialect(url):
     return sa.engine.make_url(url).get_dialect()
-''',
-    "migrations/versions/sqlite/2022_01_20_115236_9725c1cbee35_initial_migration.py":
-        prefect_migration("9725c1cbee35", "sqlite"),
-    "migrations/versions/postgresql/2022_01_20_115236_25f6f5a0da27_initial_migration.py":
-        prefect_migration("25f6f5a0da27", "postgresql"),
+""",
+    "migrations/versions/sqlite/2022_01_20_115236_9725c1cbee35_initial_migration.py": prefect_migration(
+        "9725c1cbee35", "sqlite"
+    ),
+    "migrations/versions/postgresql/2022_01_20_115236_25f6f5a0da27_initial_migration.py": prefect_migration(
+        "25f6f5a0da27", "postgresql"
+    ),
 }
 
 
 def test_adopting_a_prefect_shaped_history(tmp_path):
     root = tmp_path / "orchestrator_project"
-    write_files(root, {
-        "alembic.ini": PREFECT_INI, "migrations/env.py": PREFECT_ENV,
-        "migrations/script.py.mako": PREFECT_MAKO, **PREFECT_FILES,
-    })
+    write_files(
+        root,
+        {
+            "alembic.ini": PREFECT_INI,
+            "migrations/env.py": PREFECT_ENV,
+            "migrations/script.py.mako": PREFECT_MAKO,
+            **PREFECT_FILES,
+        },
+    )
     database = f"sqlite:///{tmp_path / 'orchestrator.sqlite3'}"
     env = {"DATABASE_URL": database, "ORCHESTRATOR_DATABASE_CONNECTION_URL": database}
 
@@ -394,13 +409,24 @@ def test_adopting_a_prefect_shaped_history(tmp_path):
     # its own: the settings stay free of the application's database module.
     assert "INCLUDE_OBJECT = 'env_hooks.include_object'" in settings
     assert "from orchestrator.database import get_dialect, provide_database_interface" in hooks
-    assert hooks.index("db_interface = provide_database_interface()") < hooks.index(
-        "dialect = get_dialect(db_interface.connection_url)") < hooks.index("def include_object(")
-    assert "! include_object() uses dialect, db_interface, which env.py computes when it runs" in adopted.stdout
+    assert (
+        hooks.index("db_interface = provide_database_interface()")
+        < hooks.index("dialect = get_dialect(db_interface.connection_url)")
+        < hooks.index("def include_object(")
+    )
+    assert (
+        "! include_object() uses dialect, db_interface, which env.py computes when it runs"
+        in adopted.stdout
+    )
     # template_args: the dialect comes from makemigrations, the plain values from TEMPLATE_ARGS.
     assert "TEMPLATE_ARGS = {'team': 'orchestration'}" in settings
-    assert "+ script.py.mako's ${dialect}: makemigrations passes the database's dialect name" in adopted.stdout
-    assert "! env.py picks one of versions/postgresql, versions/sqlite per database" in adopted.stdout
+    assert (
+        "+ script.py.mako's ${dialect}: makemigrations passes the database's dialect name"
+        in adopted.stdout
+    )
+    assert (
+        "! env.py picks one of versions/postgresql, versions/sqlite per database" in adopted.stdout
+    )
 
     # What the note says: one migrations folder per dialect, picked in the settings.
     for dialect in ("sqlite", "postgresql"):
@@ -410,25 +436,40 @@ def test_adopting_a_prefect_shaped_history(tmp_path):
             shutil.copy(root / "migrations" / name, folder / name)
         for path in (root / "migrations" / "versions" / dialect).glob("*.py"):
             shutil.copy(path, folder / "versions" / path.name)
-    Project(root).edit("sqlmanage_settings.py", "MODELS = []  # the packages or modules that define your models",
-                       "MODELS = ['orchestrator.database']")
     Project(root).edit(
-        "sqlmanage_settings.py", "MIGRATIONS = BASE_DIR / 'migrations'",
+        "sqlmanage_settings.py",
+        "MODELS = []  # the packages or modules that define your models",
+        "MODELS = ['orchestrator.database']",
+    )
+    Project(root).edit(
+        "sqlmanage_settings.py",
+        "MIGRATIONS = BASE_DIR / 'migrations'",
         "MIGRATIONS = BASE_DIR / ('migrations_postgresql' if (DATABASE_URL or '').startswith('postgres') "
         "else 'migrations_sqlite')",
     )
     project = Project(root)
-    light = project.run("-c", "import sqlmanage_settings, sys; print('orchestrator.database' in sys.modules)",
-                        env=env, program=[sys.executable])
+    light = project.run(
+        "-c",
+        "import sqlmanage_settings, sys; print('orchestrator.database' in sys.modules)",
+        env=env,
+        program=[sys.executable],
+    )
     assert light.stdout.strip() == "False", light.stderr
 
     project.manage("migrate", env=env)
-    assert project.manage("showmigrations", env=env).lines[1:] == [" [X] 2022_01_20_115236_9725c1cbee35_initial_migration"]
-    assert project.manage("makemigrations", "--check", env=env).stdout.strip() == "No changes detected"
+    assert project.manage("showmigrations", env=env).lines[1:] == [
+        " [X] 2022_01_20_115236_9725c1cbee35_initial_migration"
+    ]
+    assert (
+        project.manage("makemigrations", "--check", env=env).stdout.strip() == "No changes detected"
+    )
 
-    project.edit("orchestrator/database.py", "    name: Mapped[str] = mapped_column(sa.String(100))\n",
-                 "    name: Mapped[str] = mapped_column(sa.String(100))\n"
-                 "    note: Mapped[str | None] = mapped_column(sa.Text())\n")
+    project.edit(
+        "orchestrator/database.py",
+        "    name: Mapped[str] = mapped_column(sa.String(100))\n",
+        "    name: Mapped[str] = mapped_column(sa.String(100))\n"
+        "    note: Mapped[str | None] = mapped_column(sa.Text())\n",
+    )
     made = project.manage("makemigrations", "-n", "add_note", env=env)
     written = sorted((root / "migrations_sqlite" / "versions").glob("*_add_note.py"))
     assert len(written) == 1, made.stdout
@@ -436,14 +477,19 @@ def test_adopting_a_prefect_shaped_history(tmp_path):
     assert "# Written for sqlite by orchestration." in text
     assert "# SQLite: foreign keys are checked at the end of the batch." in text
     project.manage("migrate", env=env)
-    assert project.manage("makemigrations", "--check", env=env).stdout.strip() == "No changes detected"
+    assert (
+        project.manage("makemigrations", "--check", env=env).stdout.strip() == "No changes detected"
+    )
 
 
 # --- Airflow's shape ------------------------------------------------------------------------
 
-AIRFLOW_INI = "[alembic]\nscript_location = %(here)s/migrations\nsqlalchemy.url = scheme://localhost/airflow\n" + INI_TAIL
+AIRFLOW_INI = (
+    "[alembic]\nscript_location = %(here)s/migrations\nsqlalchemy.url = scheme://localhost/airflow\n"
+    + INI_TAIL
+)
 
-AIRFLOW_ENV = '''from __future__ import annotations
+AIRFLOW_ENV = """from __future__ import annotations
 
 import contextlib
 
@@ -485,25 +531,25 @@ def run_migrations_online():
 
 
 run_migrations_online()
-'''
+"""
 
 AIRFLOW_FILES = {
     "scheduler/__init__.py": "",
-    "scheduler/settings.py": '''import os
+    "scheduler/settings.py": """import os
 
 import sqlalchemy as sa
 
 
 def engine():
     return sa.create_engine(os.environ["SCHEDULER_SQL_ALCHEMY_CONN"])
-''',
-    "scheduler/models/__init__.py": '''def import_all_models():
+""",
+    "scheduler/models/__init__.py": """def import_all_models():
     import scheduler.models.dag  # noqa: F401
-''',
+""",
     "scheduler/models/base.py": "from sqlalchemy.orm import declarative_base\n\nBase = declarative_base()\n",
     # The model says String(250); the history made VARCHAR(200) and a server default the model
     # lacks. The team's own comparison callables call both equal, so its autogenerate is clean.
-    "scheduler/models/dag.py": '''import sqlalchemy as sa
+    "scheduler/models/dag.py": """import sqlalchemy as sa
 
 from scheduler.models.base import Base
 
@@ -513,9 +559,9 @@ class DagModel(Base):
 
     dag_id = sa.Column(sa.String(250), primary_key=True)
     is_paused = sa.Column(sa.Boolean, default=False)
-''',
+""",
     "scheduler/utils/__init__.py": "",
-    "scheduler/utils/db.py": '''import sqlalchemy as sa
+    "scheduler/utils/db.py": """import sqlalchemy as sa
 
 
 def compare_type(context, inspected_column, metadata_column, inspected_type, metadata_type):
@@ -527,7 +573,7 @@ def compare_type(context, inspected_column, metadata_column, inspected_type, met
 def compare_server_default(context, inspected_column, metadata_column, inspected_default,
                            metadata_default, rendered_metadata_default):
     return False
-''',
+""",
     "migrations/versions/0000_2_6_2_squashed_migrations.py": '''"""squashed migrations"""
 import sqlalchemy as sa
 from alembic import op
@@ -555,7 +601,9 @@ def downgrade():
 
 def test_adopting_an_airflow_shaped_history(tmp_path):
     root = tmp_path / "scheduler_project"
-    write_files(root, {"alembic.ini": AIRFLOW_INI, "migrations/env.py": AIRFLOW_ENV, **AIRFLOW_FILES})
+    write_files(
+        root, {"alembic.ini": AIRFLOW_INI, "migrations/env.py": AIRFLOW_ENV, **AIRFLOW_FILES}
+    )
     database = f"sqlite:///{tmp_path / 'scheduler.sqlite3'}"
 
     adopted = Project(root).run("adopt", program=SQLMANAGE)
@@ -563,7 +611,10 @@ def test_adopting_an_airflow_shaped_history(tmp_path):
     settings = (root / "sqlmanage_settings.py").read_text()
     # The ini's URL is a placeholder env.py never reads: not taken as the database.
     assert "scheme://localhost/airflow" not in settings
-    assert "! alembic.ini's sqlalchemy.url (scheme://localhost/airflow): env.py never reads it" in adopted.stdout
+    assert (
+        "! alembic.ini's sqlalchemy.url (scheme://localhost/airflow): env.py never reads it"
+        in adopted.stdout
+    )
     # compare_type / compare_server_default are the team's callables: named, not dropped.
     assert "COMPARE_TYPE = 'scheduler.utils.db.compare_type'" in settings
     assert "COMPARE_SERVER_DEFAULT = 'scheduler.utils.db.compare_server_default'" in settings
@@ -577,7 +628,13 @@ def test_adopting_an_airflow_shaped_history(tmp_path):
     project = Project(root)
     env = {"DATABASE_URL": database}
     project.manage("migrate", env=env)
-    assert project.manage("makemigrations", "--check", env=env).stdout.strip() == "No changes detected"
-    project.edit("sqlmanage_settings.py", "COMPARE_TYPE = 'scheduler.utils.db.compare_type'", "COMPARE_TYPE = True")
+    assert (
+        project.manage("makemigrations", "--check", env=env).stdout.strip() == "No changes detected"
+    )
+    project.edit(
+        "sqlmanage_settings.py",
+        "COMPARE_TYPE = 'scheduler.utils.db.compare_type'",
+        "COMPARE_TYPE = True",
+    )
     changed = project.run("makemigrations", "--check", env=env)
     assert changed.returncode == 1 and "Alter column dag_id on dag" in changed.stdout

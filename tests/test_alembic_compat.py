@@ -31,8 +31,6 @@ APP_TABLES = {"categories", "products", "customers", "reviews"}
 UNREACHABLE = "postgresql://u:pw@127.0.0.1:1/x"
 
 
-
-
 @pytest.fixture
 def other_pg_url():
     """A second fresh PostgreSQL database, for comparing two ways of migrating."""
@@ -74,7 +72,9 @@ def assert_state(url: str, applied: int) -> None:
 
 
 def ok(result, what: str = "") -> None:
-    assert result.returncode == 0, f"{what} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+    assert result.returncode == 0, (
+        f"{what} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+    )
 
 
 def alembic_ok(project, *args: str, env: dict[str, str]):
@@ -233,7 +233,9 @@ def test_sqlmigrate_needs_no_database(project):
     assert_offline(result, "sqlmigrate 0001")
     for table in ("categories", "customers", "products", "reviews"):
         assert f"CREATE TABLE {table}" in result.stdout
-    assert "CREATE INDEX idx_products_category ON products (category_id, is_active)" in result.stdout
+    assert (
+        "CREATE INDEX idx_products_category ON products (category_id, is_active)" in result.stdout
+    )
     assert "BEGIN;" in result.lines and "COMMIT;" in result.lines
     assert not project.sqlite_file.exists()
 
@@ -272,7 +274,9 @@ print("UPGRADED")
 
 def run_upgrade_script(project, url: str, mode: str) -> None:
     (project.path / "upgrade_with_connection.py").write_text(UPGRADE_SCRIPT)
-    result = project.run("upgrade_with_connection.py", with_driver(url), mode, program=[sys.executable])
+    result = project.run(
+        "upgrade_with_connection.py", with_driver(url), mode, program=[sys.executable]
+    )
     ok(result, f"alembic.command.upgrade ({mode})")
     assert "UPGRADED" in result.stdout
 
@@ -338,7 +342,9 @@ def test_makemigrations_writes_an_ordinary_alembic_revision(project):
     check = alembic_ok(project, "check", env={})
     assert "No new upgrade operations detected" in check.stdout + check.stderr
     clean = project.run("makemigrations", "--check")
-    assert clean.returncode == 0 and "No changes detected" in clean.stdout, clean.stdout + clean.stderr
+    assert clean.returncode == 0 and "No changes detected" in clean.stdout, (
+        clean.stdout + clean.stderr
+    )
 
     alembic_ok(project, "downgrade", "-1", env={})
     assert "discount_code" not in inspect_schema(url)["products"]

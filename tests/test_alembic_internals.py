@@ -50,9 +50,12 @@ def connection():
     engine.dispose()
 
 
-def migration_module(folder: Path, revision: str, body: str = "pass", down: str | None = None) -> Path:
+def migration_module(
+    folder: Path, revision: str, body: str = "pass", down: str | None = None
+) -> Path:
     path = folder / f"{revision}_step.py"
-    path.write_text(textwrap.dedent(f'''\
+    path.write_text(
+        textwrap.dedent(f'''\
         """{revision}"""
         from alembic import op
         import sqlalchemy as sa
@@ -69,7 +72,8 @@ def migration_module(folder: Path, revision: str, body: str = "pass", down: str 
 
         def downgrade():
             pass
-        '''))
+        ''')
+    )
     return path
 
 
@@ -98,7 +102,9 @@ def test_running_environment_options_hold_the_runs_migration_function(tmp_path):
 
 def test_revision_step_runs_a_migration_and_records_it(tmp_path, connection):
     directory = script_directory(tmp_path)
-    path = migration_module(tmp_path / "versions", "a1", "op.create_table('made', sa.Column('id', sa.Integer))")
+    path = migration_module(
+        tmp_path / "versions", "a1", "op.create_table('made', sa.Column('id', sa.Integer))"
+    )
     module = alembic_internals.import_migration_file(path)
     script = Script(module, "a1", str(path))
     revision_map = RevisionMap(lambda: iter([script]))
@@ -124,7 +130,9 @@ def test_revision_step_runs_a_migration_and_records_it(tmp_path, connection):
             context.run_migrations()
     assert ran == ["a1"]
     assert "made" in sa.inspect(connection).get_table_names()
-    assert connection.exec_driver_sql("select version_num from alembic_version").scalars().all() == ["a1"]
+    assert connection.exec_driver_sql(
+        "select version_num from alembic_version"
+    ).scalars().all() == ["a1"]
 
 
 def run_one_step(tmp_path, connection, upgrade):
@@ -164,11 +172,15 @@ def test_restart_migration_transaction_is_the_one_alembic_commits(tmp_path):
         run_one_step(tmp_path, connection, upgrade)
         with sqlite3.connect(database) as committed:  # what Alembic committed, from outside
             assert committed.execute("select n from rows").fetchall() == [(2,)]
-            assert committed.execute("select version_num from alembic_version").fetchall() == [("a1",)]
+            assert committed.execute("select version_num from alembic_version").fetchall() == [
+                ("a1",)
+            ]
     engine.dispose()
 
 
-def test_around_autocommit_blocks_sees_each_block_start_and_the_transaction_after_it(tmp_path, connection):
+def test_around_autocommit_blocks_sees_each_block_start_and_the_transaction_after_it(
+    tmp_path, connection
+):
     import alembic.op
 
     connection.exec_driver_sql("create table rows (n integer)")
@@ -177,13 +189,16 @@ def test_around_autocommit_blocks_sees_each_block_start_and_the_transaction_afte
 
     def upgrade(migration_context):
         with relied_on("around_autocommit_blocks"):
-            with alembic_internals.around_autocommit_blocks(
-                migration_context, lambda: events.append("before"),
-                lambda: events.append(("after", migration_context.connection.in_transaction())),
+            with (
+                alembic_internals.around_autocommit_blocks(
+                    migration_context,
+                    lambda: events.append("before"),
+                    lambda: events.append(("after", migration_context.connection.in_transaction())),
+                ),
+                alembic.op.get_context().autocommit_block(),
             ):
-                with alembic.op.get_context().autocommit_block():
-                    events.append("inside")
-                    migration_context.connection.exec_driver_sql("insert into rows values (1)")
+                events.append("inside")
+                migration_context.connection.exec_driver_sql("insert into rows values (1)")
             assert "autocommit_block" not in vars(migration_context), "the wrapper was left behind"
 
     run_one_step(tmp_path, connection, upgrade)
@@ -193,13 +208,17 @@ def test_around_autocommit_blocks_sees_each_block_start_and_the_transaction_afte
 
 def test_batch_reflects_its_table_only(connection):
     connection.exec_driver_sql("create table parent (id integer primary key)")
-    connection.exec_driver_sql("create table child (id integer primary key, parent_id integer references parent (id))")
+    connection.exec_driver_sql(
+        "create table child (id integer primary key, parent_id integer references parent (id))"
+    )
     operations = Operations(MigrationContext.configure(connection))
     with relied_on("batch_reflects_its_table_only"):
-        with alembic_internals.batch_reflects_its_table_only():
-            with operations.batch_alter_table("child", recreate="always") as batch:
-                assert batch.impl.reflect_kwargs.get("resolve_fks") is False
-                batch.add_column(sa.Column("note", sa.Text()))
+        with (
+            alembic_internals.batch_reflects_its_table_only(),
+            operations.batch_alter_table("child", recreate="always") as batch,
+        ):
+            assert batch.impl.reflect_kwargs.get("resolve_fks") is False
+            batch.add_column(sa.Column("note", sa.Text()))
         with operations.batch_alter_table("child") as batch:
             assert "resolve_fks" not in batch.impl.reflect_kwargs, "the class was left patched"
     columns = {c["name"] for c in sa.inspect(connection).get_columns("child")}
@@ -214,15 +233,13 @@ def test_installed_as_op_puts_back_the_environments_operations(connection):
     with other.connect() as other_connection:
         environment = MigrationContext.configure(connection)
         ours = Operations(MigrationContext.configure(other_connection))
-        with Operations.context(environment):
-            with relied_on("installed_as_op"):
-                with alembic_internals.installed_as_op(ours):
-                    assert alembic.op.get_context() is ours.migration_context
-                    alembic.op.create_table("ours", sa.Column("id", sa.Integer))
-                assert alembic.op.get_context() is environment
-        with relied_on("installed_as_op"):
+        with Operations.context(environment), relied_on("installed_as_op"):
             with alembic_internals.installed_as_op(ours):
                 assert alembic.op.get_context() is ours.migration_context
+                alembic.op.create_table("ours", sa.Column("id", sa.Integer))
+            assert alembic.op.get_context() is environment
+        with relied_on("installed_as_op"), alembic_internals.installed_as_op(ours):
+            assert alembic.op.get_context() is ours.migration_context
         with pytest.raises(AttributeError):
             alembic.op.get_context()  # outside a run, op is left empty as Alembic leaves it
         assert sa.inspect(other_connection).get_table_names() == ["ours"]
@@ -237,10 +254,12 @@ def test_clear_op_after_a_run_that_raised(tmp_path, connection):
     def steps(heads, context):
         raise RuntimeError("a migration failed")
 
-    with pytest.raises(RuntimeError, match="a migration failed"):
-        with EnvironmentContext(Config(), script_directory(tmp_path), fn=steps) as context:
-            context.configure(connection=connection)
-            context.run_migrations()
+    with (
+        pytest.raises(RuntimeError, match="a migration failed"),
+        EnvironmentContext(Config(), script_directory(tmp_path), fn=steps) as context,
+    ):
+        context.configure(connection=connection)
+        context.run_migrations()
     with pytest.raises(AttributeError):
         alembic.context.get_context()  # Alembic takes its context back itself
     assert alembic.op.get_context() is not None, "Alembic now takes op back too: clear_op can go"
@@ -253,16 +272,23 @@ def test_clear_op_after_a_run_that_raised(tmp_path, connection):
 
 
 def test_render_operation_renders_in_the_given_context(connection):
-    context = MigrationContext.configure(connection, opts={
-        "sqlalchemy_module_prefix": "sa.", "alembic_module_prefix": "op.", "user_module_prefix": None,
-    })
+    context = MigrationContext.configure(
+        connection,
+        opts={
+            "sqlalchemy_module_prefix": "sa.",
+            "alembic_module_prefix": "op.",
+            "user_module_prefix": None,
+        },
+    )
     autogen_context = AutogenContext(context)
     from sqlalchemy.dialects import postgresql
 
     operation = ops.AddColumnOp("runs", sa.Column("data", postgresql.JSONB()))
     with relied_on("render_operation"):
         lines = alembic_internals.render_operation(autogen_context, operation)
-    assert len(lines) == 1 and lines[0].startswith("op.add_column('runs', sa.Column('data', postgresql.JSONB(")
+    assert len(lines) == 1 and lines[0].startswith(
+        "op.add_column('runs', sa.Column('data', postgresql.JSONB("
+    )
     assert autogen_context.imports == {"from sqlalchemy.dialects import postgresql"}
 
 
@@ -278,7 +304,8 @@ def test_is_plugin_registered_sees_the_process_registry():
 
     if not plugin_options():
         assert alembic_internals.alembic_version() < (1, 18), (
-            f"Alembic {alembic.__version__} should have autogenerate plugins (1.18+)")
+            f"Alembic {alembic.__version__} should have autogenerate plugins (1.18+)"
+        )
         return
     with relied_on("is_plugin_registered"):
         assert alembic_internals.is_plugin_registered(OWN_PLUGIN)
@@ -314,14 +341,17 @@ def test_post_write_hooks_runner_runs_alembic_ini_hooks(tmp_path):
         seen.append((Path(filename), options.get("marker")))
 
     ini = tmp_path / "alembic.ini"
-    ini.write_text("[alembic]\nscript_location = .\n\n[post_write_hooks]\nhooks = probe\n"
-                   "probe.type = sqlmanage_internals_probe\nprobe.marker = here\n")
+    ini.write_text(
+        "[alembic]\nscript_location = .\n\n[post_write_hooks]\nhooks = probe\n"
+        "probe.type = sqlmanage_internals_probe\nprobe.marker = here\n"
+    )
     written = tmp_path / "0001_initial.py"
     written.write_text("")
     with relied_on("post_write_hooks_runner"):
         assert alembic_internals.post_write_hooks_runner() is not None, (
             f"Alembic {alembic.__version__} has no alembic.script.write_hooks._run_hooks, which "
-            "sqlmanage.alembic_internals.post_write_hooks_runner relies on")
+            "sqlmanage.alembic_internals.post_write_hooks_runner relies on"
+        )
         assert run_post_write_hooks(Config(str(ini)), written) == ["probe"]
     assert seen == [(written, "here")]
 
@@ -337,12 +367,21 @@ def test_revision_file_paths_lists_every_location_as_alembic_does(tmp_path):
         (first / name).write_text("")
     with relied_on("revision_file_paths"):
         flat = script_directory(tmp_path, version_locations=[str(first), str(second)])
-        nested = script_directory(tmp_path, version_locations=[str(first), str(second)],
-                                  recursive_version_locations=True)
-        assert sorted(p.name for p in alembic_internals.revision_file_paths(flat)) == ["a1_step.py", "b1_step.py"]
+        nested = script_directory(
+            tmp_path, version_locations=[str(first), str(second)], recursive_version_locations=True
+        )
+        assert sorted(p.name for p in alembic_internals.revision_file_paths(flat)) == [
+            "a1_step.py",
+            "b1_step.py",
+        ]
         assert sorted(p.name for p in alembic_internals.revision_file_paths(nested)) == [
-            "a1_step.py", "b1_step.py", "c1_step.py"]
-        assert [p.name for p in alembic_internals.revision_file_paths(script_directory(tmp_path))] == ["a1_step.py"]
+            "a1_step.py",
+            "b1_step.py",
+            "c1_step.py",
+        ]
+        assert [
+            p.name for p in alembic_internals.revision_file_paths(script_directory(tmp_path))
+        ] == ["a1_step.py"]
 
 
 def test_imported_script_is_alembics_own(tmp_path):
@@ -365,7 +404,10 @@ def test_feed_revision_map_replaces_importing_every_module(tmp_path):
     (tmp_path / "versions" / "broken.py").write_text("raise RuntimeError('imported')\n")
     first = migration_module(tmp_path, "a1")
     second = migration_module(tmp_path, "b1", down="a1")
-    fed = [Script(alembic_internals.import_migration_file(p), r, str(p)) for p, r in ((first, "a1"), (second, "b1"))]
+    fed = [
+        Script(alembic_internals.import_migration_file(p), r, str(p))
+        for p, r in ((first, "a1"), (second, "b1"))
+    ]
     with relied_on("feed_revision_map"):
         alembic_internals.feed_revision_map(directory, lambda: iter(fed))
         assert directory.get_heads() == ["b1"]
@@ -375,12 +417,18 @@ def test_feed_revision_map_replaces_importing_every_module(tmp_path):
 
 def test_resolved_dependencies_are_revision_ids_with_labels_resolved(tmp_path):
     labelled = migration_module(tmp_path, "l1")
-    labelled.write_text(labelled.read_text().replace("branch_labels = None", "branch_labels = ('lookup',)"))
+    labelled.write_text(
+        labelled.read_text().replace("branch_labels = None", "branch_labels = ('lookup',)")
+    )
     base = migration_module(tmp_path, "a1")
     dependent = migration_module(tmp_path, "b1", down="a1")
-    dependent.write_text(dependent.read_text().replace("depends_on = None", "depends_on = 'lookup'"))
-    scripts = [Script(alembic_internals.import_migration_file(p), p.stem.split("_")[0], str(p))
-               for p in (labelled, base, dependent)]
+    dependent.write_text(
+        dependent.read_text().replace("depends_on = None", "depends_on = 'lookup'")
+    )
+    scripts = [
+        Script(alembic_internals.import_migration_file(p), p.stem.split("_")[0], str(p))
+        for p in (labelled, base, dependent)
+    ]
     revision_map = RevisionMap(lambda: iter(scripts))
     with relied_on("resolved_dependencies"):
         assert alembic_internals.resolved_dependencies(revision_map.get_revision("b1")) == ("l1",)
@@ -392,8 +440,10 @@ def test_own_branch_labels_are_the_files_not_the_inherited_ones(tmp_path):
     root = migration_module(tmp_path, "a1")
     root.write_text(root.read_text().replace("branch_labels = None", "branch_labels = ('shop',)"))
     child = migration_module(tmp_path, "b1", down="a1")
-    scripts = [Script(alembic_internals.import_migration_file(p), p.stem.split("_")[0], str(p))
-               for p in (root, child)]
+    scripts = [
+        Script(alembic_internals.import_migration_file(p), p.stem.split("_")[0], str(p))
+        for p in (root, child)
+    ]
     revision_map = RevisionMap(lambda: iter(scripts))
     assert "shop" in revision_map.get_revision("b1").branch_labels
     with relied_on("own_branch_labels"):

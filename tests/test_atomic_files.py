@@ -26,9 +26,15 @@ def _with_small_disk():
 
 
 def run_on_small_disk(project, *args):
-    return subprocess.run([sys.executable, "-B", "manage.py", *args], cwd=project.path,
-                          env=project.environment(), capture_output=True, text=True, timeout=120,
-                          preexec_fn=_with_small_disk)
+    return subprocess.run(
+        [sys.executable, "-B", "manage.py", *args],
+        cwd=project.path,
+        env=project.environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_with_small_disk,
+    )
 
 
 def _leftovers(folder):
@@ -59,7 +65,9 @@ def test_squash_on_a_full_disk_moves_nothing(project):
     assert "Error: Cannot write" in result.stderr
     assert "may be a bug" not in result.stderr and "Traceback" not in result.stderr
     assert project.migration_files() == before
-    assert not (project.versions / "replaced").exists() or not any((project.versions / "replaced").iterdir())
+    assert not (project.versions / "replaced").exists() or not any(
+        (project.versions / "replaced").iterdir()
+    )
     assert _leftovers(project.versions) == []
     assert project.manage("migrate").returncode == 0
 

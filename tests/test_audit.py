@@ -36,7 +36,9 @@ def test_every_applied_migration_is_recorded(project):
         assert user and host
         assert re.fullmatch(r"[0-9a-f]{64}", checksum)
     verbose = project.manage("showmigrations", "-v", "2").lines
-    assert re.fullmatch(r" \[X\] 0001_initial \(applied at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\)", verbose[1])
+    assert re.fullmatch(
+        r" \[X\] 0001_initial \(applied at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\)", verbose[1]
+    )
     project.manage("migrate", "-1")
     project.manage("migrate", "--fake")
     assert [r[1] for r in audit_rows(project)[-2:]] == ["unapply", "fake-apply"]
@@ -51,7 +53,10 @@ def test_migrations_applied_by_plain_alembic_are_verified_at_the_next_migrate(pr
     assert before["0003_fill_discount_rate"]["applied"] is True
     assert before["0003_fill_discount_rate"]["verified"] is False
     plain = project.manage("showmigrations", "-v", "2").lines
-    assert plain[3] == " [X] 0003_fill_discount_rate (applied outside sqlmanage; not verified until the next migrate)"
+    assert (
+        plain[3]
+        == " [X] 0003_fill_discount_rate (applied outside sqlmanage; not verified until the next migrate)"
+    )
     project.manage("migrate")
     after = status(project)
     assert all(m["verified"] for m in after.values())
@@ -68,7 +73,10 @@ def test_an_edited_applied_migration_is_flagged_and_warned_about(project):
     assert "0002_add_products_discount_rate was changed after it was applied" in shown.stderr
     assert status(project)["0002_add_products_discount_rate"]["changed_since_applied"] is True
     migrate = project.manage("migrate")
-    assert "applied migrations changed since they ran: 0002_add_products_discount_rate" in migrate.stderr
+    assert (
+        "applied migrations changed since they ran: 0002_add_products_discount_rate"
+        in migrate.stderr
+    )
 
 
 def test_line_endings_and_a_bom_are_not_a_change(project):
@@ -107,7 +115,10 @@ def test_a_failed_migration_leaves_no_record_on_postgresql(project, pg_url):
     engine = direct_engine(pg_url)
     try:
         with engine.connect() as connection:
-            revisions = [r for (r,) in connection.exec_driver_sql("select revision from sqlmanage_migrations")]
+            revisions = [
+                r
+                for (r,) in connection.exec_driver_sql("select revision from sqlmanage_migrations")
+            ]
     finally:
         engine.dispose()
     assert "0004_broken" not in revisions and len(revisions) == 3
@@ -125,9 +136,14 @@ def test_two_projects_with_their_own_version_tables_share_a_database(project, tm
     shutil.copytree(project.path, other.path)
     for path in other.versions.glob("*.py"):
         path.unlink()
-    (other.versions / "0001_initial.py").write_text(migration_file(
-        "0001_initial", upgrade='    op.create_table("invoices", sa.Column("id", sa.Integer, primary_key=True))',
-        downgrade='    op.drop_table("invoices")', down_revision=None))
+    (other.versions / "0001_initial.py").write_text(
+        migration_file(
+            "0001_initial",
+            upgrade='    op.create_table("invoices", sa.Column("id", sa.Integer, primary_key=True))',
+            downgrade='    op.drop_table("invoices")',
+            down_revision=None,
+        )
+    )
     with open(other.path / "project" / "settings.py", "a") as settings:
         settings.write('\nVERSION_TABLE = "billing_version"\n')
     with open(project.path / "project" / "settings.py", "a") as settings:
@@ -144,7 +160,8 @@ def test_two_projects_with_their_own_version_tables_share_a_database(project, tm
     with sqlite3.connect(tmp_path / "shared.sqlite3") as connection:
         rows = connection.execute(
             "select version_table, count(*) from sqlmanage_migrations where revision = '0001_initial' "
-            "and direction = 'apply' group by version_table").fetchall()
+            "and direction = 'apply' group by version_table"
+        ).fetchall()
     assert sorted(rows) == [("alembic_version", 1), ("billing_version", 1)]
 
 
@@ -156,7 +173,9 @@ def test_an_audit_table_from_before_the_version_table_column_gets_it(project):
     assert status(project)["0001_initial"]["changed_since_applied"] is False
     project.manage("migrate")
     with sqlite3.connect(project.sqlite_file) as connection:
-        rows = connection.execute("select revision, version_table from sqlmanage_migrations order by id").fetchall()
+        rows = connection.execute(
+            "select revision, version_table from sqlmanage_migrations order by id"
+        ).fetchall()
     assert rows[0] == ("0001_initial", None)
     assert rows[-1] == ("0003_fill_discount_rate", "alembic_version")
 
@@ -177,6 +196,9 @@ def test_a_same_size_edit_with_its_mtime_restored_is_detected(project):
 
     assert status(project)["0002_add_products_discount_rate"]["changed_since_applied"] is True
     migrate = project.manage("migrate")
-    assert "applied migrations changed since they ran: 0002_add_products_discount_rate" in migrate.stderr
+    assert (
+        "applied migrations changed since they ran: 0002_add_products_discount_rate"
+        in migrate.stderr
+    )
     check = project.run("check")
     assert check.returncode == 1 and "sqlmanage.E008" in check.stdout

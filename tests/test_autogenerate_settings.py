@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-HOOKS = '''
+HOOKS = """
 def include_object(obj, name, type_, reflected, compare_to):
     return not (type_ == "table" and name.startswith("legacy_"))
 
@@ -19,14 +19,14 @@ def keep_no_archive_ops(context, revision, directives):
     script.upgrade_ops.ops[:] = [
         op for op in script.upgrade_ops.ops if getattr(op, "table_name", None) != "archive"
     ]
-'''
+"""
 
-SNAPSHOT = '''import sqlalchemy as sa
+SNAPSHOT = """import sqlalchemy as sa
 
 # An old snapshot of the models, kept for a data migration (MLflow's initial_models.py).
 snapshot_metadata = sa.MetaData()
 sa.Table("products", snapshot_metadata, sa.Column("id", sa.Integer, primary_key=True))
-'''
+"""
 
 
 def settings_with(project, **values: str) -> None:
@@ -46,8 +46,10 @@ def test_a_table_the_filters_hide_is_not_dropped(project):
     add_legacy_table(project)
     unfiltered = project.run("makemigrations", "--check")
     assert unfiltered.returncode == 1 and "Delete table legacy_orders" in unfiltered.stdout
-    for setting, path in [("INCLUDE_OBJECT", "project.hooks.include_object"),
-                          ("INCLUDE_NAME", "project.hooks.include_name")]:
+    for setting, path in [
+        ("INCLUDE_OBJECT", "project.hooks.include_object"),
+        ("INCLUDE_NAME", "project.hooks.include_name"),
+    ]:
         settings = project.path / "project" / "settings.py"
         original = settings.read_text()
         settings_with(project, **{setting: path})
@@ -61,7 +63,7 @@ def test_process_revision_directives_shapes_what_makemigrations_writes(project):
     project.edit(
         "project/models/catalogue.py",
         "class Product(Base):",
-        "class Archive(Base):\n    __tablename__ = \"archive\"\n\n"
+        'class Archive(Base):\n    __tablename__ = "archive"\n\n'
         "    id: Mapped[int] = mapped_column(primary_key=True)\n\n\nclass Product(Base):",
     )
     assert project.run("makemigrations", "--check").returncode == 1
@@ -85,8 +87,10 @@ def test_a_dotted_path_that_names_nothing_is_a_settings_error(project):
     settings_with(project, INCLUDE_OBJECT="project.hooks.no_such_function")
     result = project.run("makemigrations", "--check")
     assert result.returncode == 1
-    assert "INCLUDE_OBJECT names project.hooks.no_such_function, but project.hooks has no " \
-           "'no_such_function'" in result.stderr
+    assert (
+        "INCLUDE_OBJECT names project.hooks.no_such_function, but project.hooks has no "
+        "'no_such_function'" in result.stderr
+    )
     assert "Traceback" not in result.stderr
     settings_with(project, INCLUDE_NAME="not a path")
     result = project.run("showmigrations")
@@ -98,10 +102,17 @@ def test_an_index_for_another_dialect_is_not_a_change(project):
     it too), so its absence there is no change to migrate (Prefect's trigram indexes)."""
     project.manage("migrate")
     with (project.path / "project" / "models" / "catalogue.py").open("a") as handle:
-        handle.write('\nsa.Index("ix_products_name_pg_only", Product.name).ddl_if(dialect="postgresql")\n')
+        handle.write(
+            '\nsa.Index("ix_products_name_pg_only", Product.name).ddl_if(dialect="postgresql")\n'
+        )
     result = project.run("makemigrations", "--check")
     assert (result.returncode, result.stdout.strip()) == (0, "No changes detected"), result.stdout
     with (project.path / "project" / "models" / "catalogue.py").open("a") as handle:
-        handle.write('sa.Index("ix_products_name_sqlite", Product.name).ddl_if(dialect=("sqlite",))\n')
+        handle.write(
+            'sa.Index("ix_products_name_sqlite", Product.name).ddl_if(dialect=("sqlite",))\n'
+        )
     result = project.run("makemigrations", "--check")
-    assert result.returncode == 1 and "Create index ix_products_name_sqlite on products" in result.stdout
+    assert (
+        result.returncode == 1
+        and "Create index ix_products_name_sqlite on products" in result.stdout
+    )

@@ -40,8 +40,10 @@ def test_migrate_to_a_target_fake_and_output_to_the_given_streams(here, capsys):
     out, err = io.StringIO(), io.StringIO()
     assert sqlmanage.call_command("migrate", "0002", stdout=out, stderr=err) is None
     assert here.sqlite_version() == {"0002_add_products_discount_rate"}
-    assert out.getvalue().splitlines()[:2] == ["Operations to perform:", "  Target specific migration: "
-                                               "0002_add_products_discount_rate, from project"]
+    assert out.getvalue().splitlines()[:2] == [
+        "Operations to perform:",
+        "  Target specific migration: 0002_add_products_discount_rate, from project",
+    ]
     assert "  Applying 0001_initial... OK\n" in out.getvalue()
 
     sqlmanage.call_command("migrate", "0003", fake=True, stdout=out)
@@ -58,7 +60,12 @@ def test_options_by_parameter_name_or_by_option_name(here):
     assert "0004_fill_more.py" in out.getvalue()
 
     err = io.StringIO()
-    assert sqlmanage.call_command("migrate", check=True, noinput=True, stderr=err, stdout=io.StringIO()) == 1
+    assert (
+        sqlmanage.call_command(
+            "migrate", check=True, noinput=True, stderr=err, stdout=io.StringIO()
+        )
+        == 1
+    )
     assert "Unapplied migrations: 0001_initial, " in err.getvalue()
     assert sqlmanage.call_command("migrate", interactive=False, verbosity=0, stdout=out) is None
     assert sqlmanage.call_command("migrate", check_unapplied=True, stdout=out) == 0
@@ -68,7 +75,9 @@ def test_options_by_parameter_name_or_by_option_name(here):
     sql = io.StringIO()
     sqlmanage.call_command("sqlmigrate", migration="0002", stdout=sql)
     django_form = io.StringIO()
-    sqlmanage.call_command("sqlmigrate", app_label="project", migration_name="0002", stdout=django_form)
+    sqlmanage.call_command(
+        "sqlmigrate", app_label="project", migration_name="0002", stdout=django_form
+    )
     assert django_form.getvalue() == sql.getvalue()
     assert "ALTER TABLE products ADD COLUMN discount_rate" in sql.getvalue()
 
@@ -90,7 +99,9 @@ def test_check_returns_its_report_or_raises(here):
 def test_errors_are_raised_never_exited(here):
     with pytest.raises(UnknownMigration, match="Cannot find a migration matching '0042'"):
         sqlmanage.call_command("migrate", "0042", stdout=io.StringIO())
-    with pytest.raises(TypeError, match="Unknown option\\(s\\) for migrate command: syncdb. Valid options"):
+    with pytest.raises(
+        TypeError, match="Unknown option\\(s\\) for migrate command: syncdb. Valid options"
+    ):
         sqlmanage.call_command("migrate", syncdb=True)
     with pytest.raises(SqlmanageError, match="sqlmanage has no --run-syncdb"):
         sqlmanage.call_command("migrate", run_syncdb=True)
@@ -106,7 +117,9 @@ def test_global_state_is_restored_and_no_signal_handler_is_installed(here):
     before = signal.getsignal(signal.SIGTERM)
     STATE.prog_name = "sqlmanage"
     with pytest.raises(UnknownMigration):
-        sqlmanage.call_command("migrate", "0042", traceback=True, no_color=True, stdout=io.StringIO())
+        sqlmanage.call_command(
+            "migrate", "0042", traceback=True, no_color=True, stdout=io.StringIO()
+        )
     assert (STATE.traceback, STATE.no_color, STATE.prog_name) == (False, False, "sqlmanage")
     STATE.reset()
 
@@ -135,8 +148,10 @@ def test_commands_run_in_threads_side_by_side_each_on_its_own_database(here):
     import sqlite3
 
     with open(here.path / "project" / "settings.py", "a") as settings:
-        settings.write('\nDATABASES = {f"db{n}": {"URL": f"sqlite:///{BASE_DIR / f\'db{n}.sqlite3\'}"} '
-                       "for n in range(1, 5)}\n")
+        settings.write(
+            '\nDATABASES = {f"db{n}": {"URL": f"sqlite:///{BASE_DIR / f\'db{n}.sqlite3\'}"} '
+            "for n in range(1, 5)}\n"
+        )
     expected_sql = io.StringIO()
     sqlmanage.call_command("sqlmigrate", "0002", stdout=expected_sql)
     work = {
@@ -168,7 +183,10 @@ def test_commands_run_in_threads_side_by_side_each_on_its_own_database(here):
     def state(alias):
         with sqlite3.connect(here.path / f"{alias}.sqlite3") as connection:
             versions = {v for (v,) in connection.execute("select version_num from alembic_version")}
-            tables = {t for (t,) in connection.execute("select name from sqlite_master where type='table'")}
+            tables = {
+                t
+                for (t,) in connection.execute("select name from sqlite_master where type='table'")
+            }
             columns = {c[1] for c in connection.execute("pragma table_info(products)")}
         return versions, "products" in tables, "discount_rate" in columns
 
@@ -200,8 +218,11 @@ def test_a_run_leaves_no_state_behind_in_alembic_or_its_config(here):
     assert here.sqlite_version() == {"0002_add_products_discount_rate"}
     with pytest.raises(UnknownMigration):
         apply_migrations(project, "0042", on_event=lambda *event: None)
-    here.edit("project/migrations/versions/0003_fill_discount_rate.py", "def upgrade() -> None:\n",
-              "def upgrade() -> None:\n    raise RuntimeError('broken on purpose')\n")
+    here.edit(
+        "project/migrations/versions/0003_fill_discount_rate.py",
+        "def upgrade() -> None:\n",
+        "def upgrade() -> None:\n    raise RuntimeError('broken on purpose')\n",
+    )
     broken = Project.load()
     with pytest.raises(SqlmanageError, match="broken on purpose"):
         apply_migrations(broken, None, on_event=lambda *event: None)
@@ -223,7 +244,11 @@ def test_a_project_command_returns_its_value(here):
 
 
 def test_import_sqlmanage_is_cheap():
-    probe = ("import sqlmanage, sys; print(sorted(m for m in sys.modules "
-             "if m.split('.')[0] in ('click', 'sqlalchemy', 'alembic', 'rich')))")
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    probe = (
+        "import sqlmanage, sys; print(sorted(m for m in sys.modules "
+        "if m.split('.')[0] in ('click', 'sqlalchemy', 'alembic', 'rich')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
     assert result.stdout == "[]\n"

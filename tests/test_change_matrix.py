@@ -138,10 +138,17 @@ def _table(inspector, table: str, dialect, schema: str | None = None) -> dict:
         except Exception:  # a type the dialect cannot compile back: still compare it
             type_ = repr(column["type"])
         computed = (column.get("computed") or {}).get("sqltext")
-        columns.append((
-            column["name"], type_, column["nullable"], _default(column.get("default")),
-            column.get("comment"), _default(computed), bool(column.get("identity")),
-        ))
+        columns.append(
+            (
+                column["name"],
+                type_,
+                column["nullable"],
+                _default(column.get("default")),
+                column.get("comment"),
+                _default(computed),
+                bool(column.get("identity")),
+            )
+        )
     try:
         comment = inspector.get_table_comment(table, schema=schema).get("text")
     except NotImplementedError:  # SQLite keeps no comments
@@ -151,9 +158,13 @@ def _table(inspector, table: str, dialect, schema: str | None = None) -> dict:
         "comment": comment,
         "primary key": inspector.get_pk_constraint(table, schema=schema).get("constrained_columns"),
         "indexes": sorted(
-            (i["name"], tuple(str(c) for c in i["column_names"]), bool(i["unique"]),
-             tuple(str(e) for e in i.get("expressions") or ()),
-             str((i.get("dialect_options") or {}).get(f"{dialect.name}_where")))
+            (
+                i["name"],
+                tuple(str(c) for c in i["column_names"]),
+                bool(i["unique"]),
+                tuple(str(e) for e in i.get("expressions") or ()),
+                str((i.get("dialect_options") or {}).get(f"{dialect.name}_where")),
+            )
             for i in inspector.get_indexes(table, schema=schema)
         ),
         "unique constraints": sorted(
@@ -166,7 +177,10 @@ def _table(inspector, table: str, dialect, schema: str | None = None) -> dict:
         ),
         "foreign keys": sorted(
             (
-                f["name"], tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]),
+                f["name"],
+                tuple(f["constrained_columns"]),
+                f["referred_table"],
+                tuple(f["referred_columns"]),
                 tuple(sorted((f.get("options") or {}).items())),
             )
             for f in inspector.get_foreign_keys(table, schema=schema)
@@ -182,7 +196,9 @@ def schema_difference(before: dict, after: dict) -> str:
         if old == new:
             continue
         if old is None or new is None:
-            lines.append(f"{table}: {'missing' if new is None else 'left behind'} after the downgrade")
+            lines.append(
+                f"{table}: {'missing' if new is None else 'left behind'} after the downgrade"
+            )
             continue
         if not isinstance(old, dict):
             lines.append(f"{table}:\n    before: {old}\n    after:  {new}")
@@ -216,37 +232,39 @@ def outcome(result) -> str:
 def migration_body(project, name: str) -> str:
     """upgrade() and downgrade() of a migration file, for failure messages."""
     source = (project.versions / name).read_text()
-    return source[source.index("def upgrade"):]
+    return source[source.index("def upgrade") :]
 
 
 # -- Every type, every kind of default and constraint ------------------------------------------
 
-EVERY_TYPE = Models({
-    "owners": {
-        "id": 'sa.Column("id", sa.Integer(), primary_key=True)',
-        "name": 'sa.Column("name", sa.String(100), nullable=False)',
-    },
-    "items": {
-        "id": 'sa.Column("id", sa.Integer(), primary_key=True)',
-        "serial": 'sa.Column("serial", sa.BigInteger(), nullable=False)',
-        "name": 'sa.Column("name", sa.String(80), nullable=False, index=True)',
-        "body": 'sa.Column("body", sa.Text())',
-        "active": 'sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.text("true"))',
-        "ratio": 'sa.Column("ratio", sa.Float())',
-        "price": 'sa.Column("price", sa.Numeric(10, 2))',
-        "born": 'sa.Column("born", sa.Date())',
-        "updated_at": 'sa.Column("updated_at", sa.DateTime(), server_default=sa.func.now())',
-        "created_at": 'sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, '
-                      "server_default=sa.func.now())",
-        "data": 'sa.Column("data", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"))',
-        "token": 'sa.Column("token", sa.Uuid(), nullable=False, unique=True)',
-        "color": 'sa.Column("color", sa.Enum(Color), nullable=False)',
-        "stock": 'sa.Column("stock", sa.Integer(), nullable=False, server_default="0")',
-        "owner_id": 'sa.Column("owner_id", sa.Integer(), sa.ForeignKey("owners.id", ondelete="CASCADE"))',
-        "stock_check": 'sa.CheckConstraint("stock >= 0", name="stock_not_negative")',
-        "name_owner": 'sa.UniqueConstraint("name", "owner_id")',
-    },
-})
+EVERY_TYPE = Models(
+    {
+        "owners": {
+            "id": 'sa.Column("id", sa.Integer(), primary_key=True)',
+            "name": 'sa.Column("name", sa.String(100), nullable=False)',
+        },
+        "items": {
+            "id": 'sa.Column("id", sa.Integer(), primary_key=True)',
+            "serial": 'sa.Column("serial", sa.BigInteger(), nullable=False)',
+            "name": 'sa.Column("name", sa.String(80), nullable=False, index=True)',
+            "body": 'sa.Column("body", sa.Text())',
+            "active": 'sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.text("true"))',
+            "ratio": 'sa.Column("ratio", sa.Float())',
+            "price": 'sa.Column("price", sa.Numeric(10, 2))',
+            "born": 'sa.Column("born", sa.Date())',
+            "updated_at": 'sa.Column("updated_at", sa.DateTime(), server_default=sa.func.now())',
+            "created_at": 'sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, '
+            "server_default=sa.func.now())",
+            "data": 'sa.Column("data", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"))',
+            "token": 'sa.Column("token", sa.Uuid(), nullable=False, unique=True)',
+            "color": 'sa.Column("color", sa.Enum(Color), nullable=False)',
+            "stock": 'sa.Column("stock", sa.Integer(), nullable=False, server_default="0")',
+            "owner_id": 'sa.Column("owner_id", sa.Integer(), sa.ForeignKey("owners.id", ondelete="CASCADE"))',
+            "stock_check": 'sa.CheckConstraint("stock >= 0", name="stock_not_negative")',
+            "name_owner": 'sa.UniqueConstraint("name", "owner_id")',
+        },
+    }
+)
 
 
 @pytest.mark.parametrize("database_env", DATABASES, indirect=True)
@@ -263,7 +281,10 @@ def test_every_type_is_clean_after_migrate_and_unapplied_without_leftovers(proje
         schema = snapshot(url)
         types = {name: type_ for name, type_, *_ in schema["items"]["columns"]}
         assert [types[c] for c in ("data", "created_at", "token", "color")] == [
-            "JSONB", "TIMESTAMP WITH TIME ZONE", "UUID", "color"
+            "JSONB",
+            "TIMESTAMP WITH TIME ZONE",
+            "UUID",
+            "color",
         ]
         assert schema["<enum types>"] == [("color", ("red", "green"))]
 
@@ -282,27 +303,29 @@ def test_every_type_is_clean_after_migrate_and_unapplied_without_leftovers(proje
 
 # -- The matrix of changes ---------------------------------------------------------------------
 
-START = Models({
-    "owners": {
-        "id": 'sa.Column("id", sa.Integer(), primary_key=True)',
-    },
-    "items": {
-        "id": 'sa.Column("id", sa.Integer(), primary_key=True)',
-        "name": 'sa.Column("name", sa.String(50), nullable=False, index=True)',
-        "note": 'sa.Column("note", sa.String(50))',
-        "qty": 'sa.Column("qty", sa.Integer())',
-        "code": 'sa.Column("code", sa.String(20), nullable=False)',
-        "status": 'sa.Column("status", sa.Integer(), server_default="0")',
-        "active": 'sa.Column("active", sa.Boolean())',
-        "seen_at": 'sa.Column("seen_at", sa.DateTime())',
-        "color": 'sa.Column("color", sa.Enum(Color))',
-        "owner_id": 'sa.Column("owner_id", sa.Integer())',
-    },
-    "tags": {
-        "id": 'sa.Column("id", sa.Integer(), primary_key=True)',
-        "kind": 'sa.Column("kind", sa.Enum(TagKind), nullable=False)',
-    },
-})
+START = Models(
+    {
+        "owners": {
+            "id": 'sa.Column("id", sa.Integer(), primary_key=True)',
+        },
+        "items": {
+            "id": 'sa.Column("id", sa.Integer(), primary_key=True)',
+            "name": 'sa.Column("name", sa.String(50), nullable=False, index=True)',
+            "note": 'sa.Column("note", sa.String(50))',
+            "qty": 'sa.Column("qty", sa.Integer())',
+            "code": 'sa.Column("code", sa.String(20), nullable=False)',
+            "status": 'sa.Column("status", sa.Integer(), server_default="0")',
+            "active": 'sa.Column("active", sa.Boolean())',
+            "seen_at": 'sa.Column("seen_at", sa.DateTime())',
+            "color": 'sa.Column("color", sa.Enum(Color))',
+            "owner_id": 'sa.Column("owner_id", sa.Integer())',
+        },
+        "tags": {
+            "id": 'sa.Column("id", sa.Integer(), primary_key=True)',
+            "kind": 'sa.Column("kind", sa.Enum(TagKind), nullable=False)',
+        },
+    }
+)
 
 
 # The start migration that makemigrations wrote for START, per dialect: the first case on a
@@ -349,7 +372,9 @@ CHANGES = {
     "nullable_to_not_null_with_server_default": changed(
         items={"qty": 'sa.Column("qty", sa.Integer(), nullable=False, server_default="0")'}
     ),
-    "not_null_to_nullable": changed(items={"code": 'sa.Column("code", sa.String(20), nullable=True)'}),
+    "not_null_to_nullable": changed(
+        items={"code": 'sa.Column("code", sa.String(20), nullable=True)'}
+    ),
     "add_server_default_text": changed(
         items={"note": 'sa.Column("note", sa.String(50), server_default="none")'}
     ),
@@ -363,10 +388,16 @@ CHANGES = {
         items={"status": 'sa.Column("status", sa.Integer(), server_default="1")'}
     ),
     "remove_server_default": changed(items={"status": 'sa.Column("status", sa.Integer())'}),
-    "add_index": changed(items={"code": 'sa.Column("code", sa.String(20), nullable=False, index=True)'}),
+    "add_index": changed(
+        items={"code": 'sa.Column("code", sa.String(20), nullable=False, index=True)'}
+    ),
     "drop_index": changed(items={"name": 'sa.Column("name", sa.String(50), nullable=False)'}),
-    "add_unique": changed(items={"code": 'sa.Column("code", sa.String(20), nullable=False, unique=True)'}),
-    "add_check": changed(items={"qty_check": 'sa.CheckConstraint("qty >= 0", name="qty_not_negative")'}),
+    "add_unique": changed(
+        items={"code": 'sa.Column("code", sa.String(20), nullable=False, unique=True)'}
+    ),
+    "add_check": changed(
+        items={"qty_check": 'sa.CheckConstraint("qty >= 0", name="qty_not_negative")'}
+    ),
     "add_foreign_key_with_ondelete": changed(
         items={
             "owner_id": 'sa.Column("owner_id", sa.Integer(), sa.ForeignKey("owners.id", ondelete="CASCADE"))',
@@ -377,7 +408,7 @@ CHANGES = {
             "id": 'sa.Column("id", sa.Integer(), primary_key=True)',
             "text": 'sa.Column("text", sa.String(40), nullable=False, unique=True)',
             "owner_id": 'sa.Column("owner_id", sa.Integer(), '
-                        'sa.ForeignKey("owners.id", ondelete="SET NULL"))',
+            'sa.ForeignKey("owners.id", ondelete="SET NULL"))',
         }
     ),
     "add_table_using_an_existing_enum": changed(
@@ -411,7 +442,9 @@ CHANGES = {
         }
     ),
     "add_enum_generated_check": changed(
-        items={"size": 'sa.Column("size", sa.Enum(Size, native_enum=False, create_constraint=True))'}
+        items={
+            "size": 'sa.Column("size", sa.Enum(Size, native_enum=False, create_constraint=True))'
+        }
     ),
     "add_table_with_enum_generated_check": changed(
         sizes={
@@ -420,8 +453,10 @@ CHANGES = {
         }
     ),
     "add_partial_index": changed(
-        items={"partial": 'sa.Index("ix_items_qty_positive", "qty", postgresql_where=sa.text("qty > 0"), '
-                          'sqlite_where=sa.text("qty > 0"))'}
+        items={
+            "partial": 'sa.Index("ix_items_qty_positive", "qty", postgresql_where=sa.text("qty > 0"), '
+            'sqlite_where=sa.text("qty > 0"))'
+        }
     ),
     "add_expression_index": changed(
         items={"lower_code": 'sa.Index("ix_items_lower_code", sa.text("lower(code)"))'}
@@ -438,16 +473,18 @@ CHANGES = {
     "add_long_convention_names": changed(
         items={
             "long_check": 'sa.CheckConstraint("qty < 1000000", '
-                          'name="qty_stays_below_one_million_units_for_every_single_item_we_stock")',
+            'name="qty_stays_below_one_million_units_for_every_single_item_we_stock")',
             "quantity_of_items_kept_in_the_warehouse_right_now": (
                 'sa.Column("quantity_of_items_kept_in_the_warehouse_right_now", sa.Integer(), index=True, '
-                'unique=True)'
+                "unique=True)"
             ),
         }
     ),
     "add_multi_line_server_default": changed(
-        items={"grade": 'sa.Column("grade", sa.String(10), nullable=False, server_default=sa.text("""CASE\n'
-                        '        WHEN 1 = 1   THEN  \'a\'\n        ELSE \'b\'\n    END"""))'}
+        items={
+            "grade": 'sa.Column("grade", sa.String(10), nullable=False, server_default=sa.text("""CASE\n'
+            "        WHEN 1 = 1   THEN  'a'\n        ELSE 'b'\n    END\"\"\"))"
+        }
     ),
 }
 
@@ -488,8 +525,12 @@ def prepare_case(project, kind: str, url: str) -> None:
 def model_enum_types(models: Models) -> list[tuple[str, tuple[str, ...]]]:
     """The native enum types the models use and their labels: sa.Enum(Color) is the type "color"."""
     labels = {"Color": models.colors, "TagKind": ("topic", "brand"), "Size": ("small", "large")}
-    used = {name for lines in models.tables.values() for line in lines.values()
-            for name in re.findall(r"sa\.Enum\((\w+)\)", line)}
+    used = {
+        name
+        for lines in models.tables.values()
+        for line in lines.values()
+        for name in re.findall(r"sa\.Enum\((\w+)\)", line)
+    }
     return sorted((name.lower(), labels[name]) for name in used)
 
 
@@ -497,13 +538,16 @@ def matrix(kinds) -> list:
     """(database, kind) pairs for every kind on every database that can have it."""
     return [
         pytest.param(database.values[0], kind, id=f"{kind}-{database.id}", marks=database.marks)
-        for kind in kinds for database in DATABASES
+        for kind in kinds
+        for database in DATABASES
         if database.values[0] in ONLY_ON.get(kind, {database.values[0]})
     ]
 
 
 @pytest.mark.parametrize(("database_env", "kind"), matrix(CHANGES), indirect=["database_env"])
-def test_change_applies_cleanly_and_unapplies_to_the_schema_before(project, database_env, kind, request):
+def test_change_applies_cleanly_and_unapplies_to_the_schema_before(
+    project, database_env, kind, request
+):
     env, url = database_env
     prepare_case(project, kind, url)
     migrate_start(project, env, url)

@@ -17,8 +17,14 @@ def complete(project, line: str, program=None, env=None) -> list[str]:
     """What ``line`` + TAB completes to, asked the way click's bash script asks."""
     words = line.split()
     current = len(words) if line.endswith(" ") else len(words) - 1
-    environment = {"COMP_WORDS": line, "COMP_CWORD": str(current), "_SQLMANAGE_COMPLETE": "bash_complete"}
-    result = project.run(program=program or [sys.executable, "manage.py"], env={**environment, **(env or {})})
+    environment = {
+        "COMP_WORDS": line,
+        "COMP_CWORD": str(current),
+        "_SQLMANAGE_COMPLETE": "bash_complete",
+    }
+    result = project.run(
+        program=program or [sys.executable, "manage.py"], env={**environment, **(env or {})}
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     return [entry.partition(",")[2] for entry in result.lines if entry]
@@ -27,7 +33,9 @@ def complete(project, line: str, program=None, env=None) -> list[str]:
 def test_commands_options_and_migration_names(project):
     commands_dir = project.path / "project" / "management" / "commands"
     commands_dir.mkdir(parents=True)
-    (commands_dir / "seed.py").write_text('"""Seed."""\nraise RuntimeError("never imported to complete")\n')
+    (commands_dir / "seed.py").write_text(
+        '"""Seed."""\nraise RuntimeError("never imported to complete")\n'
+    )
 
     assert complete(project, "python manage.py mig") == ["migrate"]
     assert complete(project, "python manage.py se") == ["seed"]
@@ -36,9 +44,13 @@ def test_commands_options_and_migration_names(project):
     assert complete(project, "python manage.py migrate ") == MIGRATIONS + ["zero", "head"]
     assert complete(project, "python manage.py migrate ze") == ["zero"]
     assert complete(project, "python manage.py sqlmigrate 2") == ["0002_add_products_discount_rate"]
-    assert complete(project, "python manage.py sqlmigrate --backwards 0003_") == ["0003_fill_discount_rate"]
+    assert complete(project, "python manage.py sqlmigrate --backwards 0003_") == [
+        "0003_fill_discount_rate"
+    ]
     assert complete(project, "./manage.py check --format ") == ["table", "plain", "json"]
-    assert complete(project, "sqlmanage showm", program=[sys.executable, "-m", "sqlmanage"]) == ["showmigrations"]
+    assert complete(project, "sqlmanage showm", program=[sys.executable, "-m", "sqlmanage"]) == [
+        "showmigrations"
+    ]
 
 
 def test_broken_settings_complete_nothing_and_never_fail(project):
@@ -61,8 +73,14 @@ def bash_completes(project, *lines: tuple[str, ...]) -> list[list[str]]:
             "printf '%s\\n' \"${COMPREPLY[@]}\" '--'",
         ]
     env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(["bash", "--norc", "--noprofile", "-c", "\n".join(script)], cwd=project.path,
-                            env=project.environment(env), capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", "\n".join(script)],
+        cwd=project.path,
+        env=project.environment(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     replies = result.stdout.split("--\n")
     return [[r for r in reply.splitlines() if r] for reply in replies[:-1]]
@@ -90,10 +108,24 @@ def test_the_bash_script_serves_python_manage_py_manage_py_and_sqlmanage(project
 @pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
 def test_tab_in_an_interactive_bash(project):
     import pexpect  # a test dependency: missing, the test fails rather than skips
-    env = project.environment({"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-                               "PS1": "$ ", "INPUTRC": "/dev/null", "TERM": "dumb"})
-    shell = pexpect.spawn("bash", ["--norc", "--noprofile", "-i"], cwd=str(project.path), env=env,
-                          encoding="utf-8", timeout=30, dimensions=(24, 200))
+
+    env = project.environment(
+        {
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "PS1": "$ ",
+            "INPUTRC": "/dev/null",
+            "TERM": "dumb",
+        }
+    )
+    shell = pexpect.spawn(
+        "bash",
+        ["--norc", "--noprofile", "-i"],
+        cwd=str(project.path),
+        env=env,
+        encoding="utf-8",
+        timeout=30,
+        dimensions=(24, 200),
+    )
     try:
         shell.sendline('eval "$(_SQLMANAGE_COMPLETE=bash_source python manage.py)"; echo READY')
         shell.expect("READY\r\n")

@@ -25,22 +25,28 @@ SLOW_MIGRATION = migration_file(
     "0004_slow",
     upgrade=(
         '    op.create_table("events", sa.Column("id", sa.Integer, primary_key=True), sa.Column("note", sa.String(20)))\n'
-        '    import os\n'
+        "    import os\n"
         f'    release = os.environ.get("{HOLD}")\n'
-        '    if release:\n'
+        "    if release:\n"
         '        print("0004_slow holds its table", flush=True)\n'
-        '        deadline = time.monotonic() + 90\n'
-        '        while not os.path.exists(release):\n'
+        "        deadline = time.monotonic() + 90\n"
+        "        while not os.path.exists(release):\n"
         '            assert time.monotonic() < deadline, "0004_slow was never released"\n'
-        '            time.sleep(0.02)\n'
-        '    op.execute("INSERT INTO events (note) VALUES (\'once\')")'
+        "            time.sleep(0.02)\n"
+        "    op.execute(\"INSERT INTO events (note) VALUES ('once')\")"
     ),
     downgrade='    op.drop_table("events")',
 )
 
 
-def start_together(project, count: int, env: dict, *args: str, command=None,
-                   running: str = "0004_slow holds its table") -> list[subprocess.CompletedProcess]:
+def start_together(
+    project,
+    count: int,
+    env: dict,
+    *args: str,
+    command=None,
+    running: str = "0004_slow holds its table",
+) -> list[subprocess.CompletedProcess]:
     """Start ``count`` runs at once; release 0004_slow when one runs it and all others wait."""
     release = project.path / "release-0004"
     env = project.environment({**env, HOLD: str(release)})
@@ -57,13 +63,19 @@ def start_together(project, count: int, env: dict, *args: str, command=None,
 
     def overlapping() -> bool:
         holders = [i for i in range(count) if running in output(i)]
-        return len(holders) == 1 and all(WAITING in output(i) for i in range(count) if i != holders[0])
+        return len(holders) == 1 and all(
+            WAITING in output(i) for i in range(count) if i != holders[0]
+        )
 
     deadline = time.monotonic() + 120
     try:
         while not overlapping():
-            assert selector.get_map(), "every run ended before they overlapped:\n" + "\n".join(map(output, range(count)))
-            assert time.monotonic() < deadline, "the runs never overlapped:\n" + "\n".join(map(output, range(count)))
+            assert selector.get_map(), "every run ended before they overlapped:\n" + "\n".join(
+                map(output, range(count))
+            )
+            assert time.monotonic() < deadline, "the runs never overlapped:\n" + "\n".join(
+                map(output, range(count))
+            )
             for key, _ in selector.select(timeout=1):
                 chunk = os.read(key.fileobj.fileno(), 65536)
                 if chunk:
@@ -74,10 +86,14 @@ def start_together(project, count: int, env: dict, *args: str, command=None,
         results = []
         for i, process in enumerate(processes):
             stdout, stderr = process.communicate(timeout=120)
-            results.append(subprocess.CompletedProcess(
-                process.args, process.returncode, (seen[i, "stdout"] + stdout).decode(),
-                (seen[i, "stderr"] + stderr).decode(),
-            ))
+            results.append(
+                subprocess.CompletedProcess(
+                    process.args,
+                    process.returncode,
+                    (seen[i, "stdout"] + stdout).decode(),
+                    (seen[i, "stderr"] + stderr).decode(),
+                )
+            )
         return results
     finally:
         selector.close()
@@ -91,7 +107,9 @@ def assert_applied_once(results, url: str) -> None:
     for result in results:
         assert result.returncode == 0, result.stdout + result.stderr
         assert "Traceback" not in result.stderr
-    applying = [line for r in results for line in r.stdout.splitlines() if "Applying 0004_slow" in line]
+    applying = [
+        line for r in results for line in r.stdout.splitlines() if "Applying 0004_slow" in line
+    ]
     assert len(applying) == 1, applying
     # Every other run waited (the one that applied 0004 may have waited for an earlier step),
     # and a run says so once, however many steps it waits for.
@@ -144,7 +162,9 @@ def test_postgresql_lock_timeout_gives_up_with_who_holds_it(project, pg_url):
         with holder.connect() as connection:
             connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
             connection.commit()
-            result = project.run("migrate", "--noinput", "--lock-timeout", "1", env={"DATABASE_URL": pg_url})
+            result = project.run(
+                "migrate", "--noinput", "--lock-timeout", "1", env={"DATABASE_URL": pg_url}
+            )
             assert result.returncode == 1
             assert "Waiting for the migration lock" in result.stderr
             assert "Gave up waiting for the migration lock" in result.stderr
@@ -190,7 +210,9 @@ def test_sqlite_lock_sits_beside_the_real_file_not_a_symlink(project, tmp_path):
         result = project.run("migrate", "--noinput", "--lock-timeout", "0.5", env=linked)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Gave up waiting for the migration lock" in result.stderr
-    assert sorted(p.name for p in release.iterdir()) == ["app.sqlite3"], "a lock file beside the link"
+    assert sorted(p.name for p in release.iterdir()) == ["app.sqlite3"], (
+        "a lock file beside the link"
+    )
 
 
 @pytest.mark.postgres
@@ -202,14 +224,18 @@ def test_a_killed_runner_releases_the_lock(project, pg_url):
     env = {"DATABASE_URL": pg_url}
     project.manage("migrate", "0003", env=env)
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "migrate", "--noinput"], cwd=project.path,
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=project.path,
         env=project.environment({**env, HOLD: str(project.path / "never-released")}),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     seen = b""
     while b"0004_slow holds its table" not in seen:  # its CREATE TABLE ran, uncommitted
         chunk = os.read(process.stdout.fileno(), 4096)
-        assert chunk, f"the run ended before 0004_slow ran: {seen.decode()} {process.stderr.read().decode()}"
+        assert chunk, (
+            f"the run ended before 0004_slow ran: {seen.decode()} {process.stderr.read().decode()}"
+        )
         seen += chunk
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=30)
@@ -225,11 +251,17 @@ def test_a_killed_runner_releases_the_lock(project, pg_url):
 def test_plain_alembic_upgrades_at_once_apply_each_migration_once(project, pg_url):
     """Plain 'alembic upgrade head' goes through the same per-transaction lock and re-check."""
     (project.versions / "0004_slow.py").write_text(SLOW_MIGRATION)
-    results = start_together(project, 4, {"DATABASE_URL": pg_url},
-                             command=[sys.executable, "-m", "alembic", "upgrade", "head"])
+    results = start_together(
+        project,
+        4,
+        {"DATABASE_URL": pg_url},
+        command=[sys.executable, "-m", "alembic", "upgrade", "head"],
+    )
     for result in results:
         assert result.returncode == 0, result.stdout + result.stderr
-    running = [line for r in results for line in r.stderr.splitlines() if "Running upgrade 0003" in line]
+    running = [
+        line for r in results for line in r.stderr.splitlines() if "Running upgrade 0003" in line
+    ]
     assert len(running) == 1, running
     assert version_rows(pg_url) == {"0004_slow"}
     engine = direct_engine(pg_url)

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import execute, inspect_schema, version_rows
 
-ANALYTICS_MODELS = '''\
+ANALYTICS_MODELS = """\
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -32,9 +32,9 @@ class PageView(AnalyticsBase):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     path: Mapped[str] = mapped_column(sa.String(200))
-'''
+"""
 
-ANALYTICS_SETTINGS = '''
+ANALYTICS_SETTINGS = """
 DATABASES = {
     "default": {"URL": DATABASE_URL},
     "analytics": {
@@ -43,7 +43,7 @@ DATABASES = {
         "MIGRATIONS": BASE_DIR / "analytics" / "migrations",
     },
 }
-'''
+"""
 
 # What plain alembic needs to reach the analytics folder: 'alembic -n analytics ...'.
 ANALYTICS_INI = """
@@ -65,7 +65,8 @@ def hand_written(revision: str, down_revision: str | None, upgrade: str) -> str:
 
 
 INITIAL = hand_written(
-    "0001_initial", None,
+    "0001_initial",
+    None,
     '    op.create_table("page_views", sa.Column("id", sa.Integer, primary_key=True),\n'
     '                    sa.Column("path", sa.String(200), nullable=False))',
 )
@@ -106,7 +107,9 @@ def analytics_migrated_by_hand(two_databases):
     folder.mkdir()
     two_databases.analytics_versions.mkdir()
     for name in ("env.py", "script.py.mako"):
-        (folder / name).write_text((two_databases.path / "project" / "migrations" / name).read_text())
+        (folder / name).write_text(
+            (two_databases.path / "project" / "migrations" / name).read_text()
+        )
     (two_databases.analytics_versions / "0001_initial.py").write_text(INITIAL)
     return two_databases
 
@@ -137,7 +140,9 @@ def test_two_databases_each_with_its_own_models_and_migrations(two_databases):
     assert sorted(p.name for p in project.analytics_versions.glob("*.py")) == ["0001_initial.py"]
     assert (project.analytics_versions.parent / "env.py").is_file()
     assert project.migration_files() == [
-        "0001_initial.py", "0002_add_products_discount_rate.py", "0003_fill_discount_rate.py",
+        "0001_initial.py",
+        "0002_add_products_discount_rate.py",
+        "0003_fill_discount_rate.py",
     ]
 
     first = project.run("migrate", "--all-databases", "--noinput")
@@ -183,20 +188,28 @@ def test_one_failing_database_does_not_stop_the_others(analytics_migrated_by_han
     assert 'database "sqlmanage_no_such_database" does not exist' in row[-1]
     assert summary_row(unreachable, "default")[-1] == "OK"
     assert unreachable.lines[-1].startswith("2 databases: 1 OK, 1 FAILED (")
-    assert unreachable.stderr.splitlines()[0] == "Error: 1 of 2 databases failed to migrate: analytics."
+    assert (
+        unreachable.stderr.splitlines()[0]
+        == "Error: 1 of 2 databases failed to migrate: analytics."
+    )
     assert_nothing_leaked(unreachable, password)
 
-    (project.analytics_versions / "0002_broken.py").write_text(hand_written(
-        "0002_broken", "0001_initial",
-        '    op.add_column("page_views", sa.Column("referrer", sa.String(200)))\n'
-        '    op.execute("SELECT * FROM no_such_table")',
-    ))
+    (project.analytics_versions / "0002_broken.py").write_text(
+        hand_written(
+            "0002_broken",
+            "0001_initial",
+            '    op.add_column("page_views", sa.Column("referrer", sa.String(200)))\n'
+            '    op.execute("SELECT * FROM no_such_table")',
+        )
+    )
     broken = project.run("migrate", "--all-databases")
     assert broken.returncode == 1
     row = summary_row(broken, "analytics")
     assert row[2] == "1"  # 0001 applied before 0002 failed
-    assert row[-1] == ('FAILED: Applying 0002_broken failed: ProgrammingError: relation '
-                       '"no_such_table" does not exist')
+    assert row[-1] == (
+        "FAILED: Applying 0002_broken failed: ProgrammingError: relation "
+        '"no_such_table" does not exist'
+    )
     assert summary_row(broken, "default")[2] == "0"
     assert version_rows(project.analytics_url) == {"0001_initial"}  # 0002 rolled back whole
     assert inspect_schema(project.analytics_url)["page_views"] == {"id", "path"}
@@ -205,13 +218,18 @@ def test_one_failing_database_does_not_stop_the_others(analytics_migrated_by_han
     checked = project.run("migrate", "--all-databases", "--check", "--plan")
     assert checked.returncode == 1, checked.stderr
     assert "Database 'analytics' (postgresql+psycopg2://postgres:***@" in checked.stdout
-    assert "  0002_broken" in checked.lines and "      Add column referrer to page_views" in checked.lines
+    assert (
+        "  0002_broken" in checked.lines
+        and "      Add column referrer to page_views" in checked.lines
+    )
     assert summary_row(checked, "analytics")[2] == "1"
     assert summary_row(checked, "analytics")[-1] == "UNAPPLIED"
     assert summary_row(checked, "default")[-1] == "OK"
     assert checked.lines[-1] == "2 databases: 1 OK, 1 UNAPPLIED."
     assert checked.stderr == ""
-    assert project.run("migrate", "--all-databases", "--plan", "-v", "0").returncode == 0  # no --check
+    assert (
+        project.run("migrate", "--all-databases", "--plan", "-v", "0").returncode == 0
+    )  # no --check
 
 
 @pytest.mark.postgres
@@ -219,16 +237,22 @@ def test_interrupting_all_databases_stops_every_worker_once(analytics_migrated_b
     """SIGTERM (or Ctrl-C) reaches each worker once: its migration rolls back, exit 130."""
     project = analytics_migrated_by_hand
     marker = tmp_path / "sleeping"
-    (project.analytics_versions / "0002_slow.py").write_text(hand_written(
-        "0002_slow", "0001_initial",
-        '    op.add_column("page_views", sa.Column("referrer", sa.String(200)))\n'
-        '    Path(os.environ["SLOW_MARKER"]).touch()\n'
-        "    time.sleep(60)",
-    ))
+    (project.analytics_versions / "0002_slow.py").write_text(
+        hand_written(
+            "0002_slow",
+            "0001_initial",
+            '    op.add_column("page_views", sa.Column("referrer", sa.String(200)))\n'
+            '    Path(os.environ["SLOW_MARKER"]).touch()\n'
+            "    time.sleep(60)",
+        )
+    )
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "migrate", "--all-databases"], cwd=project.path,
-        env=project.environment({"SLOW_MARKER": str(marker)}), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        [sys.executable, "manage.py", "migrate", "--all-databases"],
+        cwd=project.path,
+        env=project.environment({"SLOW_MARKER": str(marker)}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 30
     while not marker.exists() and time.monotonic() < deadline and process.poll() is None:
@@ -244,12 +268,15 @@ def test_interrupting_all_databases_stops_every_worker_once(analytics_migrated_b
     execute(project.analytics_url, "SELECT 1")  # no lock or session left that blocks
 
 
-@pytest.mark.parametrize("arguments, clash", [
-    (["0002"], "TARGET"),
-    (["--database", "analytics"], "--database"),
-    (["--fake"], "--fake"),
-    (["--sql"], "--sql"),
-])
+@pytest.mark.parametrize(
+    "arguments, clash",
+    [
+        (["0002"], "TARGET"),
+        (["--database", "analytics"], "--database"),
+        (["--fake"], "--fake"),
+        (["--sql"], "--sql"),
+    ],
+)
 def test_all_databases_refuses_what_does_not_apply_to_every_database(capsys, arguments, clash):
     from sqlmanage.cli import main
 
@@ -294,7 +321,9 @@ def test_each_alias_has_its_own_environment_variable(settings_package, monkeypat
         "analytics": "postgresql://db.example/analytics",
         "read-replica": "postgresql://replica.example/app",
     }
-    assert settings.databases["analytics"].migrations == settings.base_dir / "analytics" / "migrations"
+    assert (
+        settings.databases["analytics"].migrations == settings.base_dir / "analytics" / "migrations"
+    )
     assert settings.databases["read-replica"].migrations == settings.databases["default"].migrations
 
 
@@ -304,8 +333,10 @@ def test_database_settings_mistakes_are_named(settings_package):
     with pytest.raises(SettingsError) as typo:
         settings_package('DATABASES = {"analytics": {"URL": "sqlite://", "MIGRATION": "x"}}\n')
     assert "DATABASES['analytics'] has unknown key(s): MIGRATION." in typo.value.message
-    assert typo.value.hint == ("Each database takes URL, MODELS, MIGRATIONS, MIGRATION_LOCK_TIMEOUT, "
-                               "MIGRATION_STATEMENT_TIMEOUT, MIGRATION_LOCK_TRIES.")
+    assert typo.value.hint == (
+        "Each database takes URL, MODELS, MIGRATIONS, MIGRATION_LOCK_TIMEOUT, "
+        "MIGRATION_STATEMENT_TIMEOUT, MIGRATION_LOCK_TRIES."
+    )
     with pytest.raises(SettingsError) as no_url:
         settings_package('DATABASES = {"read-replica": {}}\n')
     assert "DATABASES['read-replica'] has no URL." in no_url.value.message
@@ -350,18 +381,30 @@ def test_summary_renders_plain_and_rich():
     from sqlmanage.core.all_databases import AllDatabases, DatabaseOutcome
     from sqlmanage.render.databases import plain_summary, rich_summary
 
-    run = AllDatabases([
-        DatabaseOutcome("default", "sqlite:///db.sqlite3", "OK", ["0001_initial", "0002_x"], seconds=0.25),
-        DatabaseOutcome(
-            "analytics", "postgresql://u:***@db/analytics", "FAILED", [],
-            "Cannot connect to the database postgresql://u:***@db/analytics: timeout expired", 10.0,
-        ),
-    ], seconds=10.4)
+    run = AllDatabases(
+        [
+            DatabaseOutcome(
+                "default", "sqlite:///db.sqlite3", "OK", ["0001_initial", "0002_x"], seconds=0.25
+            ),
+            DatabaseOutcome(
+                "analytics",
+                "postgresql://u:***@db/analytics",
+                "FAILED",
+                [],
+                "Cannot connect to the database postgresql://u:***@db/analytics: timeout expired",
+                10.0,
+            ),
+        ],
+        seconds=10.4,
+    )
     assert list(plain_summary(run)) == [
         ("Alias      Database                         Applied  Time    Result", "label"),
         ("default    sqlite:///db.sqlite3             2        0.25s   OK", "success"),
-        ("analytics  postgresql://u:***@db/analytics  0        10.00s  "
-         "FAILED: Cannot connect to the database: timeout expired", "error"),
+        (
+            "analytics  postgresql://u:***@db/analytics  0        10.00s  "
+            "FAILED: Cannot connect to the database: timeout expired",
+            "error",
+        ),
         ("2 databases: 1 OK, 1 FAILED (10.40s).", "error"),
     ]
     console = Console(file=StringIO(), width=80, color_system=None)

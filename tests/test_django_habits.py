@@ -24,7 +24,11 @@ NOT_NULL_SKU = (
 
 def label_tree(project, label: str) -> None:
     """Give the first migration an Alembic branch label: the tree's app label."""
-    project.edit("project/migrations/versions/0001_initial.py", BRANCH_LABEL_LINE, f"branch_labels = ({label!r},)")
+    project.edit(
+        "project/migrations/versions/0001_initial.py",
+        BRANCH_LABEL_LINE,
+        f"branch_labels = ({label!r},)",
+    )
 
 
 # --- row 1: migrate shop 0005, sqlmigrate shop 0005 ---------------------------------------
@@ -52,11 +56,19 @@ def test_a_branch_label_is_the_tree_s_app_label(project):
 
 
 def test_an_unknown_label_says_which_labels_exist(project):
-    for args in (["migrate", "shop", "0002"], ["sqlmigrate", "shop", "0002"], ["showmigrations", "shop"],
-                 ["makemigrations", "shop"], ["squashmigrations", "shop", "0001", "0002"]):
+    for args in (
+        ["migrate", "shop", "0002"],
+        ["sqlmigrate", "shop", "0002"],
+        ["showmigrations", "shop"],
+        ["makemigrations", "shop"],
+        ["squashmigrations", "shop", "0001", "0002"],
+    ):
         result = project.run(*args)
         assert result.returncode == 1, (args, result.stderr)
-        assert result.stderr == "Error: No migrations with the app label 'shop'.\nApp labels: project.\n", args
+        assert (
+            result.stderr
+            == "Error: No migrations with the app label 'shop'.\nApp labels: project.\n"
+        ), args
     lone = project.run("migrate", "shop")
     assert lone.returncode == 1
     assert "Cannot find a migration matching 'shop' in project." in lone.stderr
@@ -79,11 +91,15 @@ def test_migrate_label_alone_applies_all_and_label_zero_unapplies(project):
 def test_squashmigrations_takes_app_label(project):
     ranged = project.manage("squashmigrations", "project", "0002", "0003", "--dry-run")
     assert ranged.lines[:3] == [
-        "Will squash the following migrations:", " - 0002_add_products_discount_rate", " - 0003_fill_discount_rate",
+        "Will squash the following migrations:",
+        " - 0002_add_products_discount_rate",
+        " - 0003_fill_discount_rate",
     ]
     result = project.manage("squashmigrations", "project", "0002", "--noinput")
     assert result.lines[:3] == [
-        "Will squash the following migrations:", " - 0001_initial", " - 0002_add_products_discount_rate",
+        "Will squash the following migrations:",
+        " - 0001_initial",
+        " - 0002_add_products_discount_rate",
     ]
     assert (project.versions / "replaced" / "0001_initial.py").is_file()
 
@@ -93,7 +109,10 @@ def test_squashmigrations_takes_app_label(project):
 
 def test_showmigrations_and_makemigrations_take_labels(project):
     assert project.manage("showmigrations", "project").lines == [
-        "project", " [ ] 0001_initial", " [ ] 0002_add_products_discount_rate", " [ ] 0003_fill_discount_rate",
+        "project",
+        " [ ] 0001_initial",
+        " [ ] 0002_add_products_discount_rate",
+        " [ ] 0003_fill_discount_rate",
     ]
     assert project.manage("showmigrations", "project", "project", "-l").lines[0] == "project"
     add_discount_code(project)
@@ -105,13 +124,22 @@ def test_showmigrations_and_makemigrations_take_labels(project):
 # --- row 4: every option Django users script ------------------------------------------------
 
 
-@pytest.mark.parametrize("args", [
-    ["showmigrations", "--list"], ["showmigrations", "-l"], ["migrate", "--skip-checks"],
-    ["migrate", "--no-color"], ["migrate", "--traceback"], ["showmigrations", "--force-color"],
-    ["migrate", "--pythonpath", "."], ["makemigrations", "--no-header", "--check"],
-    ["sqlmigrate", "0001", "--skip-checks", "--pythonpath", "."],
-    ["squashmigrations", "0002", "--dry-run", "--skip-checks"], ["check", "--skip-checks", "--no-color"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["showmigrations", "--list"],
+        ["showmigrations", "-l"],
+        ["migrate", "--skip-checks"],
+        ["migrate", "--no-color"],
+        ["migrate", "--traceback"],
+        ["showmigrations", "--force-color"],
+        ["migrate", "--pythonpath", "."],
+        ["makemigrations", "--no-header", "--check"],
+        ["sqlmigrate", "0001", "--skip-checks", "--pythonpath", "."],
+        ["squashmigrations", "0002", "--dry-run", "--skip-checks"],
+        ["check", "--skip-checks", "--no-color"],
+    ],
+)
 def test_django_options_are_accepted(project, args):
     result = project.run(*args)
     if args[0] == "check":  # a new project's database has the three migrations unapplied
@@ -121,7 +149,9 @@ def test_django_options_are_accepted(project, args):
     else:
         assert result.returncode == 0, result.stdout + result.stderr
         assert "Error" not in result.stderr, result.stderr
-    assert "No such option" not in result.stderr and "unexpected extra argument" not in result.stderr
+    assert (
+        "No such option" not in result.stderr and "unexpected extra argument" not in result.stderr
+    )
 
 
 def test_force_color_colours_piped_output_and_no_color_clashes(project):
@@ -136,15 +166,31 @@ def test_pythonpath_finds_the_settings_from_another_folder(project, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     outside = subprocess.run(
-        [sys.executable, "-m", "sqlmanage", "showmigrations", "--pythonpath", str(project.path),
-         "--settings", "project.settings"],
-        cwd=elsewhere, env=project.environment(), capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "sqlmanage",
+            "showmigrations",
+            "--pythonpath",
+            str(project.path),
+            "--settings",
+            "project.settings",
+        ],
+        cwd=elsewhere,
+        env=project.environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert outside.returncode == 0, outside.stderr
     assert outside.stdout.splitlines()[0] == "project"
     without = subprocess.run(
         [sys.executable, "-m", "sqlmanage", "showmigrations", "--settings", "project.settings"],
-        cwd=elsewhere, env=project.environment(), capture_output=True, text=True, timeout=120,
+        cwd=elsewhere,
+        env=project.environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert without.returncode == 1 and "cannot be found" in without.stderr
 
@@ -156,7 +202,9 @@ def test_fake_initial_fakes_the_first_migration_when_its_tables_exist(project):
         connection.execute("delete from sqlmanage_migrations")
     project.manage("migrate", "0001", "--fake-initial")
     assert project.sqlite_version() == {"0001_initial"}
-    assert rows(project, "select revision, direction from sqlmanage_migrations") == [("0001_initial", "fake-apply")]
+    assert rows(project, "select revision, direction from sqlmanage_migrations") == [
+        ("0001_initial", "fake-apply")
+    ]
 
 
 def test_fake_initial_runs_the_first_migration_on_an_empty_or_partial_database(project):
@@ -211,7 +259,9 @@ def test_prune_asks_on_a_terminal_and_no_keeps_the_records(project):
     for path in (project.versions / "replaced").glob("*.py"):
         path.unlink()
     child = spawn(project, "migrate", "--prune")
-    child.expect_exact("Delete the records of 1 migration whose files are gone (0001_initial)? [y/N] ")
+    child.expect_exact(
+        "Delete the records of 1 migration whose files are gone (0001_initial)? [y/N] "
+    )
     child.sendline("n")
     child.expect_exact("Aborting prune.")
     assert finish(child) == 0
@@ -231,7 +281,9 @@ def test_prune_does_not_move_a_database_that_stands_at_a_missing_file(project):
 def test_run_syncdb_says_what_to_do_instead(project):
     result = project.run("migrate", "--run-syncdb")
     assert result.returncode == 1
-    assert result.stderr.startswith("Error: sqlmanage has no --run-syncdb: every table comes from a migration.\n")
+    assert result.stderr.startswith(
+        "Error: sqlmanage has no --run-syncdb: every table comes from a migration.\n"
+    )
     assert "makemigrations" in result.stderr and "--fake-initial" in result.stderr
     assert not project.sqlite_file.exists()
 
@@ -249,8 +301,12 @@ def test_no_header_writes_no_revision_header(project):
 
 
 def test_unknown_options_name_the_option_and_suggest(project):
-    for args, suggestion in ((["migrate", "--fak"], "'--fake'"), (["showmigrations", "--lst"], "'--list'"),
-                             (["migrate", "--prun"], "'--prune'"), (["sqlmigrate", "0001", "--backward"], "'--backwards'")):
+    for args, suggestion in (
+        (["migrate", "--fak"], "'--fake'"),
+        (["showmigrations", "--lst"], "'--list'"),
+        (["migrate", "--prun"], "'--prune'"),
+        (["sqlmigrate", "0001", "--backward"], "'--backwards'"),
+    ):
         result = project.run(*args)
         assert result.returncode == 2, args
         assert f"No such option '{args[-1]}'" in result.stderr, result.stderr
@@ -274,7 +330,10 @@ def test_pythonpath_value_is_not_an_extra_argument(project):
 def test_unknown_command_is_django_s_line_and_exit_1(project):
     result = project.run("migrat")
     assert result.returncode == 1
-    assert result.stderr == "Unknown command: 'migrat'. Did you mean migrate?\nType 'python manage.py help' for usage.\n"
+    assert (
+        result.stderr
+        == "Unknown command: 'migrat'. Did you mean migrate?\nType 'python manage.py help' for usage.\n"
+    )
     far = project.run("frobnicate", "--now")
     assert far.returncode == 1
     assert far.stderr.splitlines()[0] == "Unknown command: 'frobnicate'."
@@ -286,12 +345,17 @@ def test_unknown_command_is_django_s_line_and_exit_1(project):
 def test_timings_only_at_verbosity_2(project):
     plain = project.manage("migrate", "0002")
     assert [line for line in plain.lines if line.startswith("  Applying")] == [
-        "  Applying 0001_initial... OK", "  Applying 0002_add_products_discount_rate... OK",
+        "  Applying 0001_initial... OK",
+        "  Applying 0002_add_products_discount_rate... OK",
     ]
     timed = project.manage("migrate", "-v", "2")
-    assert re.fullmatch(r"  Applying 0003_fill_discount_rate\.\.\. OK \(\d+\.\d{3}s\)", timed.lines[-1])
+    assert re.fullmatch(
+        r"  Applying 0003_fill_discount_rate\.\.\. OK \(\d+\.\d{3}s\)", timed.lines[-1]
+    )
     faked = project.manage("migrate", "0002", "--fake", "-v", "2")
-    assert re.fullmatch(r"  Unapplying 0003_fill_discount_rate\.\.\. FAKED \(\d+\.\d{3}s\)", faked.lines[-1])
+    assert re.fullmatch(
+        r"  Unapplying 0003_fill_discount_rate\.\.\. FAKED \(\d+\.\d{3}s\)", faked.lines[-1]
+    )
 
 
 # --- row 8: the prompt text -------------------------------------------------------------------
@@ -304,7 +368,10 @@ def test_prompts_end_in_y_n_without_a_colon(project):
     child.expect_exact("Aborting squash.")
     assert finish(child) == 0
     assert "[y/N]:" not in child.before
-    assert project.migration_files()[:2] == ["0001_initial.py", "0002_add_products_discount_rate.py"]
+    assert project.migration_files()[:2] == [
+        "0001_initial.py",
+        "0002_add_products_discount_rate.py",
+    ]
 
 
 # --- row 9: makemigrations --dry-run ----------------------------------------------------------
@@ -316,7 +383,9 @@ def test_dry_run_noinput_needing_a_default_exits_3(project):
     assert result.returncode == 3, result.stderr
     assert "sku" in result.stderr
     assert project.migration_files() == [
-        "0001_initial.py", "0002_add_products_discount_rate.py", "0003_fill_discount_rate.py",
+        "0001_initial.py",
+        "0002_add_products_discount_rate.py",
+        "0003_fill_discount_rate.py",
     ]
 
 
@@ -347,7 +416,9 @@ def test_postgres_scheme_is_postgresql(project, pg_url):
 
 
 def test_missing_driver_hint_names_the_package_and_the_extra(project):
-    result = project.run("showmigrations", env={"DATABASE_URL": "mysql+mysqldb://root@127.0.0.1:3306/shop"})
+    result = project.run(
+        "showmigrations", env={"DATABASE_URL": "mysql+mysqldb://root@127.0.0.1:3306/shop"}
+    )
     assert result.returncode == 1
     assert "The database driver 'mysqldb'" in result.stderr
     assert "pip install mysqlclient" in result.stderr
@@ -361,9 +432,19 @@ def test_driver_hint_for_a_bare_mysql_url_without_any_driver():
 
     from sqlmanage.database import _driver_missing, driver_hint
 
-    error = _driver_missing(make_url("mysql://root@db/shop"), ImportError("No module named 'MySQLdb'", name="MySQLdb"))
-    assert error.message == "The database driver 'mysqldb' for mysql://root@db/shop is not installed."
+    error = _driver_missing(
+        make_url("mysql://root@db/shop"), ImportError("No module named 'MySQLdb'", name="MySQLdb")
+    )
+    assert (
+        error.message == "The database driver 'mysqldb' for mysql://root@db/shop is not installed."
+    )
     assert error.hint.startswith("Install it: pip install mysqlclient;")
     assert "pip install 'sqlmanage[mysql]'" in error.hint
-    assert driver_hint("mysql", "pymysql") == "Install it: pip install 'sqlmanage[mysql]' (or pip install pymysql)"
-    assert driver_hint("postgresql", "asyncpg") == "Install it: pip install 'sqlmanage[async]' (or pip install asyncpg)"
+    assert (
+        driver_hint("mysql", "pymysql")
+        == "Install it: pip install 'sqlmanage[mysql]' (or pip install pymysql)"
+    )
+    assert (
+        driver_hint("postgresql", "asyncpg")
+        == "Install it: pip install 'sqlmanage[async]' (or pip install asyncpg)"
+    )

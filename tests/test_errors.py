@@ -63,7 +63,9 @@ def tree(root: Path) -> dict[str, bytes]:
     return {
         str(path.relative_to(root)): path.read_bytes()
         for path in sorted(root.rglob("*"))
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".lock")
+        if path.is_file()
+        and "__pycache__" not in path.parts
+        and path.suffix not in (".pyc", ".lock")
     }
 
 
@@ -81,8 +83,9 @@ def shown(result) -> str:
     return f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
 
 
-def assert_user_error(result, *message: str, hint: str = "", code: int = 1,
-                      traceback_allowed: bool = False) -> str:
+def assert_user_error(
+    result, *message: str, hint: str = "", code: int = 1, traceback_allowed: bool = False
+) -> str:
     """Exit code, one 'Error:' line naming the problem, a hint, no traceback, no ANSI codes.
 
     Returns the error line. ``message`` substrings must be in the error line itself, ``hint``
@@ -91,7 +94,9 @@ def assert_user_error(result, *message: str, hint: str = "", code: int = 1,
     assert result.returncode == code, shown(result)
     if not traceback_allowed:
         assert "Traceback" not in result.stderr + result.stdout, shown(result)
-    assert "\x1b[" not in result.stderr + result.stdout, "ANSI codes off a terminal\n" + shown(result)
+    assert "\x1b[" not in result.stderr + result.stdout, "ANSI codes off a terminal\n" + shown(
+        result
+    )
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     errors = [i for i, line in enumerate(lines) if line.startswith("Error:")]
     assert len(errors) == 1, "expected exactly one 'Error:' line\n" + shown(result)
@@ -102,7 +107,7 @@ def assert_user_error(result, *message: str, hint: str = "", code: int = 1,
         # click's usage errors: the hint is the "Try '... --help' for help." line.
         assert any(line.startswith("Try '") and "for help" in line for line in lines), shown(result)
     else:
-        after = "\n".join(lines[errors[0] + 1:])
+        after = "\n".join(lines[errors[0] + 1 :])
         assert after.strip(), "no hint line after the error\n" + shown(result)
         assert hint in after, f"{hint!r} not in the hint\n" + shown(result)
     return error_line
@@ -127,8 +132,9 @@ def append(path: Path, text: str) -> None:
     path.write_text(path.read_text() + text)
 
 
-def write_migration(project, file_name: str, revision: str, down_revision: str | None,
-                    message: str = "hand written") -> Path:
+def write_migration(
+    project, file_name: str, revision: str, down_revision: str | None, message: str = "hand written"
+) -> Path:
     path = project.versions / file_name
     path.write_text(
         MIGRATION_FILE.format(message=message, revision=revision, down_revision=down_revision)
@@ -222,7 +228,8 @@ def test_migrate_forward_more_steps_than_pending(migrated):
 
 @pytest.mark.parametrize("how", ["--settings", "environment"])
 @pytest.mark.parametrize(
-    "command", [["migrate"], ["showmigrations"], ["makemigrations"], ["sqlmigrate", "0001"]],
+    "command",
+    [["migrate"], ["showmigrations"], ["makemigrations"], ["sqlmigrate", "0001"]],
     ids=lambda c: c[0],
 )
 def test_settings_module_that_does_not_exist(project, how, command):
@@ -255,7 +262,11 @@ def test_settings_that_raise_at_import(project):
     before = tree(project.path)
     result = project.run("migrate")
     assert_user_error(
-        result, "project.settings", "RuntimeError: boom", "settings.py", f"line {line}",
+        result,
+        "project.settings",
+        "RuntimeError: boom",
+        "settings.py",
+        f"line {line}",
         hint="--traceback",
     )
     assert_unchanged(before, tree(project.path))
@@ -274,12 +285,17 @@ def test_model_module_that_fails_to_import(migrated):
     before = tree(project.path)
     result = project.run("makemigrations")
     assert_user_error(
-        result, "project.models.reviews", "does_not_exist", "reviews.py", f"line {line}",
+        result,
+        "project.models.reviews",
+        "does_not_exist",
+        "reviews.py",
+        f"line {line}",
         hint="--traceback",
     )
     assert_unchanged(before, tree(project.path))
-    assert project.migration_files() == [f"{name}.py" for name in (
-        "0001_initial", "0002_add_products_discount_rate", LAST)]
+    assert project.migration_files() == [
+        f"{name}.py" for name in ("0001_initial", "0002_add_products_discount_rate", LAST)
+    ]
 
 
 # --- 6. unreachable database --------------------------------------------------------------
@@ -287,7 +303,9 @@ def test_model_module_that_fails_to_import(migrated):
 UNREACHABLE = {
     "refused": ("postgresql://alice:s3cr%40t-pw@127.0.0.1:1/nope", "s3cr@t-pw", "127.0.0.1"),
     "unknown-host": (
-        "postgresql://bob:hunter22@no-such-host.invalid/db", "hunter22", "no-such-host.invalid"
+        "postgresql://bob:hunter22@no-such-host.invalid/db",
+        "hunter22",
+        "no-such-host.invalid",
     ),
 }
 
@@ -304,7 +322,10 @@ def test_unreachable_database_never_shows_the_password(project, case, command, v
     before = tree(project.path)
     result = project.run(command, *verbosity, env={"DATABASE_URL": url})
     assert_user_error(
-        result, "Cannot connect to the database", host, hint="DATABASE_URL",
+        result,
+        "Cannot connect to the database",
+        host,
+        hint="DATABASE_URL",
         traceback_allowed=bool(verbosity),
     )
     if verbosity:
@@ -324,8 +345,9 @@ def test_missing_postgresql_database_never_shows_the_password(project, verbosity
     password = "pa55:w0rd/!@x"
     url = admin.set(database=name, password=password).render_as_string(hide_password=False)
     result = project.run("migrate", *verbosity, env={"DATABASE_URL": url})
-    assert_user_error(result, "Cannot connect to the database", name,
-                      traceback_allowed=bool(verbosity))
+    assert_user_error(
+        result, "Cannot connect to the database", name, traceback_allowed=bool(verbosity)
+    )
     assert_no_password(result, password)
     engine = sa.create_engine(admin, poolclass=sa.pool.NullPool)
     try:
@@ -345,7 +367,9 @@ def test_missing_postgresql_database_never_shows_the_password(project, verbosity
 def test_missing_driver_says_what_to_install(project, command):
     """postgresql+pg8000:// without pg8000 installed: name the driver and the pip command."""
     before = tree(project.path)
-    result = project.run(command, env={"DATABASE_URL": "postgresql+pg8000://u:pw123456@127.0.0.1/db"})
+    result = project.run(
+        command, env={"DATABASE_URL": "postgresql+pg8000://u:pw123456@127.0.0.1/db"}
+    )
     assert_user_error(result, "pg8000", "not installed", hint="pip install pg8000")
     assert_no_password(result, "pw123456")
     assert_unchanged(before, tree(project.path))
@@ -356,7 +380,10 @@ def test_missing_driver_says_what_to_install(project, command):
 
 @pytest.mark.parametrize(
     "url, password",
-    [("not a url", None), ("postgresql://carol:topsecret99@db.example:notaport/app", "topsecret99")],
+    [
+        ("not a url", None),
+        ("postgresql://carol:topsecret99@db.example:notaport/app", "topsecret99"),
+    ],
     ids=["not-a-url", "bad-port"],
 )
 @pytest.mark.parametrize("command", ["migrate", "showmigrations"])
@@ -393,7 +420,8 @@ def test_migrate_with_several_heads(project, database):
 
 
 @pytest.mark.parametrize(
-    "command", [["migrate"], ["showmigrations"], ["makemigrations"], ["sqlmigrate", "0001"]],
+    "command",
+    [["migrate"], ["showmigrations"], ["makemigrations"], ["sqlmigrate", "0001"]],
     ids=lambda c: c[0],
 )
 def test_migration_file_with_a_syntax_error(migrated, command):
@@ -450,16 +478,31 @@ def test_fake_over_an_unknown_revision_records_the_real_state(migrated):
 
 
 BROKEN_FILES = {
-    "import-error": ("import nosuchmodule\n", "0004_broken", LAST, ["failed to load", "nosuchmodule", "0004_broken.py"]),
+    "import-error": (
+        "import nosuchmodule\n",
+        "0004_broken",
+        LAST,
+        ["failed to load", "nosuchmodule", "0004_broken.py"],
+    ),
     "missing-parent": ("", "0004_broken", "0009_nope", ["history is broken", "0009_nope"]),
-    "duplicate-id": ("", LAST, "0002_add_products_discount_rate", ["history is broken", LAST, "more than once"]),
+    "duplicate-id": (
+        "",
+        LAST,
+        "0002_add_products_discount_rate",
+        ["history is broken", LAST, "more than once"],
+    ),
 }
 
 
-@pytest.mark.parametrize("case, command", [
-    (case, command) for case in sorted(BROKEN_FILES) for command in ("migrate", "showmigrations")
-    if (case, command) != ("import-error", "showmigrations")  # see the test below
-])
+@pytest.mark.parametrize(
+    "case, command",
+    [
+        (case, command)
+        for case in sorted(BROKEN_FILES)
+        for command in ("migrate", "showmigrations")
+        if (case, command) != ("import-error", "showmigrations")  # see the test below
+    ],
+)
 def test_broken_histories_are_named(migrated, case, command):
     """A file that fails to import, a parent no file has, two files with one id: a clear message."""
     project = migrated
@@ -504,7 +547,9 @@ def test_showmigrations_when_the_database_is_at_an_unknown_revision(migrated):
     assert result.returncode == 0, shown(result)
     assert "Traceback" not in result.stdout + result.stderr
     flagged = [line for line in result.lines if "ffff_gone" in line]
-    assert flagged == [" [?] ffff_gone (recorded in the database; no migration file)"], shown(result)
+    assert flagged == [" [?] ffff_gone (recorded in the database; no migration file)"], shown(
+        result
+    )
     assert "Warning" in result.stderr and "ffff_gone" in result.stderr, shown(result)
     assert project.sqlite_version() == {"ffff_gone"}
 
@@ -542,7 +587,11 @@ def test_hostile_migration_names_become_a_safe_slug(project, name):
     assert len(revisions) == 1, source
     assert 0 < len(revisions[0]) <= 32, revisions[0]
     compile(source, str(new), "exec")  # the message went into the docstring safely
-    for outside in (root.parent / "evil", Path("/tmp/evil_absolute"), Path("/tmp/evil_absolute.py")):
+    for outside in (
+        root.parent / "evil",
+        Path("/tmp/evil_absolute"),
+        Path("/tmp/evil_absolute.py"),
+    ):
         assert not outside.exists(), outside
     # and the history still loads, with the new migration in it
     listed = project.manage("showmigrations", "--format", "plain")
@@ -595,8 +644,13 @@ def test_markup_and_escapes_in_a_migration_message_are_printed_literally(migrate
 
 @pytest.mark.parametrize(
     "flags, wanted",
-    [([], False), (["--traceback"], True), (["-v", "3"], True), (["--verbosity=3"], True),
-     (["-v", "2"], False)],
+    [
+        ([], False),
+        (["--traceback"], True),
+        (["-v", "3"], True),
+        (["--verbosity=3"], True),
+        (["-v", "2"], False),
+    ],
     ids=["default", "traceback", "v3", "verbosity3", "v2"],
 )
 def test_traceback_only_when_asked(project, flags, wanted):
@@ -690,7 +744,10 @@ def test_postgresql_unknown_target_and_unknown_revision_change_nothing(project, 
         ("DATABASE_URL = 123", "DATABASE_URL must be a string, not int"),
         ('DATABASES = "sqlite://"', "DATABASES must be a dict, not str"),
         ("VERSION_TABLE = None", "VERSION_TABLE must be a string, not NoneType"),
-        ("COMPARE_TYPE = 'yes'", "COMPARE_TYPE must be a boolean or the dotted path of a comparison function, not 'yes'"),
+        (
+            "COMPARE_TYPE = 'yes'",
+            "COMPARE_TYPE must be a boolean or the dotted path of a comparison function, not 'yes'",
+        ),
     ],
 )
 def test_settings_values_of_the_wrong_type(project, line, expected):
@@ -709,7 +766,8 @@ def test_settings_option_that_is_not_a_module_name(project, value):
 
 
 @pytest.mark.parametrize(
-    "flags", [["--sql", "--check"], ["--sql", "--fake"], ["--fake", "--plan"]],
+    "flags",
+    [["--sql", "--check"], ["--sql", "--fake"], ["--fake", "--plan"]],
 )
 def test_migrate_flags_that_cannot_be_combined(project, flags):
     result = project.run("migrate", *flags)
@@ -720,9 +778,11 @@ def test_migrate_flags_that_cannot_be_combined(project, flags):
 def test_a_down_revision_cycle_is_named(migrated):
     """0001 made to depend on 0003: the history has a cycle; the message says so."""
     project = migrated
-    project.edit(f"{VERSIONS}/0001_initial.py",
-                 "down_revision: Union[str, Sequence[str], None] = None",
-                 "down_revision: Union[str, Sequence[str], None] = '0003_fill_discount_rate'")
+    project.edit(
+        f"{VERSIONS}/0001_initial.py",
+        "down_revision: Union[str, Sequence[str], None] = None",
+        "down_revision: Union[str, Sequence[str], None] = '0003_fill_discount_rate'",
+    )
     before = tree(project.path)
     for command in ("migrate", "showmigrations"):
         result = project.run(command)
@@ -737,6 +797,10 @@ def test_mariadb_wrong_password_never_shows_it(project, mariadb_url):
     url = mariadb_url.replace("root@", f"root:{password}@")
     for verbosity in ([], ["-v", "3"]):
         result = project.run("migrate", *verbosity, env={"DATABASE_URL": url})
-        assert_user_error(result, "Cannot connect to the database", "Access denied",
-                          traceback_allowed=bool(verbosity))
+        assert_user_error(
+            result,
+            "Cannot connect to the database",
+            "Access denied",
+            traceback_allowed=bool(verbosity),
+        )
         assert_no_password(result, password)

@@ -77,7 +77,9 @@ def test_a_fresh_checkout_trusts_the_head_fingerprint_and_nothing_else(project):
     written_head(project)
     drop_reviews_behind_our_back(project)
     assert NOTICE not in noop_migrate(project)  # not compared: the drift went unseen
-    assert (project.path / "project/migrations/__pycache__/sqlmanage-clean-comparisons.json").exists()
+    assert (
+        project.path / "project/migrations/__pycache__/sqlmanage-clean-comparisons.json"
+    ).exists()
 
     head = project.versions / HEAD
     head.write_text(FINGERPRINT.sub("", head.read_text()))
@@ -108,7 +110,12 @@ def test_a_hand_edited_head_is_compared_again(project):
     recorded = FINGERPRINT.search(head.read_text()).group(0)
     # The column is taken out of the migration after it was written: the models still have it.
     text = head.read_text()
-    text = re.sub(r"(def upgrade\(\) -> None:\n)(.*?)(\n\n\ndef downgrade)", r"\1    pass\3", text, flags=re.DOTALL)
+    text = re.sub(
+        r"(def upgrade\(\) -> None:\n)(.*?)(\n\n\ndef downgrade)",
+        r"\1    pass\3",
+        text,
+        flags=re.DOTALL,
+    )
     head.write_text(text)
     assert recorded in head.read_text()
     project.manage("migrate")
@@ -120,7 +127,9 @@ def test_any_later_edit_of_the_head_means_comparing(project):
     fingerprint is recorded, so a formatter configured there keeps it)."""
     written_head(project)
     head = project.versions / HEAD
-    head.write_text(head.read_text().replace("def upgrade() -> None:", "# reviewed\ndef upgrade() -> None:"))
+    head.write_text(
+        head.read_text().replace("def upgrade() -> None:", "# reviewed\ndef upgrade() -> None:")
+    )
     drop_reviews_behind_our_back(project)
     assert NOTICE in noop_migrate(project)
 
@@ -169,7 +178,7 @@ def test_a_squashed_history_is_compared_until_the_next_migration(project):
     assert NOTICE in noop_migrate(project)  # the files changed: the fingerprint no longer holds
 
 
-ENUM_MODEL = '''import sqlalchemy as sa
+ENUM_MODEL = """import sqlalchemy as sa
 
 from project.models.base import Base
 
@@ -178,7 +187,7 @@ badges = sa.Table(
     sa.Column("id", sa.Integer(), primary_key=True),
     sa.Column("kind", sa.Enum("gold", "silver", name="badge_kind")),
 )
-'''
+"""
 
 
 @pytest.mark.postgres

@@ -20,8 +20,12 @@ def test_the_half_applied_mark_shows_in_showmigrations_json_and_check(project, m
     assert " [ ] 0004_half (cut off while it ran: may be half-applied)" in plain.lines
     data = json.loads(project.manage("showmigrations", "--format", "json", env=env).stdout)
     flags = {m["name"]: m["half_applied"] for m in data["migrations"]}
-    assert flags == {"0001_initial": False, "0002_add_products_discount_rate": False,
-                     "0003_fill_discount_rate": False, "0004_half": True}
+    assert flags == {
+        "0001_initial": False,
+        "0002_add_products_discount_rate": False,
+        "0003_fill_discount_rate": False,
+        "0004_half": True,
+    }
     check = project.run("check", env=env)
     assert check.returncode == 1
     assert "0004_half was cut off while it ran" in check.stdout

@@ -15,10 +15,10 @@ SLOW = migration_file(
     "0004_slow",
     upgrade=(
         '    op.create_table("events", sa.Column("id", sa.Integer, primary_key=True))\n'
-        '    import os\n'
+        "    import os\n"
         f'    if os.environ.get("{HOLD}"):\n'
         '        print("0004_slow created events", flush=True)\n'
-        '        time.sleep(120)'
+        "        time.sleep(120)"
     ),
     downgrade='    op.drop_table("events")',
 )
@@ -52,8 +52,11 @@ def test_a_signal_rolls_the_migration_back_and_releases_the_lock(project, pg_url
     project.manage("migrate", env=env)
     (project.versions / "0004_slow.py").write_text(SLOW)
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "migrate", "--noinput"], cwd=project.path,
-        env=project.environment({**env, HOLD: "1"}), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=project.path,
+        env=project.environment({**env, HOLD: "1"}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         # A run started from a background job inherits SIGINT ignored (no Ctrl-C reaches it
         # there); give it a terminal's default disposition, as when a developer presses Ctrl-C.
@@ -103,12 +106,12 @@ def test_mariadb_half_applied_migration_is_refused_until_recorded(project, maria
 KILL_POINTS = migration_file(
     "0004_three",
     upgrade=(
-        '    import os\n'
+        "    import os\n"
         '    for name in ("k1", "k2", "k3"):\n'
         '        op.create_table(name, sa.Column("id", sa.Integer, primary_key=True))\n'
         f'        if os.environ.get("{HOLD}") == name:\n'
         '            print(f"0004_three created {name}", flush=True)\n'
-        '            time.sleep(120)'
+        "            time.sleep(120)"
     ),
     downgrade='    for name in ("k3", "k2", "k1"):\n        op.drop_table(name)',
 )
@@ -136,8 +139,11 @@ def kill_at(project, env: dict, marker: str, hold: str | None = None) -> None:
     """Run migrate, SIGKILL it the moment ``marker`` appears on its stdout."""
     extra = {HOLD: hold} if hold else {}
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "migrate", "--noinput"], cwd=project.path,
-        env=project.environment({**env, **extra}), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=project.path,
+        env=project.environment({**env, **extra}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         _read_until(process, marker)

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import LAUNCHER
 
-PROBE = '''\
+PROBE = """\
 import atexit, os, sys, threading, time
 print("argv", sys.argv)
 print("path0", sys.path[0])
@@ -27,7 +27,7 @@ print("heavy", "sqlmanage" in sys.modules, "project" in sys.modules)
 atexit.register(lambda: print("atexit ran", flush=True))
 threading.Thread(target=lambda: (time.sleep(0.2), print("thread ended"))).start()
 print("to stderr", file=sys.stderr)
-'''
+"""
 
 ENDINGS = {
     "exit code": "raise SystemExit(3)",
@@ -56,7 +56,9 @@ def without_addresses(text: str) -> str:
 
 
 def base_env(**extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PYTHONDONTWRITEBYTECODE")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PYTHONDONTWRITEBYTECODE")
+    }
     env.update(extra)
     return env
 
@@ -64,7 +66,9 @@ def base_env(**extra: str) -> dict:
 @pytest.mark.parametrize("ending", ENDINGS)
 def test_a_forked_script_behaves_as_a_fresh_interpreter(folder, ending):
     (folder / "app" / "probe.py").write_text(PROBE + ENDINGS[ending] + "\n")
-    forked, fresh = both(folder, [sys.executable, "app/probe.py", "x y"], base_env(PROBE_VALUE="1"), "typed")
+    forked, fresh = both(
+        folder, [sys.executable, "app/probe.py", "x y"], base_env(PROBE_VALUE="1"), "typed"
+    )
     assert LAUNCHER._forkable([sys.executable, "app/probe.py"], base_env())
     assert (forked.returncode, forked.stdout) == (fresh.returncode, fresh.stdout)
     assert without_addresses(forked.stderr) == without_addresses(fresh.stderr)
@@ -76,15 +80,25 @@ def test_python_m_runs_the_module_as_main(folder):
     (folder / "app" / "__init__.py").write_text("")
     (folder / "app" / "__main__.py").write_text(PROBE)
     forked, fresh = both(folder, [sys.executable, "-m", "app", "--flag"], base_env())
-    assert (forked.returncode, forked.stdout, forked.stderr) == (fresh.returncode, fresh.stdout, fresh.stderr)
+    assert (forked.returncode, forked.stdout, forked.stderr) == (
+        fresh.returncode,
+        fresh.stdout,
+        fresh.stderr,
+    )
     assert f"argv ['{folder / 'app' / '__main__.py'}', '--flag']" in fresh.stdout
 
 
-def test_pythondontwritebytecode_is_honoured_and_other_start_variables_need_a_fresh_interpreter(folder):
+def test_pythondontwritebytecode_is_honoured_and_other_start_variables_need_a_fresh_interpreter(
+    folder,
+):
     (folder / "app" / "probe.py").write_text(PROBE)
-    forked, fresh = both(folder, [sys.executable, "app/probe.py"], base_env(PYTHONDONTWRITEBYTECODE="1"))
+    forked, fresh = both(
+        folder, [sys.executable, "app/probe.py"], base_env(PYTHONDONTWRITEBYTECODE="1")
+    )
     assert "bytecode True" in forked.stdout and forked.stdout == fresh.stdout
-    assert not LAUNCHER._forkable([sys.executable, "app/probe.py"], base_env(PYTHONPATH="/elsewhere"))
+    assert not LAUNCHER._forkable(
+        [sys.executable, "app/probe.py"], base_env(PYTHONPATH="/elsewhere")
+    )
     assert not LAUNCHER._forkable([sys.executable, "-c", "pass"], base_env())
     assert not LAUNCHER._forkable([sys.executable, "-B", "app/probe.py"], base_env())
 
@@ -99,11 +113,17 @@ def test_an_interrupted_script_dies_of_sigint_both_ways(folder):
 def test_a_missing_script_or_module_fails_as_python_does(folder):
     for command in ([sys.executable, "app/missing.py"], [sys.executable, "-m", "missing_module"]):
         forked, fresh = both(folder, command, base_env())
-        assert (forked.returncode, forked.stdout, forked.stderr) == (fresh.returncode, fresh.stdout, fresh.stderr)
+        assert (forked.returncode, forked.stdout, forked.stderr) == (
+            fresh.returncode,
+            fresh.stdout,
+            fresh.stderr,
+        )
 
 
 def test_several_forked_runs_at_once_can_be_watched_and_signalled(folder):
-    (folder / "app" / "wait.py").write_text("import time\nprint('ready', flush=True)\ntime.sleep(60)\n")
+    (folder / "app" / "wait.py").write_text(
+        "import time\nprint('ready', flush=True)\ntime.sleep(60)\n"
+    )
     runs = [LAUNCHER.popen([sys.executable, "app/wait.py"], folder, base_env()) for _ in range(3)]
     for run in runs:
         seen = b""

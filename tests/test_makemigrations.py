@@ -30,7 +30,10 @@ def test_initial_migration_sees_a_model_module_that_nothing_imports(project):
     result = project.manage("makemigrations")
 
     assert project.migration_files() == ["0001_initial.py"]
-    assert result.lines[:2] == ["Migrations for 'project':", "  project/migrations/versions/0001_initial.py"]
+    assert result.lines[:2] == [
+        "Migrations for 'project':",
+        "  project/migrations/versions/0001_initial.py",
+    ]
     for table in ("categories", "products", "customers", "reviews"):
         assert f"    + Create table {table}" in result.lines
     assert "    + Create index idx_products_category on products" in result.lines
@@ -66,7 +69,10 @@ def test_a_new_column_gets_a_django_named_revision(project):
     assert revision_of(path) == "0004_add_products_discount_code"
     source = path.read_text()
     assert "down_revision: Union[str, Sequence[str], None] = '0003_fill_discount_rate'" in source
-    assert "batch_op.add_column(sa.Column('discount_code', sa.String(length=20), nullable=True))" in source
+    assert (
+        "batch_op.add_column(sa.Column('discount_code', sa.String(length=20), nullable=True))"
+        in source
+    )
     project.manage("migrate")
     assert project.sqlite_version() == {"0004_add_products_discount_code"}
     assert project.manage("makemigrations", "--check").lines == ["No changes detected"]
@@ -95,8 +101,11 @@ def test_dry_run_writes_nothing_and_shows_the_file_at_verbosity_3(project):
     assert "def upgrade()" not in plain.stdout
     assert "revision: str = '0004_add_products_discount_code'" in verbose.stdout
     assert "def downgrade() -> None:" in verbose.stdout
-    assert project.migration_files() == ["0001_initial.py", "0002_add_products_discount_rate.py",
-                                         "0003_fill_discount_rate.py"]
+    assert project.migration_files() == [
+        "0001_initial.py",
+        "0002_add_products_discount_rate.py",
+        "0003_fill_discount_rate.py",
+    ]
 
 
 def test_name_option_wins_and_becomes_a_safe_slug(project):
@@ -179,7 +188,8 @@ def test_dropping_a_column_is_flagged_for_review_in_output_and_file(project):
     project.manage("migrate")
     project.edit(
         "project/models/catalogue.py",
-        '    stock: Mapped[int | None] = mapped_column(sa.Integer(), server_default="0")\n', "",
+        '    stock: Mapped[int | None] = mapped_column(sa.Integer(), server_default="0")\n',
+        "",
     )
 
     result = project.manage("makemigrations")

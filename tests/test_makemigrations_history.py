@@ -9,7 +9,15 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import (
-    PG_ADMIN_URL, add_discount_code, direct_engine, execute, finish, inspect_schema, later, rows, spawn,
+    PG_ADMIN_URL,
+    add_discount_code,
+    direct_engine,
+    execute,
+    finish,
+    inspect_schema,
+    later,
+    rows,
+    spawn,
 )
 
 
@@ -65,8 +73,10 @@ def test_postgresql_history_is_replayed_into_a_scratch_database_that_is_dropped(
     try:
         with engine.connect() as connection:
             left = connection.execute(
-                sa.text("select datname from pg_database d join pg_roles r on r.oid = d.datdba "
-                        "where r.rolname = :role and d.datname <> :database"),
+                sa.text(
+                    "select datname from pg_database d join pg_roles r on r.oid = d.datdba "
+                    "where r.rolname = :role and d.datname <> :database"
+                ),
                 {"role": role, "database": database},
             ).fetchall()
             tables = connection.exec_driver_sql(
@@ -84,9 +94,12 @@ def scratch_databases(url: str) -> set[str]:
     engine = direct_engine(url)
     try:
         with engine.connect() as connection:
-            return {name for (name,) in connection.execute(
-                sa.text("show databases like :prefix"), {"prefix": "sqlmanage\\_scratch\\_%"}
-            )}
+            return {
+                name
+                for (name,) in connection.execute(
+                    sa.text("show databases like :prefix"), {"prefix": "sqlmanage\\_scratch\\_%"}
+                )
+            }
     finally:
         engine.dispose()
 
@@ -122,8 +135,10 @@ def test_a_new_model_is_named_create(project):
     assert project.migration_files()[-1] == "0004_create_wishlists.py"
 
 
-RENAME = ("    discount_rate: Mapped[float] = mapped_column(sa.Float(), nullable=False)",
-          "    rebate_rate: Mapped[float] = mapped_column(sa.Float(), nullable=False)")
+RENAME = (
+    "    discount_rate: Mapped[float] = mapped_column(sa.Float(), nullable=False)",
+    "    rebate_rate: Mapped[float] = mapped_column(sa.Float(), nullable=False)",
+)
 
 
 def test_rename_column_question_answered_yes_keeps_the_data(project):
@@ -132,7 +147,9 @@ def test_rename_column_question_answered_yes_keeps_the_data(project):
     project.edit("project/models/catalogue.py", *RENAME)
 
     child = spawn(project, "makemigrations")
-    child.expect_exact("Was products.discount_rate renamed to products.rebate_rate (a FLOAT)? [y/N] ")
+    child.expect_exact(
+        "Was products.discount_rate renamed to products.rebate_rate (a FLOAT)? [y/N] "
+    )
     child.sendline("y")
     assert finish(child) == 0
 
@@ -152,8 +169,10 @@ def test_rename_column_question_answered_yes_keeps_the_data(project):
     assert rows(project, "select name, discount_rate from products") == [("Dune", 0.0)]
 
 
-RENAME_NULLABLE = ('    stock: Mapped[int | None] = mapped_column(sa.Integer(), server_default="0")',
-                   '    quantity: Mapped[int | None] = mapped_column(sa.Integer(), server_default="0")')
+RENAME_NULLABLE = (
+    '    stock: Mapped[int | None] = mapped_column(sa.Integer(), server_default="0")',
+    '    quantity: Mapped[int | None] = mapped_column(sa.Integer(), server_default="0")',
+)
 
 
 def test_rename_column_question_answered_no_drops_and_adds(project):
@@ -191,8 +210,12 @@ def test_rename_is_never_assumed_off_a_terminal(project):
 
 def test_rename_table_question(project):
     project.manage("migrate")
-    project.edit("project/models/reviews.py", '__tablename__ = "customers"', '__tablename__ = "clients"')
-    project.edit("project/models/reviews.py", 'sa.ForeignKey("customers.id")', 'sa.ForeignKey("clients.id")')
+    project.edit(
+        "project/models/reviews.py", '__tablename__ = "customers"', '__tablename__ = "clients"'
+    )
+    project.edit(
+        "project/models/reviews.py", 'sa.ForeignKey("customers.id")', 'sa.ForeignKey("clients.id")'
+    )
     child = spawn(project, "makemigrations")
     child.expect_exact("Was the table customers renamed to clients? [y/N] ")
     child.sendline("y")
@@ -214,7 +237,9 @@ def test_not_null_column_with_a_one_off_default_becomes_the_three_step_pattern(p
     project.edit("project/models/catalogue.py", *NOT_NULL_CODE)
 
     child = spawn(project, "makemigrations")
-    child.expect_exact("It is impossible to add the NOT NULL column products.discount_code (a VARCHAR(20))")
+    child.expect_exact(
+        "It is impossible to add the NOT NULL column products.discount_code (a VARCHAR(20))"
+    )
     child.expect_exact("Please select a fix:")
     child.expect_exact(" 1) Provide a one-off default now")
     child.expect_exact("Select an option: ")
@@ -229,13 +254,19 @@ def test_not_null_column_with_a_one_off_default_becomes_the_three_step_pattern(p
     (path,) = project.versions.glob("0004_*.py")
     assert path.name == "0004_add_products_discount_code.py"
     source = path.read_text()
-    add = source.index("add_column(sa.Column('discount_code', sa.String(length=20), nullable=True))")
-    fill = source.index("op.execute(sa.table('products', sa.column('discount_code')).update()"
-                        ".where(sa.column('discount_code').is_(None)).values({'discount_code': sa.literal('none')}))")
+    add = source.index(
+        "add_column(sa.Column('discount_code', sa.String(length=20), nullable=True))"
+    )
+    fill = source.index(
+        "op.execute(sa.table('products', sa.column('discount_code')).update()"
+        ".where(sa.column('discount_code').is_(None)).values({'discount_code': sa.literal('none')}))"
+    )
     alter = source.index("nullable=False")
     assert add < fill < alter
     for url in [None, "postgresql://u:pw@127.0.0.1:1/x", "mysql+pymysql://u:pw@127.0.0.1:1/x"]:
-        sql = project.manage("sqlmigrate", "0004", env={"DATABASE_URL": url} if url else None).stdout
+        sql = project.manage(
+            "sqlmigrate", "0004", env={"DATABASE_URL": url} if url else None
+        ).stdout
         assert "UPDATE products SET discount_code='none' WHERE " in sql
         assert "discount_code IS NULL;" in sql
     project.manage("migrate")
@@ -308,20 +339,32 @@ def test_update_folds_new_changes_into_the_latest_unapplied_migration(project):
         "    discount_note: Mapped[str | None] = mapped_column(sa.Text())",
     )
     path = project.versions / "0004_add_products_discount_code.py"
-    path.write_text(path.read_text().replace("def upgrade() -> None:\n", "def upgrade() -> None:\n    # kept by hand\n", 1))
+    path.write_text(
+        path.read_text().replace(
+            "def upgrade() -> None:\n", "def upgrade() -> None:\n    # kept by hand\n", 1
+        )
+    )
     result = project.manage("makemigrations", "--update")
     assert project.migration_files()[-1] == "0004_add_products_discount_code.py"
     assert len(project.migration_files()) == 4
     assert result.lines[2:] == ["    + Add column discount_note to products"]
     source = path.read_text()
     assert "# kept by hand" in source
-    assert source.index("add_column(sa.Column('discount_code'") < source.index("add_column(sa.Column('discount_note'")
-    assert source.index("drop_column('discount_note')") < source.index("drop_column('discount_code')")
+    assert source.index("add_column(sa.Column('discount_code'") < source.index(
+        "add_column(sa.Column('discount_note'"
+    )
+    assert source.index("drop_column('discount_note')") < source.index(
+        "drop_column('discount_code')"
+    )
     assert project.run("makemigrations", "--update", "-n", "other").returncode == 2
     project.manage("migrate")
     assert project.manage("makemigrations", "--check").lines == ["No changes detected"]
     applied = project.run("makemigrations", "--update")
     assert applied.returncode == 0 and applied.lines == ["No changes detected"]
-    project.edit("project/models/catalogue.py", "    discount_note: Mapped[str | None] = mapped_column(sa.Text())\n", "")
+    project.edit(
+        "project/models/catalogue.py",
+        "    discount_note: Mapped[str | None] = mapped_column(sa.Text())\n",
+        "",
+    )
     refused = project.run("makemigrations", "--update")
     assert refused.returncode == 1 and "it is applied to the database" in refused.stderr

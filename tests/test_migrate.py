@@ -10,7 +10,9 @@ import pytest
 
 from conftest import add_discount_code
 
-APPLIED_LINE = re.compile(r"^  (Applying|Unapplying) (\S+)\.\.\. (OK|FAKED)$")  # timings only at -v 2
+APPLIED_LINE = re.compile(
+    r"^  (Applying|Unapplying) (\S+)\.\.\. (OK|FAKED)$"
+)  # timings only at -v 2
 
 
 def steps(result) -> list[tuple[str, str, str]]:
@@ -40,9 +42,21 @@ def test_forward_targets(project, target, expected):
     [
         ("0001", {"0001_initial"}, ["0003_fill_discount_rate", "0002_add_products_discount_rate"]),
         ("-1", {"0002_add_products_discount_rate"}, ["0003_fill_discount_rate"]),
-        ("-3", set(), ["0003_fill_discount_rate", "0002_add_products_discount_rate", "0001_initial"]),
-        ("zero", set(), ["0003_fill_discount_rate", "0002_add_products_discount_rate", "0001_initial"]),
-        ("base", set(), ["0003_fill_discount_rate", "0002_add_products_discount_rate", "0001_initial"]),
+        (
+            "-3",
+            set(),
+            ["0003_fill_discount_rate", "0002_add_products_discount_rate", "0001_initial"],
+        ),
+        (
+            "zero",
+            set(),
+            ["0003_fill_discount_rate", "0002_add_products_discount_rate", "0001_initial"],
+        ),
+        (
+            "base",
+            set(),
+            ["0003_fill_discount_rate", "0002_add_products_discount_rate", "0001_initial"],
+        ),
     ],
 )
 def test_backward_targets(project, target, expected, unapplied):
@@ -93,7 +107,8 @@ def test_plan_lists_operations_and_changes_nothing(project):
     ]
     assert project.sqlite_version() == {"0003_fill_discount_rate"}
     assert project.manage("migrate", "--plan").lines == [
-        "Planned operations:", "  No planned migration operations."
+        "Planned operations:",
+        "  No planned migration operations.",
     ]
 
 
@@ -101,7 +116,11 @@ def test_plan_marks_an_irreversible_migration(project):
     project.manage("makemigrations", "--empty", "-n", "one_way")
     project.manage("migrate")
     path = next(project.versions.glob("0004_one_way.py"))
-    path.write_text(path.read_text().replace("def upgrade() -> None:\n", "def upgrade() -> None:\n    op.execute('select 1')\n", 1))
+    path.write_text(
+        path.read_text().replace(
+            "def upgrade() -> None:\n", "def upgrade() -> None:\n    op.execute('select 1')\n", 1
+        )
+    )
     result = project.manage("migrate", "-1", "--plan")
     assert result.lines[1:] == ["0004_one_way", "    Undo Raw SQL operation -> IRREVERSIBLE"]
 
@@ -148,7 +167,9 @@ def test_no_migrations_to_apply_notices_unmigrated_model_changes(project):
     add_discount_code(project)
     result = project.manage("migrate")
     assert "  No migrations to apply." in result.lines
-    assert any("have changes that are not yet reflected in a migration" in line for line in result.lines)
+    assert any(
+        "have changes that are not yet reflected in a migration" in line for line in result.lines
+    )
     assert any("Run 'python manage.py makemigrations'" in line for line in result.lines)
 
 
@@ -159,7 +180,9 @@ def test_a_remembered_clean_comparison_is_forgotten_when_a_model_changes(project
     project.manage("migrate")
     assert not any(notice in line for line in project.manage("migrate").lines)
     assert project.manage("makemigrations", "--check").lines == ["No changes detected"]
-    cache = project.path / "project" / "migrations" / "__pycache__" / "sqlmanage-clean-comparisons.json"
+    cache = (
+        project.path / "project" / "migrations" / "__pycache__" / "sqlmanage-clean-comparisons.json"
+    )
     assert len(json.loads(cache.read_text())["clean"]) == 2  # the notice's key and --check's
     add_discount_code(project)
     assert any(notice in line for line in project.manage("migrate").lines)
@@ -190,7 +213,12 @@ def test_sql_output_builds_the_same_database_as_migrate(project, tmp_path):
             )
             # Whitespace and parentheses around a default (online rebuilds add them) aside.
             return sorted(
-                (kind, name, table, re.sub(r"DEFAULT \((\w+)\)", r"DEFAULT \1", " ".join((sql or "").split())))
+                (
+                    kind,
+                    name,
+                    table,
+                    re.sub(r"DEFAULT \((\w+)\)", r"DEFAULT \1", " ".join((sql or "").split())),
+                )
                 for kind, name, table, sql in rows
             )
 
@@ -204,17 +232,22 @@ def test_sql_output_builds_the_same_database_as_migrate(project, tmp_path):
 def test_plan_describes_assigned_operations_and_bulk_inserts(project):
     from conftest import migration_file
 
-    (project.versions / "0004_tags.py").write_text(migration_file(
-        "0004_tags",
-        upgrade=(
-            '    tags = op.create_table("tags", sa.Column("id", sa.Integer, primary_key=True))\n'
-            '    op.bulk_insert(tags, [{"id": 1}])'
-        ),
-        downgrade='    op.drop_table("tags")',
-    ))
+    (project.versions / "0004_tags.py").write_text(
+        migration_file(
+            "0004_tags",
+            upgrade=(
+                '    tags = op.create_table("tags", sa.Column("id", sa.Integer, primary_key=True))\n'
+                '    op.bulk_insert(tags, [{"id": 1}])'
+            ),
+            downgrade='    op.drop_table("tags")',
+        )
+    )
     project.manage("migrate", "0003")
     assert project.manage("migrate", "--plan").lines == [
-        "Planned operations:", "0004_tags", "    Create table tags", "    Insert rows into tags",
+        "Planned operations:",
+        "0004_tags",
+        "    Create table tags",
+        "    Insert rows into tags",
     ]
 
 

@@ -27,13 +27,17 @@ HEX_IDS = {
     "0002_add_products_discount_rate": "123456789012",
     "0003_fill_discount_rate": "b7d2e4f6a813",
 }
-SLUGS = {"0001_initial": "initial", "0002_add_products_discount_rate": "add_products_discount_rate",
-         "0003_fill_discount_rate": "fill_discount_rate"}
-DATES = {"0001_initial": "2022_01_20_1234", "0002_add_products_discount_rate": "2022_01_21_0910",
-         "0003_fill_discount_rate": "2022_02_03_1702"}
-DATE_TEMPLATE = (
-    "%%(year)d_%%(month).2d_%%(day).2d_%%(hour).2d%%(minute).2d-%%(rev)s_%%(slug)s"
-)
+SLUGS = {
+    "0001_initial": "initial",
+    "0002_add_products_discount_rate": "add_products_discount_rate",
+    "0003_fill_discount_rate": "fill_discount_rate",
+}
+DATES = {
+    "0001_initial": "2022_01_20_1234",
+    "0002_add_products_discount_rate": "2022_01_21_0910",
+    "0003_fill_discount_rate": "2022_02_03_1702",
+}
+DATE_TEMPLATE = "%%(year)d_%%(month).2d_%%(day).2d_%%(hour).2d%%(minute).2d-%%(rev)s_%%(slug)s"
 DATE_NAME = re.compile(r"^(\d{4})_(\d\d)_(\d\d)_(\d\d)(\d\d)-([0-9a-f]{12})_(\w+)\.py$")
 HEX_NAME = re.compile(r"^([0-9a-f]{12})_(\w+)\.py$")
 
@@ -122,10 +126,16 @@ def test_merge_in_a_hex_history_is_named_after_the_branches_and_hooked(project):
     project.manage("makemigrations", "--merge", "--noinput")
     [name] = new_files(project, before)
     assert HEX_NAME.match(name) and name.endswith("_merge_add_fill.py"), name
-    assert sorted(header(project.versions / name)["down_revision"]) == ["c0ffee123456", "dead00beef12"]
+    assert sorted(header(project.versions / name)["down_revision"]) == [
+        "c0ffee123456",
+        "dead00beef12",
+    ]
     assert (project.versions / name).read_text().endswith("# formatted by the hook\n")
     assert (project.path / "hook.log").read_text().splitlines() == [name]
-    assert project.alembic("heads").stdout.split() == [header(project.versions / name)["revision"], "(head)"]
+    assert project.alembic("heads").stdout.split() == [
+        header(project.versions / name)["revision"],
+        "(head)",
+    ]
 
 
 # --- a date-template history ----------------------------------------------------------------
@@ -145,7 +155,10 @@ def test_a_date_template_history_gets_date_names_and_2022_is_not_a_number(projec
     assert written["revision"] == match.group(6)
     created = written["created"]
     assert match.group(1, 2, 3, 4, 5) == (
-        f"{created.year}", f"{created.month:02d}", f"{created.day:02d}", f"{created.hour:02d}",
+        f"{created.year}",
+        f"{created.month:02d}",
+        f"{created.day:02d}",
+        f"{created.hour:02d}",
         f"{created.minute:02d}",
     )
     # 2022 is the year of three files, not migration number 2022; a name prefix still works.
@@ -245,7 +258,10 @@ def test_timezone_sets_the_create_date_and_the_date_in_the_file_name(project):
     assert started.replace(microsecond=0) <= created <= finished
     match = DATE_NAME.match(name)
     assert match.group(1, 2, 3, 4, 5) == (
-        f"{created.year}", f"{created.month:02d}", f"{created.day:02d}", f"{created.hour:02d}",
+        f"{created.year}",
+        f"{created.month:02d}",
+        f"{created.day:02d}",
+        f"{created.hour:02d}",
         f"{created.minute:02d}",
     )
 
@@ -262,21 +278,22 @@ def test_a_broken_file_template_is_a_clear_error(project):
     set_alembic_options(project, file_template="%%(revision)s_%%(slug)s")
     before = set(project.migration_files())
     result = project.run("makemigrations", "--empty", "-n", "note")
-    assert_user_error(result, "file_template = %%(revision)s_%%(slug)s", "KeyError",
-                      hint="%%(rev)s_%%(slug)s")
+    assert_user_error(
+        result, "file_template = %%(revision)s_%%(slug)s", "KeyError", hint="%%(rev)s_%%(slug)s"
+    )
     assert set(project.migration_files()) == before
 
 
 # --- post_write_hooks -------------------------------------------------------------------------
 
-HOOK = '''import sys
+HOOK = """import sys
 from pathlib import Path
 
 path = Path(sys.argv[1])
 path.write_text(path.read_text() + "# formatted by the hook\\n")
 with open("hook.log", "a") as log:
     log.write(path.name + "\\n")
-'''
+"""
 
 
 def add_exec_hook(project) -> None:
@@ -299,23 +316,32 @@ def test_post_write_hooks_run_on_makemigrations_and_squash_not_on_a_dry_run(proj
     made = project.versions / "0004_add_products_discount_code.py"
     assert made.read_text().endswith("# formatted by the hook\n")
     assert (project.path / "hook.log").read_text().splitlines() == [made.name]
-    project.edit("project/models/catalogue.py", "    name: Mapped[str] = mapped_column(sa.String(100), unique=True)",
-                 "    name: Mapped[str] = mapped_column(sa.String(100), unique=True)\n"
-                 "    note: Mapped[str | None] = mapped_column(sa.String(50))")
+    project.edit(
+        "project/models/catalogue.py",
+        "    name: Mapped[str] = mapped_column(sa.String(100), unique=True)",
+        "    name: Mapped[str] = mapped_column(sa.String(100), unique=True)\n"
+        "    note: Mapped[str | None] = mapped_column(sa.String(50))",
+    )
     project.manage("makemigrations", "--update", "--noinput")
     assert "note" in made.read_text() and made.read_text().endswith("# formatted by the hook\n")
     project.manage("squashmigrations", "0004", "--noinput")
     squashed = project.versions / "0004_squashed_0001_0004.py"
     assert squashed.read_text().endswith("# formatted by the hook\n")
-    assert (project.path / "hook.log").read_text().splitlines() == [made.name, made.name, squashed.name]
+    assert (project.path / "hook.log").read_text().splitlines() == [
+        made.name,
+        made.name,
+        squashed.name,
+    ]
     project.manage("migrate")
     assert project.sqlite_version() == {"0004_add_products_discount_code"}
 
 
 def test_a_broken_hook_is_a_clear_error_after_the_file_is_written(project):
     with (project.path / "alembic.ini").open("a") as ini:
-        ini.write("\n[post_write_hooks]\nhooks = black\nblack.type = console_scripts\n"
-                  "black.entrypoint = no-such-formatter\n")
+        ini.write(
+            "\n[post_write_hooks]\nhooks = black\nblack.type = console_scripts\n"
+            "black.entrypoint = no-such-formatter\n"
+        )
     result = project.run("makemigrations", "--empty", "-n", "note")
     assert_user_error(result, "post-write hooks", "no-such-formatter", hint="post_write_hooks")
     assert "0004_note.py" in project.migration_files()

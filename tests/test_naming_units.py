@@ -27,14 +27,21 @@ def numbered(count: int) -> History:
     return history(*((f"{n:04d}_step", f"{n:04d}_step") for n in range(1, count + 1)))
 
 
-@pytest.mark.parametrize(("stem", "revision", "number"), [
-    ("0003_fill_discount_rate", "0003_fill_discount_rate", 3),
-    ("0004_squashed_0001_0004", "0004_add_products_discount_code", 4),  # a squash keeps END's id
-    ("12345_step", "12345_step", 12345),
-    ("2022_01_20_1234-4c1f0a9b2e7d_initial", "4c1f0a9b2e7d", None),
-    ("123456789012_add_notes", "123456789012", None),  # an all-digit hex id is not a number
-    ("0001_initial", "0001", None),  # only NNNN_slug ids are sqlmanage's
-])
+@pytest.mark.parametrize(
+    ("stem", "revision", "number"),
+    [
+        ("0003_fill_discount_rate", "0003_fill_discount_rate", 3),
+        (
+            "0004_squashed_0001_0004",
+            "0004_add_products_discount_code",
+            4,
+        ),  # a squash keeps END's id
+        ("12345_step", "12345_step", 12345),
+        ("2022_01_20_1234-4c1f0a9b2e7d_initial", "4c1f0a9b2e7d", None),
+        ("123456789012_add_notes", "123456789012", None),  # an all-digit hex id is not a number
+        ("0001_initial", "0001", None),  # only NNNN_slug ids are sqlmanage's
+    ],
+)
 def test_only_sqlmanage_ids_have_a_number(stem, revision, number):
     assert _make_migration(Path(f"/v/{stem}.py"), revision, "", (), ()).number == number
 
@@ -77,19 +84,31 @@ def test_dates_are_not_numbers_and_hex_prefixes_work_as_in_alembic():
 
 def test_file_template_is_filled_as_alembic_fills_it():
     naming = Naming("%(year)d_%(month).2d_%(day).2d_%(hour).2d%(minute).2d-%(rev)s_%(slug)s")
-    assert naming.file_name("4c1f0a9b2e7d", "add_notes", CREATED) == "2022_01_20_0905-4c1f0a9b2e7d_add_notes.py"
+    assert (
+        naming.file_name("4c1f0a9b2e7d", "add_notes", CREATED)
+        == "2022_01_20_0905-4c1f0a9b2e7d_add_notes.py"
+    )
     epoch = Naming("%(epoch)s_%(second).2d_%(rev)s").file_name("ab", "x", CREATED)
     assert epoch == f"{int(CREATED.timestamp())}_07_ab.py"
 
 
 def test_alembic_slug_truncation_keeps_its_trailing_underscore():
-    assert Naming().file_name("ab", "add_products_discount_code", CREATED) == "ab_add_products_discount_code.py"
-    assert Naming(truncate_slug_length=10).file_name("ab", "add_products_discount_code", CREATED) == "ab_add_.py"
+    assert (
+        Naming().file_name("ab", "add_products_discount_code", CREATED)
+        == "ab_add_products_discount_code.py"
+    )
+    assert (
+        Naming(truncate_slug_length=10).file_name("ab", "add_products_discount_code", CREATED)
+        == "ab_add_.py"
+    )
     assert Naming().file_name("ab", "a" * 45, CREATED) == f"ab_{'a' * 40}_.py"
 
 
 def test_numbered_slugs_are_cut_at_a_word():
-    assert Naming(truncate_slug_length=16).numbered_slug("add_products_discount_code") == "add_products"
+    assert (
+        Naming(truncate_slug_length=16).numbered_slug("add_products_discount_code")
+        == "add_products"
+    )
     assert Naming(truncate_slug_length=3).numbered_slug("initial") == "ini"
     assert Naming().numbered_slug("a" * 60) == "a" * 60
 
@@ -124,4 +143,6 @@ def test_revision_ids_fit_32_characters_and_never_collide(tmp_path):
 def test_a_file_template_never_names_a_new_file_like_an_existing_one(tmp_path):
     (tmp_path / "2022_01_20_note.py").write_text("")
     with pytest.raises(SqlmanageError, match="already exists"):
-        new_file(Naming("%(year)d_%(month).2d_%(day).2d_%(slug)s"), history(), tmp_path, "note", CREATED)
+        new_file(
+            Naming("%(year)d_%(month).2d_%(day).2d_%(slug)s"), history(), tmp_path, "note", CREATED
+        )

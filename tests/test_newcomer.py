@@ -28,7 +28,13 @@ def test_migrate_then_showmigrations_on_a_fresh_copy(project):
     ]
     for line, name in zip(migrate.lines[3:], ALL_MIGRATIONS, strict=True):
         assert line == f"  Applying {name}... OK"
-    assert project.sqlite_tables() >= {"categories", "products", "customers", "reviews", "alembic_version"}
+    assert project.sqlite_tables() >= {
+        "categories",
+        "products",
+        "customers",
+        "reviews",
+        "alembic_version",
+    }
     assert project.sqlite_version() == {"0003_fill_discount_rate"}
 
     after = project.manage("showmigrations", real_process=True)
@@ -81,8 +87,12 @@ def test_console_script_and_python_m_take_the_same_commands(project):
     sqlmanage = ROOT / ".venv" / "bin" / "sqlmanage"
     program = [str(sqlmanage)] if sqlmanage.exists() else [sys.executable, "-m", "sqlmanage"]
     via_script = project.run("showmigrations", "--format", "json", program=program)
-    via_module = project.run("showmigrations", "--format", "json", program=[sys.executable, "-m", "sqlmanage"])
-    assert via_script.returncode == via_module.returncode == 0, via_script.stderr + via_module.stderr
+    via_module = project.run(
+        "showmigrations", "--format", "json", program=[sys.executable, "-m", "sqlmanage"]
+    )
+    assert via_script.returncode == via_module.returncode == 0, (
+        via_script.stderr + via_module.stderr
+    )
     assert json.loads(via_script.stdout) == json.loads(via_module.stdout)
     assert [m["name"] for m in json.loads(via_module.stdout)["migrations"]] == ALL_MIGRATIONS
 
@@ -93,10 +103,15 @@ def test_help_command_and_bare_manage_py_print_help(project):
     assert "Commands:" in bare.stdout and "migrate" in bare.stdout and "help" in bare.stdout
     assert project.manage("help").stdout == bare.stdout
     migrate_help = project.manage("help", "migrate").stdout
-    assert migrate_help.startswith("Usage: python manage.py migrate [OPTIONS] [APP_LABEL] [MIGRATION]")
+    assert migrate_help.startswith(
+        "Usage: python manage.py migrate [OPTIONS] [APP_LABEL] [MIGRATION]"
+    )
     unknown = project.run("help", "migrat")
     assert unknown.returncode == 1
-    assert unknown.stderr == "Unknown command: 'migrat'. Did you mean migrate?\nType 'python manage.py help' for usage.\n"
+    assert (
+        unknown.stderr
+        == "Unknown command: 'migrat'. Did you mean migrate?\nType 'python manage.py help' for usage.\n"
+    )
 
 
 def test_hints_name_the_program_that_ran(project):

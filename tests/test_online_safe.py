@@ -37,11 +37,19 @@ SAFE_CHANGES = changed(
 # squawk's rules about locks and timeouts (https://squawkhq.com/docs/rules): what the issue's
 # referee counts. Style rules (prefer-bigint, prefer-text-field, ...) are not about locks.
 LOCK_RULES = {
-    "require-concurrent-index-creation", "require-concurrent-index-deletion",
-    "ban-concurrent-index-creation-in-transaction", "constraint-missing-not-valid",
-    "adding-foreign-key-constraint", "adding-not-nullable-field", "disallowed-unique-constraint",
-    "adding-field-with-default", "changing-column-type", "adding-required-field",
-    "adding-serial-primary-key-field", "require-lock-timeout", "require-statement-timeout",
+    "require-concurrent-index-creation",
+    "require-concurrent-index-deletion",
+    "ban-concurrent-index-creation-in-transaction",
+    "constraint-missing-not-valid",
+    "adding-foreign-key-constraint",
+    "adding-not-nullable-field",
+    "disallowed-unique-constraint",
+    "adding-field-with-default",
+    "changing-column-type",
+    "adding-required-field",
+    "adding-serial-primary-key-field",
+    "require-lock-timeout",
+    "require-statement-timeout",
 }
 
 
@@ -49,7 +57,11 @@ def squawk(sql: str) -> list[dict]:
     """squawk's findings on ``sql``, as its JSON reporter gives them."""
     executable = shutil.which("squawk", path=str(Path(sys.executable).parent)) or "squawk"
     completed = subprocess.run(
-        [executable, "--reporter", "json"], input=sql, capture_output=True, text=True, timeout=60,
+        [executable, "--reporter", "json"],
+        input=sql,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert completed.stdout.strip(), f"squawk gave no report: {completed.stderr}"
     return json.loads(completed.stdout)
@@ -63,18 +75,29 @@ def lock_warnings(findings: list[dict]) -> list[str]:
 def test_every_change_kind_gets_the_safe_form_and_round_trips(project, pg_url):
     env = {"DATABASE_URL": pg_url}
     migrate_start(project, env, pg_url)
-    execute(pg_url, "INSERT INTO owners (id) VALUES (1)",
-            *(f"INSERT INTO items (id, name, code, qty, owner_id) VALUES ({i}, 'n{i}', 'c{i}', {i}, 1)"
-              for i in range(1, 6)))
+    execute(
+        pg_url,
+        "INSERT INTO owners (id) VALUES (1)",
+        *(
+            f"INSERT INTO items (id, name, code, qty, owner_id) VALUES ({i}, 'n{i}', 'c{i}', {i}, 1)"
+            for i in range(1, 6)
+        ),
+    )
     before = snapshot(pg_url)
     files = project.migration_files()
     write_models(project, SAFE_CHANGES)
     made = project.manage("makemigrations", "--noinput", env=env)
     (written,) = new_files(project, files)
     source = (project.versions / written).read_text()
-    for form in ("postgresql_concurrently=True, if_not_exists=True", "postgresql_concurrently=True, if_exists=True",
-                 "'owners', ['owner_id'], ['id'], postgresql_not_valid=True", "'qty >= 0', postgresql_not_valid=True",
-                 "VALIDATE CONSTRAINT", "UNIQUE USING INDEX", 'CHECK ("qty" IS NOT NULL) NOT VALID'):
+    for form in (
+        "postgresql_concurrently=True, if_not_exists=True",
+        "postgresql_concurrently=True, if_exists=True",
+        "'owners', ['owner_id'], ['id'], postgresql_not_valid=True",
+        "'qty >= 0', postgresql_not_valid=True",
+        "VALIDATE CONSTRAINT",
+        "UNIQUE USING INDEX",
+        'CHECK ("qty" IS NOT NULL) NOT VALID',
+    ):
         assert form in source, f"no {form} in {written}:\n{source}"
     assert "+ Create index ix_items_note on items" in made.stdout
     assert "blocks writes" not in source, source
@@ -83,7 +106,9 @@ def test_every_change_kind_gets_the_safe_form_and_round_trips(project, pg_url):
         '\nMIGRATION_STATEMENT_TIMEOUT = 600\nDATABASES = {"default": {"MIGRATION_LOCK_TIMEOUT": 5}}\n'
     )
     sql = project.manage("sqlmigrate", written, env=env).stdout
-    assert sql.startswith("BEGIN;\nSET LOCAL lock_timeout = '5000ms';\nSET LOCAL statement_timeout = '600000ms';\n")
+    assert sql.startswith(
+        "BEGIN;\nSET LOCAL lock_timeout = '5000ms';\nSET LOCAL statement_timeout = '600000ms';\n"
+    )
     assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_items_note ON items (note)" in sql
     assert lock_warnings(squawk(sql)) == [], f"squawk on sqlmigrate {written}:\n{sql}"
     back = project.manage("sqlmigrate", written, "--backwards", env=env).stdout
@@ -101,7 +126,9 @@ def test_every_change_kind_gets_the_safe_form_and_round_trips(project, pg_url):
     assert ("uq_items_code", ("code",)) in after["unique constraints"]
     assert ("ix_items_note", ("note",), False) in [i[:3] for i in after["indexes"]]
     check = project.run("makemigrations", "--check", env=env)
-    assert (check.returncode, check.lines) == (0, ["No changes detected"]), f"{outcome(check)}\n{source}"
+    assert (check.returncode, check.lines) == (0, ["No changes detected"]), (
+        f"{outcome(check)}\n{source}"
+    )
     assert _invalid_or_leftover(pg_url) == []
 
     project.manage("migrate", "-1", env=env)
@@ -117,10 +144,16 @@ def plain_alembic_warnings(project, env, ours: str) -> list[str]:
         made = project.alembic("revision", "--autogenerate", "-m", "plain", env=env)
         assert made.returncode == 0, outcome(made)
         (plain,) = [p for p in project.versions.glob("*plain*.py")]
-        parent = next(line.split("=")[-1].strip(" '\"") for line in plain.read_text().splitlines()
-                      if line.startswith("down_revision"))
-        revision = next(line.split("=")[-1].strip(" '\"") for line in plain.read_text().splitlines()
-                        if line.startswith("revision"))
+        parent = next(
+            line.split("=")[-1].strip(" '\"")
+            for line in plain.read_text().splitlines()
+            if line.startswith("down_revision")
+        )
+        revision = next(
+            line.split("=")[-1].strip(" '\"")
+            for line in plain.read_text().splitlines()
+            if line.startswith("revision")
+        )
         sql = project.alembic("upgrade", f"{parent}:{revision}", "--sql", env=env)
         assert sql.returncode == 0, outcome(sql)
         plain.unlink()
@@ -134,10 +167,13 @@ def _invalid_or_leftover(url: str) -> list[str]:
     engine = direct_engine(url)
     try:
         with engine.connect() as connection:
-            return [name for (name,) in connection.exec_driver_sql(
-                "SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid "
-                "UNION ALL SELECT conname FROM pg_constraint WHERE right(conname, 9) = '_not_null'"
-            )]
+            return [
+                name
+                for (name,) in connection.exec_driver_sql(
+                    "SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid "
+                    "UNION ALL SELECT conname FROM pg_constraint WHERE right(conname, 9) = '_not_null'"
+                )
+            ]
     finally:
         engine.dispose()
 
@@ -147,7 +183,10 @@ def test_a_cut_off_concurrent_build_leaves_nothing_a_rerun_trips_on(project, pg_
     env = {"DATABASE_URL": pg_url}
     migrate_start(project, env, pg_url)
     execute(pg_url, "INSERT INTO items (id, name, code) VALUES (1, 'a', 'same'), (2, 'b', 'same')")
-    write_models(project, changed(items={"code": 'sa.Column("code", sa.String(20), nullable=False, unique=True)'}))
+    write_models(
+        project,
+        changed(items={"code": 'sa.Column("code", sa.String(20), nullable=False, unique=True)'}),
+    )
     project.manage("makemigrations", "--noinput", env=env)
 
     failed = project.run("migrate", env=env)
@@ -164,7 +203,9 @@ def test_a_cut_off_concurrent_build_leaves_nothing_a_rerun_trips_on(project, pg_
 
 
 @pytest.mark.postgres
-def test_a_held_lock_makes_migrate_give_up_name_the_blocker_and_never_stall_readers(project, pg_url):
+def test_a_held_lock_makes_migrate_give_up_name_the_blocker_and_never_stall_readers(
+    project, pg_url
+):
     env = {"DATABASE_URL": pg_url}
     migrate_start(project, env, pg_url)
     (project.path / "project" / "settings.py").open("a").write("\nMIGRATION_LOCK_TRIES = 2\n")
@@ -176,7 +217,9 @@ def test_a_held_lock_makes_migrate_give_up_name_the_blocker_and_never_stall_read
     blocker.exec_driver_sql("SET application_name = 'blocker-test'")
     blocker_pid = blocker.exec_driver_sql("SELECT pg_backend_pid()").scalar()
     blocker.commit()
-    blocker.exec_driver_sql("SELECT count(*) FROM items").all()  # ACCESS SHARE, held: idle in transaction
+    blocker.exec_driver_sql(
+        "SELECT count(*) FROM items"
+    ).all()  # ACCESS SHARE, held: idle in transaction
 
     waits: list[float] = []
     errors: list[BaseException] = []
@@ -213,7 +256,9 @@ def test_a_held_lock_makes_migrate_give_up_name_the_blocker_and_never_stall_read
     assert "Traceback" not in result.stderr
     message = " ".join(result.stderr.split())
     assert "could not get its lock within 0.3s (2 tries)" in message, outcome(result)
-    assert f"pid {blocker_pid} (application 'blocker-test', idle in transaction for" in message, outcome(result)
+    assert f"pid {blocker_pid} (application 'blocker-test', idle in transaction for" in message, (
+        outcome(result)
+    )
     assert "query started" in message and "SELECT count(*) FROM items" in message, outcome(result)
     assert "Wait for that transaction to end" in message, outcome(result)
     assert "added" not in {c for c, *_ in snapshot(pg_url)["items"]["columns"]}
@@ -235,7 +280,9 @@ HAND_WRITTEN = """\
 
 
 @pytest.mark.postgres
-def test_check_fails_on_a_hand_written_blocking_migration_unless_its_author_accepts_it(project, pg_url):
+def test_check_fails_on_a_hand_written_blocking_migration_unless_its_author_accepts_it(
+    project, pg_url
+):
     env = {"DATABASE_URL": pg_url}
     project.manage("migrate", env=env)
     path = project.versions / "0004_hand_written.py"
@@ -254,23 +301,37 @@ def test_check_fails_on_a_hand_written_blocking_migration_unless_its_author_acce
     ], outcome(result)
     assert "sqlmanage_safety_assured = True" in result.stdout
 
-    path.write_text(path.read_text().replace("depends_on = None\n", "depends_on = None\nsqlmanage_safety_assured = True\n"))
+    path.write_text(
+        path.read_text().replace(
+            "depends_on = None\n", "depends_on = None\nsqlmanage_safety_assured = True\n"
+        )
+    )
     assured = project.run("check", "--tag", "migrations", "--tag", "database", env=env)
     assert "(sqlmanage.E010)" not in assured.stdout, outcome(assured)
-    assert "(sqlmanage.E007) 1 unapplied migration: 0004_hand_written." in assured.stdout, outcome(assured)
+    assert "(sqlmanage.E007) 1 unapplied migration: 0004_hand_written." in assured.stdout, outcome(
+        assured
+    )
 
 
 @pytest.mark.postgres
 def test_what_has_no_safe_form_is_flagged_with_the_multi_step_way(project, pg_url):
     env = {"DATABASE_URL": pg_url}
     migrate_start(project, env, pg_url)
-    write_models(project, changed(items={
-        "status": 'sa.Column("status", sa.BigInteger(), server_default="0")', "active": None,
-    }))
+    write_models(
+        project,
+        changed(
+            items={
+                "status": 'sa.Column("status", sa.BigInteger(), server_default="0")',
+                "active": None,
+            }
+        ),
+    )
     shown = project.manage("makemigrations", "--dry-run", "-v", "3", env=env).stdout
     assert "# Review before applying:" in shown, shown
-    assert ("rewrites the table under an ACCESS EXCLUSIVE lock on PostgreSQL (reads and writes wait "
-            "for the whole rewrite). Instead: add a column of the new type") in shown, shown
+    assert (
+        "rewrites the table under an ACCESS EXCLUSIVE lock on PostgreSQL (reads and writes wait "
+        "for the whole rewrite). Instead: add a column of the new type"
+    ) in shown, shown
     assert "Deploy code that no longer reads it first" in shown, shown
 
 
@@ -296,7 +357,10 @@ COMMIT;
     assert blocking_in_sql(sql) == [
         ("items", "SET NOT NULL on code scans the table under an ACCESS EXCLUSIVE lock"),
         ("items", "ADD UNIQUE/PRIMARY KEY builds its index under an ACCESS EXCLUSIVE lock"),
-        ("index ix_items_note", "DROP INDEX without CONCURRENTLY blocks reads and writes of its table"),
+        (
+            "index ix_items_note",
+            "DROP INDEX without CONCURRENTLY blocks reads and writes of its table",
+        ),
     ]
 
 
@@ -314,8 +378,10 @@ def test_a_lock_freed_between_tries_lets_the_retry_apply_the_migration(project, 
     def release_after_the_first_try() -> None:
         """Watch the migration's ALTER wait for its lock, then stop waiting: then let go."""
         engine = direct_engine(pg_url)
-        waiting = ("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                   "AND strpos(query, 'ALTER TABLE items ADD COLUMN added') = 1")
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND strpos(query, 'ALTER TABLE items ADD COLUMN added') = 1"
+        )
         seen = False
         try:
             with engine.connect() as connection:
@@ -334,8 +400,12 @@ def test_a_lock_freed_between_tries_lets_the_retry_apply_the_migration(project, 
     watcher = threading.Thread(target=release_after_the_first_try)
     watcher.start()
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "migrate", "--ddl-lock-timeout", "1"], cwd=project.path,
-        env=project.environment(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "manage.py", "migrate", "--ddl-lock-timeout", "1"],
+        cwd=project.path,
+        env=project.environment(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert first_try_gave_up.wait(timeout=60), "the migration never waited for its lock"

@@ -34,8 +34,14 @@ MIGRATIONS_PER_ROUND = 2
 POOL_SIZE = 4
 # Parameters PgBouncer itself sets on a server connection to match each client's startup
 # packet; anything else set for a session was left there by a client.
-POOLER_TRACKED = {"application_name", "client_encoding", "datestyle", "timezone",
-                  "standard_conforming_strings", "intervalstyle"}
+POOLER_TRACKED = {
+    "application_name",
+    "client_encoding",
+    "datestyle",
+    "timezone",
+    "standard_conforming_strings",
+    "intervalstyle",
+}
 
 
 # The runs of one round, forked at once from one interpreter that imported sqlmanage's and
@@ -88,8 +94,12 @@ def _concurrent_runs(project, env: dict, *args: str) -> list[tuple[int, str, str
     """(exit code, stdout, stderr) of CONCURRENT_RUNS ``manage.py ARGS`` run at once."""
     argv = ["manage.py", *args]
     launcher = subprocess.run(
-        [sys.executable, "-c", FORKED_RUNS, json.dumps([CONCURRENT_RUNS, argv])], cwd=project.path,
-        env=project.environment(env), capture_output=True, text=True, timeout=300,
+        [sys.executable, "-c", FORKED_RUNS, json.dumps([CONCURRENT_RUNS, argv])],
+        cwd=project.path,
+        env=project.environment(env),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert launcher.returncode == 0, launcher.stdout + launcher.stderr
     return [tuple(result) for result in json.loads(launcher.stdout)]
@@ -107,8 +117,10 @@ def _start_pgbouncer(mode: str, databases: str = ""):
     ``databases`` are extra lines for its [databases] section (aliases)."""
     binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
     if not os.path.exists(binary):
-        pytest.fail("pgbouncer is not installed: apt-get install -y pgbouncer (.ci/run does).",
-                    pytrace=False)
+        pytest.fail(
+            "pgbouncer is not installed: apt-get install -y pgbouncer (.ci/run does).",
+            pytrace=False,
+        )
     folder = Path(tempfile.mkdtemp(prefix=f"sqlmanage-pgbouncer-{mode}-"))
     port = _free_port()
     (folder / "users.txt").write_text('"postgres" ""\n')
@@ -141,8 +153,14 @@ def _start_pgbouncer(mode: str, databases: str = ""):
             except OSError:
                 time.sleep(0.1)
         if process.poll() is not None:
-            log = (folder / "pgbouncer.log").read_text() if (folder / "pgbouncer.log").exists() else ""
-            pytest.fail(f"pgbouncer did not start (exit {process.returncode}): {log}", pytrace=False)
+            log = (
+                (folder / "pgbouncer.log").read_text()
+                if (folder / "pgbouncer.log").exists()
+                else ""
+            )
+            pytest.fail(
+                f"pgbouncer did not start (exit {process.returncode}): {log}", pytrace=False
+            )
         yield port
     finally:
         process.terminate()  # PgBouncer's immediate shutdown
@@ -167,8 +185,10 @@ def _through(url: str, port: int) -> str:
 
 def _round_migration(number: int, parent: str) -> tuple[str, str]:
     revision = f"{number:04d}_round"
-    create = ('    op.execute("CREATE TABLE IF NOT EXISTS ledger (revision varchar(32), '
-              'pid integer, setting text)")\n')
+    create = (
+        '    op.execute("CREATE TABLE IF NOT EXISTS ledger (revision varchar(32), '
+        'pid integer, setting text)")\n'
+    )
     body = (
         f'"""{revision}"""\nimport sqlalchemy as sa\nfrom alembic import op\n\n'
         f"revision = {revision!r}\ndown_revision = {parent!r}\nbranch_labels = None\ndepends_on = None\n\n\n"
@@ -177,7 +197,7 @@ def _round_migration(number: int, parent: str) -> tuple[str, str]:
         f'    op.execute("CREATE TABLE t_{number} (id integer)")\n'
         "    op.execute(\"INSERT INTO ledger SELECT '" + revision + "', pg_backend_pid(), "
         "current_setting('synchronous_commit')\")\n"
-        "    op.execute(\"SELECT pg_sleep(0.05)\")\n\n\n"
+        '    op.execute("SELECT pg_sleep(0.05)")\n\n\n'
         "def downgrade():\n"
         f'    op.execute("DROP TABLE t_{number}")\n'
     )
@@ -209,7 +229,9 @@ class Application(threading.Thread):
                             "SELECT (SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() "
                             "AND locktype = 'advisory'), current_setting('synchronous_commit'), "
                             "(SELECT string_agg(name, ',') FROM pg_settings WHERE source = 'session' "
-                            "AND lower(name) <> ALL(%s))", (sorted(POOLER_TRACKED),))
+                            "AND lower(name) <> ALL(%s))",
+                            (sorted(POOLER_TRACKED),),
+                        )
                         locks, commit, changed = cursor.fetchone()
                         if locks or commit != "on" or changed:
                             self.found.append((locks, commit, changed))
@@ -234,7 +256,8 @@ def _pooled_connections_state(url: str, database: str) -> tuple[set[int], list]:
                 "SELECT pg_backend_pid(), (SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() "
                 "AND locktype = 'advisory'), (SELECT coalesce(string_agg(name || '=' || setting, ','), '') "
                 "FROM pg_settings WHERE source = 'session' AND lower(name) <> ALL(%s))",
-                (sorted(POOLER_TRACKED),))
+                (sorted(POOLER_TRACKED),),
+            )
             pid, locks, settings = cursor.fetchone()
             pids.add(pid)
             if locks or settings:
@@ -248,7 +271,8 @@ def _pooled_connections_state(url: str, database: str) -> tuple[set[int], list]:
 
 @pytest.mark.postgres
 def test_concurrent_migrates_through_pgbouncer_apply_each_migration_once_and_leave_nothing(
-        project, pg_url, pooler):
+    project, pg_url, pooler
+):
     mode, port = pooler
     pooled_url = _through(pg_url, port)
     database = pg_url.rsplit("/", 1)[1]
@@ -270,8 +294,15 @@ def test_concurrent_migrates_through_pgbouncer_apply_each_migration_once_and_lea
             for code, stdout, stderr in outputs:
                 assert code == 0, stdout + stderr
                 assert "Traceback" not in stderr
-            applying = [line for _, stdout, _ in outputs for line in stdout.splitlines() if "Applying" in line]
-            assert len(applying) == len(set(applying)), f"a migration was announced twice: {applying}"
+            applying = [
+                line
+                for _, stdout, _ in outputs
+                for line in stdout.splitlines()
+                if "Applying" in line
+            ]
+            assert len(applying) == len(set(applying)), (
+                f"a migration was announced twice: {applying}"
+            )
     finally:
         application.stop.set()
         application.join(timeout=60)
@@ -286,13 +317,18 @@ def test_concurrent_migrates_through_pgbouncer_apply_each_migration_once_and_lea
     try:
         with engine.connect() as connection:
             ledger = connection.exec_driver_sql(
-                "SELECT revision, count(*), min(setting), max(setting) FROM ledger GROUP BY revision").all()
-            audit = dict(connection.exec_driver_sql(
-                "SELECT revision, count(*) FROM sqlmanage_migrations WHERE direction = 'apply' "
-                "GROUP BY revision").all())
+                "SELECT revision, count(*), min(setting), max(setting) FROM ledger GROUP BY revision"
+            ).all()
+            audit = dict(
+                connection.exec_driver_sql(
+                    "SELECT revision, count(*) FROM sqlmanage_migrations WHERE direction = 'apply' "
+                    "GROUP BY revision"
+                ).all()
+            )
             advisory = connection.exec_driver_sql(
                 "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
-                f"WHERE d.datname = '{database}' AND l.locktype = 'advisory'").scalar()
+                f"WHERE d.datname = '{database}' AND l.locktype = 'advisory'"
+            ).scalar()
     finally:
         engine.dispose()
     assert {row[0]: row[1] for row in ledger} == {revision: 1 for revision in revisions}
@@ -305,10 +341,12 @@ def test_concurrent_migrates_through_pgbouncer_apply_each_migration_once_and_lea
     assert carried == [], f"pooled server connections carry session state: {carried}"
     assert application.transactions > 0, application.errors[:3]
     assert application.found == [], f"the application found session state: {application.found[:5]}"
-    print(f"\n{mode} pooling: {ROUNDS} rounds x {CONCURRENT_RUNS} runs, {len(revisions)} migrations, "
-          f"duplicates 0, advisory locks left {advisory}, settings left 0, application transactions "
-          f"{application.transactions}, round seconds {', '.join(f'{d:.1f}' for d in durations)}, "
-          f"the runs' CPU seconds per round {', '.join(f'{c:.1f}' for c in cpu_seconds)}")
+    print(
+        f"\n{mode} pooling: {ROUNDS} rounds x {CONCURRENT_RUNS} runs, {len(revisions)} migrations, "
+        f"duplicates 0, advisory locks left {advisory}, settings left 0, application transactions "
+        f"{application.transactions}, round seconds {', '.join(f'{d:.1f}' for d in durations)}, "
+        f"the runs' CPU seconds per round {', '.join(f'{c:.1f}' for c in cpu_seconds)}"
+    )
 
 
 def _children_cpu() -> float:
@@ -330,7 +368,9 @@ def test_an_alias_and_a_direct_url_share_one_lock(project, pg_url):
 
     database = pg_url.rsplit("/", 1)[1]
     alias = f"alias_{uuid.uuid4().hex[:8]}"
-    for port in _start_pgbouncer("transaction", f"{alias} = host=127.0.0.1 port=5432 dbname={database}\n"):
+    for port in _start_pgbouncer(
+        "transaction", f"{alias} = host=127.0.0.1 port=5432 dbname={database}\n"
+    ):
         holder = direct_engine(pg_url)
         try:
             with holder.connect() as connection:
@@ -338,8 +378,9 @@ def test_an_alias_and_a_direct_url_share_one_lock(project, pg_url):
                 connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
                 connection.commit()
                 aliased = _through(pg_url, port).rsplit("/", 1)[0] + f"/{alias}"
-                result = project.run("migrate", "--noinput", "--lock-timeout", "1",
-                                     env={"DATABASE_URL": aliased})
+                result = project.run(
+                    "migrate", "--noinput", "--lock-timeout", "1", env={"DATABASE_URL": aliased}
+                )
         finally:
             holder.dispose()
     assert result.returncode == 1, result.stdout + result.stderr

@@ -42,7 +42,9 @@ def touched(models: Models) -> set[str]:
         if old is None or new is None:
             labels.add(f"table:{table}")
             lines = new or old or {}
-            labels.update(f"enum:{e}" for line in lines.values() for e in re.findall(r"sa\.Enum\((\w+)", line))
+            labels.update(
+                f"enum:{e}" for line in lines.values() for e in re.findall(r"sa\.Enum\((\w+)", line)
+            )
             continue
         for key in set(old) | set(new):
             if old.get(key) != new.get(key):
@@ -103,10 +105,16 @@ def groups(generated_on: str) -> list[list[str]]:
             continue
         labels = touched(CHANGES[kind])
         for kinds, taken in packed:
-            if not labels & taken and not any(
-                a.startswith("table:") and any(b.startswith(a[6:] + ".") for b in taken) for a in labels
-            ) and not any(
-                b.startswith("table:") and any(a.startswith(b[6:] + ".") for a in labels) for b in taken
+            if (
+                not labels & taken
+                and not any(
+                    a.startswith("table:") and any(b.startswith(a[6:] + ".") for b in taken)
+                    for a in labels
+                )
+                and not any(
+                    b.startswith("table:") and any(a.startswith(b[6:] + ".") for a in labels)
+                    for b in taken
+                )
             ):
                 kinds.append(kind)
                 taken.update(labels)
@@ -119,6 +127,7 @@ def groups(generated_on: str) -> list[list[str]]:
 def comparable(schema: dict) -> dict:
     """A snapshot with column defaults spelled alike: a downgrade written on another database
     restores ``0`` where the database had ``'0'`` (the same default)."""
+
     def default(text):
         if text is None:
             return None
@@ -128,9 +137,12 @@ def comparable(schema: dict) -> dict:
     result = {}
     for table, parts in schema.items():
         if isinstance(parts, dict):
-            parts = dict(parts, columns=sorted(
-                (c[0], c[1], c[2], default(c[3])) + tuple(c[4:]) for c in parts["columns"]
-            ))
+            parts = dict(
+                parts,
+                columns=sorted(
+                    (c[0], c[1], c[2], default(c[3])) + tuple(c[4:]) for c in parts["columns"]
+                ),
+            )
         result[table] = parts
     return result
 
@@ -145,7 +157,9 @@ def database(request, project, kind: str) -> tuple[dict[str, str], str]:
 def pairs() -> list:
     return [
         pytest.param(x, y, id=f"{x}-to-{y}", marks=MARKS[x] + MARKS[y])
-        for x in DATABASE_KINDS for y in DATABASE_KINDS if x != y
+        for x in DATABASE_KINDS
+        for y in DATABASE_KINDS
+        if x != y
     ]
 
 
@@ -160,8 +174,11 @@ def other_project(tmp_path):
     target.mkdir()
     shutil.copy(ROOT / "manage.py", target)
     shutil.copy(ROOT / "alembic.ini", target)
-    shutil.copytree(ROOT / "project", target / "project",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "db.sqlite3"))
+    shutil.copytree(
+        ROOT / "project",
+        target / "project",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "db.sqlite3"),
+    )
     return Project(target)
 
 
@@ -205,8 +222,14 @@ def test_migrations_generated_on_one_database_apply_on_another(
         write_models(other_project, merged(kinds))
         body = migration_body(other_project, name)
         applied = other_project.run("migrate", env=target_env)
-        check = other_project.run("makemigrations", "--check", env=target_env) if applied.returncode == 0 else None
-        unapplied = other_project.run("migrate", "-1", env=target_env) if applied.returncode == 0 else None
+        check = (
+            other_project.run("makemigrations", "--check", env=target_env)
+            if applied.returncode == 0
+            else None
+        )
+        unapplied = (
+            other_project.run("migrate", "-1", env=target_env) if applied.returncode == 0 else None
+        )
         after = comparable(snapshot(target_url))
         (other_project.versions / name).unlink()
         if applied.returncode != 0:
@@ -216,7 +239,9 @@ def test_migrations_generated_on_one_database_apply_on_another(
         elif unapplied.returncode != 0:
             failures.append(f"{kinds}: migrate -1 {outcome(unapplied)}\n{body}")
         elif after != start_schema:
-            failures.append(f"{kinds}: migrate -1 left\n{schema_difference(start_schema, after)}\n{body}")
+            failures.append(
+                f"{kinds}: migrate -1 left\n{schema_difference(start_schema, after)}\n{body}"
+            )
         else:
             passed += len(kinds)
             continue

@@ -49,7 +49,9 @@ def add_command(project, name: str, source: str) -> None:
 
 def test_a_project_command_is_listed_without_being_imported_and_runs(project):
     add_command(project, "seed", SEED)
-    probe = subprocess.run([sys.executable, "-c", HELP_PROBE], cwd=project.path, capture_output=True, text=True)
+    probe = subprocess.run(
+        [sys.executable, "-c", HELP_PROBE], cwd=project.path, capture_output=True, text=True
+    )
     assert probe.returncode == 0, probe.stderr
     assert "HEAVY [] \n" in probe.stdout, probe.stdout
     assert "Project commands:\n  seed  Fill the catalogue with demo categories.\n" in probe.stdout
@@ -58,7 +60,9 @@ def test_a_project_command_is_listed_without_being_imported_and_runs(project):
     result = project.manage("seed", "--count", "3")
     assert result.stdout == "Created 3 categories in project.\n"
     with sqlite3.connect(project.sqlite_file) as connection:
-        names = [n for (n,) in connection.execute("SELECT name FROM categories WHERE name LIKE 'demo %'")]
+        names = [
+            n for (n,) in connection.execute("SELECT name FROM categories WHERE name LIKE 'demo %'")
+        ]
     assert names == ["demo 0", "demo 1", "demo 2"]
 
     assert "--count INTEGER" in project.manage("help", "seed").stdout
@@ -67,17 +71,25 @@ def test_a_project_command_is_listed_without_being_imported_and_runs(project):
 
 
 def test_a_project_command_replaces_the_built_in_of_its_name(project):
-    add_command(project, "showmigrations", (
-        '"""Show the migrations, our way."""\nimport click\n\n\n'
-        '@click.command()\ndef command():\n'
-        '    from sqlmanage import call_command\n'
-        '    from sqlmanage.commands.showmigrations import command as built_in\n'
-        '    click.echo("our showmigrations")\n'
-        '    call_command(built_in, plan=True)\n'
-    ))
+    add_command(
+        project,
+        "showmigrations",
+        (
+            '"""Show the migrations, our way."""\nimport click\n\n\n'
+            "@click.command()\ndef command():\n"
+            "    from sqlmanage import call_command\n"
+            "    from sqlmanage.commands.showmigrations import command as built_in\n"
+            '    click.echo("our showmigrations")\n'
+            "    call_command(built_in, plan=True)\n"
+        ),
+    )
     result = project.manage("showmigrations")
-    assert result.lines == ["our showmigrations", "[ ]  0001_initial", "[ ]  0002_add_products_discount_rate",
-                            "[ ]  0003_fill_discount_rate"]
+    assert result.lines == [
+        "our showmigrations",
+        "[ ]  0001_initial",
+        "[ ]  0002_add_products_discount_rate",
+        "[ ]  0003_fill_discount_rate",
+    ]
     help_text = project.manage("--help").stdout
     assert "showmigrations  Show the migrations, our way. (replaces the built-in)" in help_text
     assert "Show every migration and whether it is applied." not in help_text
@@ -99,7 +111,9 @@ def test_a_project_command_that_fails_to_import_is_named(project):
 
     empty = project.run("empty")
     assert empty.returncode == 1
-    assert "project/management/commands/empty.py has no click command named 'command'" in empty.stderr
+    assert (
+        "project/management/commands/empty.py has no click command named 'command'" in empty.stderr
+    )
     assert project.manage("showmigrations").lines[0] == "project"  # the others still work
 
 
@@ -112,7 +126,10 @@ def test_the_commands_setting_and_a_settings_option_after_the_command(project):
         'def command(settings):\n    click.echo(f"hello from {settings}")\n    return 0\n'
     )
     other = project.path / "project" / "other_settings.py"
-    other.write_text((project.path / "project" / "settings.py").read_text() + '\nCOMMANDS = ["project.tools.hello"]\n')
+    other.write_text(
+        (project.path / "project" / "settings.py").read_text()
+        + '\nCOMMANDS = ["project.tools.hello"]\n'
+    )
 
     assert "hello" not in project.manage("--help").stdout
     result = project.manage("hello", "--settings", "project.other_settings")

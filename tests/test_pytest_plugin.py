@@ -30,14 +30,20 @@ def example(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytes
     shutil.copy(ROOT / "manage.py", pytester.path)
     shutil.copy(ROOT / "alembic.ini", pytester.path)
     shutil.copytree(
-        ROOT / "project", pytester.path / "project",
+        ROOT / "project",
+        pytester.path / "project",
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "db.sqlite3"),
     )
     return pytester
 
 
-def add_migration(pytester: pytest.Pytester, revision: str, upgrade: str, downgrade: str,
-                  down_revision: str = "0003_fill_discount_rate") -> None:
+def add_migration(
+    pytester: pytest.Pytester,
+    revision: str,
+    upgrade: str,
+    downgrade: str,
+    down_revision: str = "0003_fill_discount_rate",
+) -> None:
     versions = pytester.path / "project" / "migrations" / "versions"
     (versions / f"{revision}.py").write_text(
         f'"""{revision}"""\nimport sqlalchemy as sa\nfrom alembic import op\n\n'
@@ -50,14 +56,16 @@ def add_migration(pytester: pytest.Pytester, revision: str, upgrade: str, downgr
 def add_discount_code_to_the_model(pytester: pytest.Pytester) -> None:
     models = pytester.path / "project" / "models" / "catalogue.py"
     text = models.read_text()
-    models.write_text(text.replace(
-        "    discount_rate: Mapped[float]",
-        "    discount_code: Mapped[str | None] = mapped_column(sa.String(20))\n"
-        "    discount_rate: Mapped[float]",
-    ))
+    models.write_text(
+        text.replace(
+            "    discount_rate: Mapped[float]",
+            "    discount_code: Mapped[str | None] = mapped_column(sa.String(20))\n"
+            "    discount_rate: Mapped[float]",
+        )
+    )
 
 
-FIXTURE_TESTS = '''
+FIXTURE_TESTS = """
 import pytest
 import sqlalchemy as sa
 
@@ -105,7 +113,7 @@ def test_migrator_fills_discount_rate_and_walks_back(migrator):
 @pytest.mark.sqlmanage_db("sqlite")
 def test_the_marker_picks_sqlite(sqlmanage_engine):
     assert sqlmanage_engine.dialect.name == "sqlite"
-'''
+"""
 
 CHECK_LINES = [
     "*sqlmanage::single_head PASSED*",
@@ -119,11 +127,15 @@ def test_fixtures_migrator_and_checks_pass_on_sqlite(example):
     (example.path / "project" / "test_settings.py").write_text(
         "from project.settings import *  # noqa: F403\nVERSION_TABLE = 'test_versions'\n"
     )
-    example.makeini("[pytest]\nsqlmanage_settings = project.test_settings\nsqlmanage_builtin_tests = true\n")
-    example.makepyfile(test_app=FIXTURE_TESTS.format(
-        url_assertion="assert migrated_db == f\"sqlite:///{tmp_path / 'db.sqlite3'}\"",
-        version_table="test_versions",
-    ))
+    example.makeini(
+        "[pytest]\nsqlmanage_settings = project.test_settings\nsqlmanage_builtin_tests = true\n"
+    )
+    example.makepyfile(
+        test_app=FIXTURE_TESTS.format(
+            url_assertion="assert migrated_db == f\"sqlite:///{tmp_path / 'db.sqlite3'}\"",
+            version_table="test_versions",
+        )
+    )
 
     result = example.runpytest_subprocess(*QUIET)
 
@@ -137,85 +149,119 @@ def test_fixtures_and_checks_on_the_configured_postgresql(example, pg_url, monke
     """--sqlmanage-db=configured: a database per test on the server, dropped afterwards."""
     monkeypatch.setenv("DATABASE_URL", pg_url)
     server_database = pg_url.rsplit("/", 1)[1]
-    example.makepyfile(test_app=FIXTURE_TESTS.format(
-        url_assertion=f"assert migrated_db.rsplit('/', 1)[1].startswith('test_{server_database}_')",
-        version_table="alembic_version",
-    ))
+    example.makepyfile(
+        test_app=FIXTURE_TESTS.format(
+            url_assertion=f"assert migrated_db.rsplit('/', 1)[1].startswith('test_{server_database}_')",
+            version_table="alembic_version",
+        )
+    )
 
-    result = example.runpytest_subprocess("--sqlmanage-db=configured", "--sqlmanage-builtin-tests", *QUIET)
+    result = example.runpytest_subprocess(
+        "--sqlmanage-db=configured", "--sqlmanage-builtin-tests", *QUIET
+    )
 
     result.assert_outcomes(passed=8)
     result.stdout.fnmatch_lines(CHECK_LINES, consecutive=False)
     engine = direct_engine(pg_url)
     with engine.connect() as connection:
-        left = connection.execute(
-            sa.text("select datname from pg_database where datname like :name"),
-            {"name": f"test_{server_database}%"},
-        ).scalars().all()
+        left = (
+            connection.execute(
+                sa.text("select datname from pg_database where datname like :name"),
+                {"name": f"test_{server_database}%"},
+            )
+            .scalars()
+            .all()
+        )
     engine.dispose()
     assert left == []
 
 
 def test_a_failing_downgrade_and_a_model_change_without_migration(example):
-    add_migration(example, "0004_add_notes",
-                  'op.add_column("customers", sa.Column("notes", sa.Text()))',
-                  'raise NotImplementedError("notes are kept forever")')
+    add_migration(
+        example,
+        "0004_add_notes",
+        'op.add_column("customers", sa.Column("notes", sa.Text()))',
+        'raise NotImplementedError("notes are kept forever")',
+    )
     add_discount_code_to_the_model(example)
 
     result = example.runpytest_subprocess("--sqlmanage-builtin-tests", *QUIET)
 
     result.assert_outcomes(passed=1, failed=2)
-    result.stdout.fnmatch_lines([
-        "*sqlmanage: every migration upgrades and downgrades cleanly*",
-        "0004_add_notes does not downgrade cleanly:",
-        "  Unapplying 0004_add_notes failed: NotImplementedError: notes are kept forever",
-        "*sqlmanage: the models match the migrations*",
-        "Your models in 'project' have changes that are not yet reflected in a migration:",
-        "  - Remove column notes from customers",
-        "  + Add column discount_code to products",
-        "Run 'python manage.py makemigrations' to make a migration for them. It would hold:",
-        "*batch_op.add_column(sa.Column('discount_code', sa.String(length=20), nullable=True))",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*sqlmanage: every migration upgrades and downgrades cleanly*",
+            "0004_add_notes does not downgrade cleanly:",
+            "  Unapplying 0004_add_notes failed: NotImplementedError: notes are kept forever",
+            "*sqlmanage: the models match the migrations*",
+            "Your models in 'project' have changes that are not yet reflected in a migration:",
+            "  - Remove column notes from customers",
+            "  + Add column discount_code to products",
+            "Run 'python manage.py makemigrations' to make a migration for them. It would hold:",
+            "*batch_op.add_column(sa.Column('discount_code', sa.String(length=20), nullable=True))",
+        ]
+    )
     assert "Traceback" not in result.stdout.str() and "sqlmanage/" not in result.stdout.str()
 
 
 def test_a_downgrade_that_leaves_a_column_behind(example):
-    add_migration(example, "0004_add_notes",
-                  'op.add_column("customers", sa.Column("notes", sa.Text()))', "pass")
+    add_migration(
+        example,
+        "0004_add_notes",
+        'op.add_column("customers", sa.Column("notes", sa.Text()))',
+        "pass",
+    )
 
     result = example.runpytest_subprocess("--sqlmanage-builtin-tests", "-k", "up_and_down", *QUIET)
 
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "0004_add_notes does not downgrade cleanly: after its downgrade the schema is not what "
-        "it was before its upgrade:",
-        "  left behind: column customers.notes TEXT NULL",
-        "Make downgrade() in 0004_add_notes.py undo everything upgrade() does.",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "0004_add_notes does not downgrade cleanly: after its downgrade the schema is not what "
+            "it was before its upgrade:",
+            "  left behind: column customers.notes TEXT NULL",
+            "Make downgrade() in 0004_add_notes.py undo everything upgrade() does.",
+        ]
+    )
 
 
 def test_two_heads_fail_the_check_and_the_fixtures_say_why(example):
-    add_migration(example, "0004_add_notes", 'op.add_column("customers", sa.Column("notes", sa.Text()))',
-                  'op.drop_column("customers", "notes")')
-    add_migration(example, "0004_add_labels", 'op.add_column("categories", sa.Column("label", sa.Text()))',
-                  'op.drop_column("categories", "label")')
+    add_migration(
+        example,
+        "0004_add_notes",
+        'op.add_column("customers", sa.Column("notes", sa.Text()))',
+        'op.drop_column("customers", "notes")',
+    )
+    add_migration(
+        example,
+        "0004_add_labels",
+        'op.add_column("categories", sa.Column("label", sa.Text()))',
+        'op.drop_column("categories", "label")',
+    )
     example.makepyfile(test_app="def test_needs_a_database(migrated_db):\n    pass\n")
 
-    result = example.runpytest_subprocess("--sqlmanage-builtin-tests", "-k", "head or needs", *QUIET)
+    result = example.runpytest_subprocess(
+        "--sqlmanage-builtin-tests", "-k", "head or needs", *QUIET
+    )
 
     result.assert_outcomes(failed=1, errors=1)
-    result.stdout.fnmatch_lines([
-        "*sqlmanage: the migration history has one head*",
-        "The migration history of 'project' has 2 heads; it must have one:",
-        "  0004_add_labels (after 0003_fill_discount_rate)",
-        "  0004_add_notes (after 0003_fill_discount_rate)",
-        "Run 'python manage.py makemigrations --merge' to merge them.",
-    ], consecutive=True)
-    result.stdout.fnmatch_lines([
-        "*ERROR at setup of test_needs_a_database*",
-        "sqlmanage: Conflicting migrations detected; multiple heads in the migration history "
-        "(0004_add_labels, 0004_add_notes in project).",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*sqlmanage: the migration history has one head*",
+            "The migration history of 'project' has 2 heads; it must have one:",
+            "  0004_add_labels (after 0003_fill_discount_rate)",
+            "  0004_add_notes (after 0003_fill_discount_rate)",
+            "Run 'python manage.py makemigrations --merge' to merge them.",
+        ],
+        consecutive=True,
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_needs_a_database*",
+            "sqlmanage: Conflicting migrations detected; multiple heads in the migration history "
+            "(0004_add_labels, 0004_add_notes in project).",
+        ]
+    )
 
 
 def test_checks_stay_out_of_runs_that_do_not_ask_or_that_pick_files(example):
@@ -235,9 +281,10 @@ def test_the_plugin_imports_neither_sqlalchemy_nor_alembic():
         "import sys, sqlmanage.pytest_plugin\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'alembic', 'rich'}))"
     )
-    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert completed.stdout.strip() == "[]"
-
 
 
 @pytest.fixture
@@ -273,7 +320,9 @@ def test_the_project_is_found_through_the_ini_pythonpath_and_settings_option(nes
     by_folder = nested.runpytest_subprocess("shop/tests", *QUIET)  # the one settings package there
     by_folder.assert_outcomes(passed=1)
     nested.makeini("[pytest]\npythonpath = shop\n")
-    by_option = nested.runpytest_subprocess("shop/tests", "--sqlmanage-settings", "project.settings", *QUIET)
+    by_option = nested.runpytest_subprocess(
+        "shop/tests", "--sqlmanage-settings", "project.settings", *QUIET
+    )
     by_option.assert_outcomes(passed=1)
 
 

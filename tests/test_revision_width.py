@@ -10,9 +10,13 @@ LONG_ID = "0004_" + "x" * 30  # 35 characters, as 'alembic revision --rev-id' al
 
 
 def _add_long_revision(project) -> None:
-    (project.versions / f"{LONG_ID}.py").write_text(migration_file(
-        LONG_ID, upgrade='    op.create_table("extras", sa.Column("id", sa.Integer, primary_key=True))',
-        downgrade='    op.drop_table("extras")'))
+    (project.versions / f"{LONG_ID}.py").write_text(
+        migration_file(
+            LONG_ID,
+            upgrade='    op.create_table("extras", sa.Column("id", sa.Integer, primary_key=True))',
+            downgrade='    op.drop_table("extras")',
+        )
+    )
 
 
 def test_check_fails_on_a_revision_id_the_version_table_cannot_hold(project):
@@ -31,7 +35,9 @@ def test_migrate_refuses_before_anything_runs_on_sqlite(project):
     assert result.returncode == 1
     assert "longer than the version table's 32 characters" in result.stderr
     assert "Traceback" not in result.stderr
-    assert project.sqlite_version() == {"0002_add_products_discount_rate"}, "0003 ran before the refusal"
+    assert project.sqlite_version() == {"0002_add_products_discount_rate"}, (
+        "0003 ran before the refusal"
+    )
 
 
 @pytest.mark.mariadb

@@ -19,16 +19,27 @@ WIDTHS = (60, 80, 100, 160)
 LONG_NAME = "0005_add_a_rather_long_migration_name_for_width_checks"
 SQUASHED = "0004_squashed_0001_0004"
 MEANINGS = {
-    "[X]": "applied", "[ ]": "not applied", "[-]": "squashed migration, partly applied",
-    "[!]": "file changed since it was applied", "[?]": "recorded in the database, no migration file",
+    "[X]": "applied",
+    "[ ]": "not applied",
+    "[-]": "squashed migration, partly applied",
+    "[!]": "file changed since it was applied",
+    "[?]": "recorded in the database, no migration file",
 }
 
 
 def on_terminal(project, columns: int, *args: str) -> str:
-    env = {k: v for k, v in project.environment({"NO_COLOR": "1"}).items() if k not in ("COLUMNS", "LINES")}
+    env = {
+        k: v
+        for k, v in project.environment({"NO_COLOR": "1"}).items()
+        if k not in ("COLUMNS", "LINES")
+    }
     child = pexpect.spawn(
-        sys.executable, ["manage.py", "showmigrations", *args], cwd=str(project.path),
-        env=env, encoding="utf-8", timeout=60,
+        sys.executable,
+        ["manage.py", "showmigrations", *args],
+        cwd=str(project.path),
+        env=env,
+        encoding="utf-8",
+        timeout=60,
         dimensions=(60, columns),
     )
     child.expect(pexpect.EOF)
@@ -44,7 +55,9 @@ def assert_readable(output: str, columns: int, names: list[str], marks: list[str
     for name in names:
         assert any(name in line for line in lines), f"{name} cut at {columns} columns:\n{output}"
     for mark in marks:
-        assert f"{mark} {MEANINGS[mark]}" in output.replace("\n", " "), f"no legend for {mark}:\n{output}"
+        assert f"{mark} {MEANINGS[mark]}" in output.replace("\n", " "), (
+            f"no legend for {mark}:\n{output}"
+        )
 
 
 @pytest.fixture
@@ -54,9 +67,17 @@ def squashed(project):
     project.manage("makemigrations", "-v", "0")
     project.manage("migrate", "0002", "-v", "0")
     project.manage("squashmigrations", "0004", "--noinput", "-v", "0")
-    (project.versions / f"{LONG_NAME}.py").write_text(migration_file(
-        "0005_width_check", "    pass", "    pass", down_revision="0004_add_products_discount_code",
-    ).replace('"""0005_width_check"""', '"""add a rather long migration name, and a message long enough to wrap"""'))
+    (project.versions / f"{LONG_NAME}.py").write_text(
+        migration_file(
+            "0005_width_check",
+            "    pass",
+            "    pass",
+            down_revision="0004_add_products_discount_code",
+        ).replace(
+            '"""0005_width_check"""',
+            '"""add a rather long migration name, and a message long enough to wrap"""',
+        )
+    )
     return project
 
 
@@ -64,16 +85,22 @@ def squashed(project):
 def every_mark(project):
     """Applied, pending, changed since applied, and recorded without a file."""
     project.manage("migrate", "0002", "-v", "0")
-    project.edit("project/migrations/versions/0002_add_products_discount_rate.py", "def downgrade",
-                 "# edited after it ran\ndef downgrade")
+    project.edit(
+        "project/migrations/versions/0002_add_products_discount_rate.py",
+        "def downgrade",
+        "# edited after it ran\ndef downgrade",
+    )
     with sqlite3.connect(project.sqlite_file) as connection:
         connection.execute("insert into alembic_version (version_num) values ('0009_gone_missing')")
     return project
 
 
 @pytest.mark.parametrize("columns", WIDTHS)
-@pytest.mark.parametrize("flags", [(), ("-v", "2"), ("--plan",), ("--plan", "-v", "2")],
-                         ids=["v1", "v2", "plan", "plan-v2"])
+@pytest.mark.parametrize(
+    "flags",
+    [(), ("-v", "2"), ("--plan",), ("--plan", "-v", "2")],
+    ids=["v1", "v2", "plan", "plan-v2"],
+)
 def test_squashed_history_reads_at_any_width(squashed, columns, flags):
     output = on_terminal(squashed, columns, *flags)
     assert_readable(output, columns, [SQUASHED, LONG_NAME], ["[-]", "[ ]"])
@@ -86,9 +113,17 @@ def test_squashed_history_reads_at_any_width(squashed, columns, flags):
 @pytest.mark.parametrize("flags", [(), ("-v", "2")], ids=["v1", "v2"])
 def test_every_mark_has_a_legend_at_any_width(every_mark, columns, flags):
     output = on_terminal(every_mark, columns, *flags)
-    assert_readable(output, columns, ["0001_initial", "0002_add_products_discount_rate",
-                                      "0003_fill_discount_rate", "0009_gone_missing"],
-                    ["[X]", "[ ]", "[!]", "[?]"])
+    assert_readable(
+        output,
+        columns,
+        [
+            "0001_initial",
+            "0002_add_products_discount_rate",
+            "0003_fill_discount_rate",
+            "0009_gone_missing",
+        ],
+        ["[X]", "[ ]", "[!]", "[?]"],
+    )
 
 
 def test_wide_terminals_show_every_column_and_narrow_ones_say_what_they_left_out(squashed):
@@ -106,7 +141,9 @@ def test_plan_on_a_terminal_is_a_table_in_apply_order(project):
     output = on_terminal(project, 100, "--plan", "-v", "2")
     rows = [line for line in output.splitlines() if "│" in line and "0" in line]
     assert [row.split("│")[2].strip() for row in rows] == [
-        "0001_initial", "0002_add_products_discount_rate", "0003_fill_discount_rate",
+        "0001_initial",
+        "0002_add_products_discount_rate",
+        "0003_fill_discount_rate",
     ]
     assert [row.split("│")[0].strip() for row in rows] == ["1", "2", "3"]
     header = next(line for line in output.splitlines() if "│ Migration" in line)

@@ -62,7 +62,7 @@ def downgrade():
     op.drop_table("tags")
 '''
 
-MODELS = '''import sqlalchemy as sa
+MODELS = """import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shop.models.base import Base
@@ -83,7 +83,7 @@ class Product(Base):
     sku: Mapped[str] = mapped_column(sa.String(20), unique=True)
     price: Mapped[float] = mapped_column(sa.Numeric(10, 2))
     tag_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tags.id"))
-'''
+"""
 
 
 def database_schema(url: str) -> dict:
@@ -99,11 +99,10 @@ def database_schema(url: str) -> dict:
                 return {"sqlite_master": [tuple(r) for r in rows if r[2] != AUDIT_TABLE]}
             if name == "postgresql":
                 return _postgresql_schema(connection)
-            tables = [
-                t for (t,) in connection.exec_driver_sql("SHOW TABLES") if t != AUDIT_TABLE
-            ]
+            tables = [t for (t,) in connection.exec_driver_sql("SHOW TABLES") if t != AUDIT_TABLE]
             return {
-                t: connection.exec_driver_sql(f"SHOW CREATE TABLE `{t}`").one()[1] for t in sorted(tables)
+                t: connection.exec_driver_sql(f"SHOW CREATE TABLE `{t}`").one()[1]
+                for t in sorted(tables)
             }
     finally:
         engine.dispose()
@@ -137,15 +136,20 @@ def _postgresql_schema(connection) -> dict:
     }
 
 
-@pytest.fixture(params=[
-    "sqlite",
-    pytest.param("postgres", marks=pytest.mark.postgres),
-    pytest.param("mariadb", marks=pytest.mark.mariadb),
-])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ]
+)
 def two_databases(request, tmp_path) -> tuple[str, str]:
     """Two empty databases of one kind: one for manage.py, one for plain alembic."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'migrated.sqlite3'}", f"sqlite:///{tmp_path / 'upgraded.sqlite3'}"
+        return (
+            f"sqlite:///{tmp_path / 'migrated.sqlite3'}",
+            f"sqlite:///{tmp_path / 'upgraded.sqlite3'}",
+        )
     return another_database(request, request.param), another_database(request, request.param)
 
 
@@ -170,15 +174,26 @@ def test_a_new_project_with_unnamed_constraints_gets_the_convention_names(tmp_pa
     assert result.returncode == 0, result.stderr
     shop = Project(tmp_path / "shop")
     (shop.path / "shop" / "models" / "catalogue.py").write_text(MODELS)
-    (shop.path / "shop" / "migrations" / "versions" / "0001_initial.py").write_text(HAND_WRITTEN_0001)
+    (shop.path / "shop" / "migrations" / "versions" / "0001_initial.py").write_text(
+        HAND_WRITTEN_0001
+    )
 
     by_migrate, by_alembic = built_both_ways(shop, two_databases)
     assert by_migrate == by_alembic
     described = repr(by_migrate)
-    for name in ("uq_tags_name", "uq_products_sku", "fk_products_tag_id_tags", "ck_products_price_positive"):
+    for name in (
+        "uq_tags_name",
+        "uq_products_sku",
+        "fk_products_tag_id_tags",
+        "ck_products_price_positive",
+    ):
         assert name in described, f"{name} missing: {described}"
     if "postgresql" in two_databases[0]:
-        assert "pk_tags" in described and "tags_pkey" not in described and "tags_name_key" not in described
+        assert (
+            "pk_tags" in described
+            and "tags_pkey" not in described
+            and "tags_name_key" not in described
+        )
     for url in two_databases:
         check = shop.run("makemigrations", "--check", env={"DATABASE_URL": url})
         assert check.returncode == 0, check.stdout + check.stderr
@@ -191,7 +206,9 @@ def test_offline_sql_names_constraints_as_the_migration_does(tmp_path):
     assert result.returncode == 0, result.stderr
     shop = Project(tmp_path / "shop")
     (shop.path / "shop" / "models" / "catalogue.py").write_text(MODELS)
-    (shop.path / "shop" / "migrations" / "versions" / "0001_initial.py").write_text(HAND_WRITTEN_0001)
+    (shop.path / "shop" / "migrations" / "versions" / "0001_initial.py").write_text(
+        HAND_WRITTEN_0001
+    )
     postgres = {"DATABASE_URL": "postgresql://someone:pw@127.0.0.1:1/nowhere"}
     for args in (["sqlmigrate", "0001"], ["migrate", "--sql"]):
         sql = shop.manage(*args, env=postgres).stdout

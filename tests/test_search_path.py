@@ -26,7 +26,11 @@ def app_role(pg_url):
 
     role = f"sqlmanage_test_{uuid.uuid4().hex[:12]}"
     database = make_url(pg_url).database
-    execute(PG_ADMIN_URL, f"CREATE ROLE {role} LOGIN CREATEDB", f"ALTER DATABASE {database} OWNER TO {role}")
+    execute(
+        PG_ADMIN_URL,
+        f"CREATE ROLE {role} LOGIN CREATEDB",
+        f"ALTER DATABASE {database} OWNER TO {role}",
+    )
     try:
         yield role
     finally:
@@ -34,20 +38,28 @@ def app_role(pg_url):
         execute(PG_ADMIN_URL, f"DROP ROLE {role}")
 
 
-def test_makemigrations_check_and_check_with_the_tables_in_the_roles_schema(project, pg_url, app_role):
+def test_makemigrations_check_and_check_with_the_tables_in_the_roles_schema(
+    project, pg_url, app_role
+):
     """The role's search_path is only ``app`` (no ``public`` to fall back on), and the database
     has its own (``app, public``), which a newly created scratch database would not inherit."""
     from sqlalchemy.engine import make_url
 
     url = make_url(pg_url)
     execute(pg_url, f"CREATE SCHEMA app AUTHORIZATION {app_role}")
-    execute(PG_ADMIN_URL, f"ALTER ROLE {app_role} SET search_path = app",
-            f"ALTER DATABASE {url.database} SET search_path = app, public")
+    execute(
+        PG_ADMIN_URL,
+        f"ALTER ROLE {app_role} SET search_path = app",
+        f"ALTER DATABASE {url.database} SET search_path = app, public",
+    )
     project.env["DATABASE_URL"] = url.set(username=app_role).render_as_string(hide_password=False)
 
     project.manage("migrate", "0002")
-    tables = execute_rows(pg_url, "SELECT table_schema, table_name FROM information_schema.tables "
-                                  "WHERE table_name = 'products'")
+    tables = execute_rows(
+        pg_url,
+        "SELECT table_schema, table_name FROM information_schema.tables "
+        "WHERE table_name = 'products'",
+    )
     assert tables == [("app", "products")]
 
     def compare(expected_check: int):

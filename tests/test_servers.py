@@ -42,8 +42,6 @@ def downgrade() -> None:
 '''
 
 
-
-
 # --- helpers -------------------------------------------------------------------------------
 
 
@@ -85,7 +83,9 @@ def assert_state(url: str, applied: int) -> None:
 
 def assert_migrate_output(result, names: list[str], verb: str = "Applying") -> None:
     """migrate printed one ``  Applying NAME... OK`` line per migration, in order (Django's)."""
-    step_lines = [line for line in result.lines if line.startswith(("  Applying ", "  Unapplying "))]
+    step_lines = [
+        line for line in result.lines if line.startswith(("  Applying ", "  Unapplying "))
+    ]
     assert len(step_lines) == len(names), result.stdout
     for line, name in zip(step_lines, names, strict=True):
         assert line == f"  {verb} {name}... OK", line
@@ -113,7 +113,9 @@ def assert_broken_migration_rolled_back(project, url: str, env: dict[str, str]) 
     assert any(line.startswith("  Applying 0004_broken...") for line in result.lines), result.stdout
     schema = inspect_schema(url)
     assert "half_done" not in schema, "the failed migration's CREATE TABLE was not rolled back"
-    assert "half_column" not in schema["customers"], "the failed migration's ALTER was not rolled back"
+    assert "half_column" not in schema["customers"], (
+        "the failed migration's ALTER was not rolled back"
+    )
     assert version_rows(url) == {"0003_fill_discount_rate"}
     listing = project.manage("showmigrations", env=env)
     assert listing.lines == marks(3, ALL_MIGRATIONS + ["0004_broken"])
@@ -128,7 +130,11 @@ def test_postgres_full_cycle_with_a_model_change(project, pg_url):
     env = db(pg_url)
 
     migrate = project.manage("migrate", env=env)
-    assert migrate.lines[:3] == ["Operations to perform:", "  Apply all migrations: project", "Running migrations:"]
+    assert migrate.lines[:3] == [
+        "Operations to perform:",
+        "  Apply all migrations: project",
+        "Running migrations:",
+    ]
     assert_migrate_output(migrate, ALL_MIGRATIONS)
     assert project.manage("showmigrations", env=env).lines == marks(3)
     assert_state(pg_url, 3)
@@ -194,7 +200,9 @@ def test_postgres_migrate_down_and_up_by_every_target_form(project, pg_url):
     ]
     for target, applied, verb, names in moves:
         result = project.run("migrate", target, env=env)
-        assert result.returncode == 0, f"migrate {target} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+        assert result.returncode == 0, (
+            f"migrate {target} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
         assert_migrate_output(result, names, verb=verb)
         assert_state(pg_url, applied)
         listing = project.manage("showmigrations", env=env)
@@ -212,7 +220,8 @@ def test_postgres_fake_records_the_version_without_running(project, pg_url):
     result = project.manage("migrate", "--fake", "0002", env=env)
     step_lines = [line for line in result.lines if line.startswith("  Applying ")]
     assert [line.split("...")[0] for line in step_lines] == [
-        "  Applying 0001_initial", "  Applying 0002_add_products_discount_rate"
+        "  Applying 0001_initial",
+        "  Applying 0002_add_products_discount_rate",
     ]
     assert all("FAKED" in line for line in step_lines), result.stdout
     assert version_rows(pg_url) == {"0002_add_products_discount_rate"}
@@ -249,7 +258,9 @@ def test_postgres_plan_and_check_change_nothing(project, pg_url):
     assert_state(pg_url, 3)
 
     behind = project.manage("migrate", "0001", env=env)
-    assert_migrate_output(behind, ["0003_fill_discount_rate", "0002_add_products_discount_rate"], "Unapplying")
+    assert_migrate_output(
+        behind, ["0003_fill_discount_rate", "0002_add_products_discount_rate"], "Unapplying"
+    )
     assert project.run("migrate", "--check", env=env).returncode == 1
     assert_state(pg_url, 1)
 
@@ -350,7 +361,9 @@ def test_postgres_data_migration_fills_existing_rows(project, pg_url):
         migrate = project.manage("migrate", env=env)
         assert_migrate_output(migrate, ["0003_fill_discount_rate"])
         with engine.connect() as connection:
-            rows = dict(connection.execute(sa.text("SELECT name, discount_rate FROM products")).all())
+            rows = dict(
+                connection.execute(sa.text("SELECT name, discount_rate FROM products")).all()
+            )
     finally:
         engine.dispose()
     assert rows == {"Dune": 0.0, "Emma": 0.25}
@@ -373,7 +386,9 @@ def test_mariadb_cycle(project, mariadb_url):
     assert project.manage("showmigrations", env=env).lines == marks(3)
 
     clean = project.run("makemigrations", "--check", env=env)
-    assert clean.returncode == 0, f"models and migrations disagree on MariaDB:\n{clean.stdout}\n{clean.stderr}"
+    assert clean.returncode == 0, (
+        f"models and migrations disagree on MariaDB:\n{clean.stdout}\n{clean.stderr}"
+    )
     assert "No changes detected" in clean.stdout
 
     zero = project.manage("migrate", "zero", env=env)
@@ -443,9 +458,15 @@ def test_postgres_migrations_run_with_the_servers_own_commit_settings(project, p
     """No session setting is changed for a run (it would stay on a pooled connection): every
     migration commits with the server's synchronous_commit."""
     create = 'op.create_table("commit_modes", sa.Column("revision", sa.String(32)), sa.Column("mode", sa.String(8)))'
-    for revision, parent, first in (("0004_mode", ALL_MIGRATIONS[-1], True), ("0005_mode", "0004_mode", False)):
-        (project.versions / f"{revision}.py").write_text(COMMIT_MODE_MIGRATION.format(
-            revision=revision, parent=parent, create=create if first else "pass"))
+    for revision, parent, first in (
+        ("0004_mode", ALL_MIGRATIONS[-1], True),
+        ("0005_mode", "0004_mode", False),
+    ):
+        (project.versions / f"{revision}.py").write_text(
+            COMMIT_MODE_MIGRATION.format(
+                revision=revision, parent=parent, create=create if first else "pass"
+            )
+        )
     project.manage("migrate", env=db(pg_url))
     with direct_engine(pg_url).connect() as connection:
         modes = dict(connection.execute(sa.text("SELECT revision, mode FROM commit_modes")).all())

@@ -27,7 +27,9 @@ def test_settings_option_beats_the_environment_which_beats_manage_py(project):
 
     env = {"SQLMANAGE_SETTINGS_MODULE": "project.other_settings"}
     project.manage("migrate", "0002", env=env)
-    assert applied(other) == {"0002_add_products_discount_rate"} and not project.sqlite_file.exists()
+    assert (
+        applied(other) == {"0002_add_products_discount_rate"} and not project.sqlite_file.exists()
+    )
 
     project.manage("migrate", "0001", "--settings", "project.settings", env=env)
     assert applied(project.sqlite_file) == {"0001_initial"}
@@ -57,7 +59,9 @@ def test_database_url_environment_variable_overrides_the_settings(project):
 
 def test_database_option_picks_an_alias_from_databases(project):
     with (project.path / "project" / "settings.py").open("a") as settings:
-        settings.write('\nDATABASES = {"reporting": {"URL": f"sqlite:///{BASE_DIR / \'reporting.sqlite3\'}"}}\n')
+        settings.write(
+            '\nDATABASES = {"reporting": {"URL": f"sqlite:///{BASE_DIR / \'reporting.sqlite3\'}"}}\n'
+        )
     project.manage("migrate", "0001", "--database", "reporting")
     assert applied(project.path / "reporting.sqlite3") == {"0001_initial"}
     assert not project.sqlite_file.exists()
@@ -83,7 +87,8 @@ def _settings_package(project, extra: str = "") -> None:
     package = project.path / "project" / "settings"
     package.mkdir()
     (package / "__init__.py").write_text(
-        f'DATABASE_URL = "sqlite:///{project.sqlite_file}"\n' + extra)
+        f'DATABASE_URL = "sqlite:///{project.sqlite_file}"\n' + extra
+    )
 
 
 def test_a_settings_package_finds_the_migrations_and_models_beside_it(project):
@@ -98,20 +103,30 @@ def test_a_settings_package_finds_the_migrations_and_models_beside_it(project):
 def test_a_module_inside_a_settings_package_finds_them_too(project):
     _settings_package(project)
     (project.path / "project" / "settings" / "production.py").write_text(
-        f'DATABASE_URL = "sqlite:///{project.path / "prod.sqlite3"}"\n')
+        f'DATABASE_URL = "sqlite:///{project.path / "prod.sqlite3"}"\n'
+    )
     project.manage("migrate", "--settings", "project.settings.production")
-    shown = project.manage("showmigrations", "--format", "plain", "--settings", "project.settings.production")
+    shown = project.manage(
+        "showmigrations", "--format", "plain", "--settings", "project.settings.production"
+    )
     assert " [X] 0003_fill_discount_rate" in shown.lines
 
 
 def test_makemigrations_never_starts_a_second_history_beside_one(project):
-    project.edit("project/settings.py", 'MIGRATIONS = BASE_DIR / "project" / "migrations"',
-                 'MIGRATIONS = BASE_DIR / "project" / "db" / "migrations"')
-    before = sorted(p.relative_to(project.path) for p in project.path.rglob("*") if "__pycache__" not in p.parts)
+    project.edit(
+        "project/settings.py",
+        'MIGRATIONS = BASE_DIR / "project" / "migrations"',
+        'MIGRATIONS = BASE_DIR / "project" / "db" / "migrations"',
+    )
+    before = sorted(
+        p.relative_to(project.path) for p in project.path.rglob("*") if "__pycache__" not in p.parts
+    )
     result = project.run("makemigrations", "--noinput")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "holds a history of 3 migrations" in result.stderr
     assert "second history" in result.stderr and "Set MIGRATIONS" in result.stderr
     assert "Traceback" not in result.stderr
-    after = sorted(p.relative_to(project.path) for p in project.path.rglob("*") if "__pycache__" not in p.parts)
+    after = sorted(
+        p.relative_to(project.path) for p in project.path.rglob("*") if "__pycache__" not in p.parts
+    )
     assert after == before

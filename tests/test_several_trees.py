@@ -65,26 +65,45 @@ def migration(revision, down, labels, depends, message, upgrade, downgrade) -> s
 
 FILES = {
     f"versions/{PRODUCTS}_create_products.py": migration(
-        PRODUCTS, None, ("shop",), None, "create products",
+        PRODUCTS,
+        None,
+        ("shop",),
+        None,
+        "create products",
         '    op.create_table("products", sa.Column("id", sa.Integer(), nullable=False),\n'
         '                    sa.Column("name", sa.String(100), nullable=False),\n'
         '                    sa.PrimaryKeyConstraint("id", name=op.f("pk_products")))',
-        '    op.drop_table("products")'),
+        '    op.drop_table("products")',
+    ),
     f"versions/{PRICE}_add_products_price.py": migration(
-        PRICE, PRODUCTS, None, None, "add products price",
+        PRICE,
+        PRODUCTS,
+        None,
+        None,
+        "add products price",
         '    with op.batch_alter_table("products") as batch_op:\n'
         '        batch_op.add_column(sa.Column("price", sa.Float(), nullable=True))',
         '    with op.batch_alter_table("products") as batch_op:\n'
-        '        batch_op.drop_column("price")'),
+        '        batch_op.drop_column("price")',
+    ),
     f"accounts/{CUSTOMERS}_create_customers.py": migration(
-        CUSTOMERS, None, ("accounts",), None, "create customers",
+        CUSTOMERS,
+        None,
+        ("accounts",),
+        None,
+        "create customers",
         '    op.create_table("customers", sa.Column("id", sa.Integer(), nullable=False),\n'
         '                    sa.Column("email", sa.String(200), nullable=False),\n'
         '                    sa.PrimaryKeyConstraint("id", name=op.f("pk_customers")))',
-        '    op.drop_table("customers")'),
+        '    op.drop_table("customers")',
+    ),
     f"accounts/{ORDERS}_create_orders.py": migration(
-        ORDERS, CUSTOMERS, None, PRICE, "create orders",
-        '    op.create_table(\n'
+        ORDERS,
+        CUSTOMERS,
+        None,
+        PRICE,
+        "create orders",
+        "    op.create_table(\n"
         '        "orders", sa.Column("id", sa.Integer(), nullable=False),\n'
         '        sa.Column("customer_id", sa.Integer(), nullable=False),\n'
         '        sa.Column("product_id", sa.Integer(), nullable=False),\n'
@@ -93,7 +112,8 @@ FILES = {
         '        sa.ForeignKeyConstraint(["product_id"], ["products.id"],\n'
         '                                name=op.f("fk_orders_product_id_products")),\n'
         '        sa.PrimaryKeyConstraint("id", name=op.f("pk_orders")))',
-        '    op.drop_table("orders")'),
+        '    op.drop_table("orders")',
+    ),
 }
 
 LISTED = [
@@ -124,8 +144,14 @@ def trees(tmp_path: Path) -> Project:
         (migrations / name).parent.mkdir(exist_ok=True)
         (migrations / name).write_text(text)
     (project.path / "shop" / "models" / "catalogue.py").write_text(MODELS)
-    locations = os.pathsep.join(f"%(here)s/shop/migrations/{folder}" for folder in ("versions", "accounts"))
-    project.edit("alembic.ini", "path_separator = os\n", f"path_separator = os\nversion_locations = {locations}\n")
+    locations = os.pathsep.join(
+        f"%(here)s/shop/migrations/{folder}" for folder in ("versions", "accounts")
+    )
+    project.edit(
+        "alembic.ini",
+        "path_separator = os\n",
+        f"path_separator = os\nversion_locations = {locations}\n",
+    )
     return project
 
 
@@ -138,7 +164,9 @@ def shop_folder(project: Project) -> Path:
 
 
 def applying(result) -> list[str]:
-    return [line.strip() for line in result.lines if line.strip().startswith(("Applying", "Unapplying"))]
+    return [
+        line.strip() for line in result.lines if line.strip().startswith(("Applying", "Unapplying"))
+    ]
 
 
 def test_showmigrations_lists_each_tree_under_its_label(trees):
@@ -148,17 +176,27 @@ def test_showmigrations_lists_each_tree_under_its_label(trees):
     detailed = trees.manage("showmigrations", "--plan", "-v", "2").lines
     assert detailed[3] == f"[ ]  {IN_ORDER[3]} ... ({IN_ORDER[2]}, {IN_ORDER[1]})"
     # a tree's plan keeps what it depends on in the other tree, as Django's does
-    assert trees.manage("showmigrations", "--plan", "accounts").lines == [f"[ ]  {name}" for name in IN_ORDER]
-    assert trees.manage("showmigrations", "--plan", "shop").lines == [f"[ ]  {name}" for name in IN_ORDER[:2]]
+    assert trees.manage("showmigrations", "--plan", "accounts").lines == [
+        f"[ ]  {name}" for name in IN_ORDER
+    ]
+    assert trees.manage("showmigrations", "--plan", "shop").lines == [
+        f"[ ]  {name}" for name in IN_ORDER[:2]
+    ]
     data = json.loads(trees.manage("showmigrations", "--format", "json").stdout)
     assert data["app_labels"] == ["accounts", "shop"]
     assert {m["id"]: (m["app_label"], m["depends_on"]) for m in data["migrations"]} == {
-        PRODUCTS: ("shop", []), PRICE: ("shop", []), CUSTOMERS: ("accounts", []), ORDERS: ("accounts", [PRICE]),
+        PRODUCTS: ("shop", []),
+        PRICE: ("shop", []),
+        CUSTOMERS: ("accounts", []),
+        ORDERS: ("accounts", [PRICE]),
     }
     table = trees.manage("showmigrations", "--format", "table", env={"COLUMNS": "120"}).stdout
     assert "App" in table and "Migrations for accounts, shop" in table
     assert [line.split("│")[1].strip() for line in table.splitlines() if "│" in line][1:] == [
-        "accounts", "accounts", "shop", "shop",
+        "accounts",
+        "accounts",
+        "shop",
+        "shop",
     ]
 
 
@@ -185,7 +223,10 @@ def test_migrate_label_zero_takes_its_dependents_and_comes_back(trees):
 
     shop = trees.manage("migrate", "shop")
     assert shop.lines[1] == "  Apply all migrations: shop"
-    assert applying(shop) == [f"Applying {PRODUCTS}_create_products... OK", f"Applying {PRICE}_add_products_price... OK"]
+    assert applying(shop) == [
+        f"Applying {PRODUCTS}_create_products... OK",
+        f"Applying {PRICE}_add_products_price... OK",
+    ]
     assert trees.sqlite_version() == {CUSTOMERS, PRICE}
 
     back = trees.manage("migrate", "shop", PRODUCTS[:4])
@@ -195,7 +236,10 @@ def test_migrate_label_zero_takes_its_dependents_and_comes_back(trees):
     # the accounts tree's last migration needs shop's price column: migrate brings it along
     forward = trees.manage("migrate", "accounts", ORDERS[:4])
     assert forward.lines[1] == f"  Target specific migration: {ORDERS}_create_orders, from accounts"
-    assert applying(forward) == [f"Applying {PRICE}_add_products_price... OK", f"Applying {ORDERS}_create_orders... OK"]
+    assert applying(forward) == [
+        f"Applying {PRICE}_add_products_price... OK",
+        f"Applying {ORDERS}_create_orders... OK",
+    ]
     assert trees.sqlite_version() == {ORDERS}
     assert trees.manage("showmigrations").lines == [line.replace("[ ]", "[X]") for line in LISTED]
 
@@ -205,9 +249,14 @@ def test_migrate_label_zero_takes_its_dependents_and_comes_back(trees):
 
 
 def test_an_unknown_label_lists_the_labels(trees):
-    for args in (["migrate", "nope", "zero"], ["showmigrations", "nope"], ["makemigrations", "nope"],
-                 ["sqlmigrate", "nope", PRODUCTS], ["squashmigrations", "nope", PRODUCTS, PRICE],
-                 ["migrate", "--plan", "nope", "zero"]):
+    for args in (
+        ["migrate", "nope", "zero"],
+        ["showmigrations", "nope"],
+        ["makemigrations", "nope"],
+        ["sqlmigrate", "nope", PRODUCTS],
+        ["squashmigrations", "nope", PRODUCTS, PRICE],
+        ["migrate", "--plan", "nope", "zero"],
+    ):
         result = trees.run(*args)
         assert (result.returncode, result.stderr) == (1, UNKNOWN_LABEL), args
     assert not trees.sqlite_file.exists()
@@ -228,9 +277,12 @@ def test_bases_without_labels_are_one_tree_told_how_to_split(trees):
 def test_makemigrations_writes_on_the_tree_s_head_in_its_folder(trees):
     clean = trees.run("makemigrations", "--check")
     assert (clean.returncode, clean.stdout) == (0, "No changes detected\n")
-    trees.edit("shop/models/catalogue.py", '    email: Mapped[str] = mapped_column(sa.String(200))\n',
-               '    email: Mapped[str] = mapped_column(sa.String(200))\n'
-               '    nickname: Mapped[str | None] = mapped_column(sa.String(50))\n')
+    trees.edit(
+        "shop/models/catalogue.py",
+        "    email: Mapped[str] = mapped_column(sa.String(200))\n",
+        "    email: Mapped[str] = mapped_column(sa.String(200))\n"
+        "    nickname: Mapped[str | None] = mapped_column(sa.String(50))\n",
+    )
 
     dirty = trees.run("makemigrations", "--check")
     assert dirty.returncode == 1
@@ -258,26 +310,40 @@ def test_makemigrations_writes_on_the_tree_s_head_in_its_folder(trees):
     # a shop table pointing into accounts: the migration depends on accounts' head, as a
     # Django migration depends on the apps its foreign keys point into
     catalogue = trees.path / "shop" / "models" / "catalogue.py"
-    catalogue.write_text(catalogue.read_text() + (
-        "\n\nclass Review(Base):\n    __tablename__ = \"reviews\"\n"
-        "    id: Mapped[int] = mapped_column(primary_key=True)\n"
-        "    customer_id: Mapped[int] = mapped_column(sa.ForeignKey(\"customers.id\"))\n"
-    ))
+    catalogue.write_text(
+        catalogue.read_text()
+        + (
+            '\n\nclass Review(Base):\n    __tablename__ = "reviews"\n'
+            "    id: Mapped[int] = mapped_column(primary_key=True)\n"
+            '    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id"))\n'
+        )
+    )
     trees.manage("makemigrations", "shop", "-n", "create_reviews")
     (reviews,) = shop_folder(trees).glob("*_create_reviews.py")
     source = reviews.read_text()
-    assert f"down_revision: Union[str, Sequence[str], None] = '{filled.name.split('_', 1)[0]}'" in source
+    assert (
+        f"down_revision: Union[str, Sequence[str], None] = '{filled.name.split('_', 1)[0]}'"
+        in source
+    )
     assert f"depends_on: Union[str, Sequence[str], None] = '{new.split('_', 1)[0]}'" in source
 
     shop_only = trees.manage("migrate", "shop")
     assert sorted(applying(shop_only)) == sorted(
-        [*(f"Applying {name.split('.', 1)[1]}... OK" for name in IN_ORDER),
-         f"Applying {new[:-3]}... OK", f"Applying {filled.stem}... OK", f"Applying {reviews.stem}... OK"])
+        [
+            *(f"Applying {name.split('.', 1)[1]}... OK" for name in IN_ORDER),
+            f"Applying {new[:-3]}... OK",
+            f"Applying {filled.stem}... OK",
+            f"Applying {reviews.stem}... OK",
+        ]
+    )
     assert applying(shop_only)[-1] == f"Applying {reviews.stem}... OK"
     assert trees.run("makemigrations", "--check").returncode == 0
     alembic = trees.alembic("heads")
     assert alembic.returncode == 0, alembic.stderr
-    assert {line.split()[0] for line in alembic.lines} == {new.split("_", 1)[0], reviews.name.split("_", 1)[0]}
+    assert {line.split()[0] for line in alembic.lines} == {
+        new.split("_", 1)[0],
+        reviews.name.split("_", 1)[0],
+    }
 
 
 def test_sqlmigrate_takes_the_tree_s_label(trees):
@@ -285,7 +351,9 @@ def test_sqlmigrate_takes_the_tree_s_label(trees):
     assert "CREATE TABLE orders" in orders
     assert "REFERENCES products (id)" in orders
     assert trees.manage("sqlmigrate", ORDERS[:6]).stdout == orders
-    price = trees.manage("sqlmigrate", "shop", PRICE, env={"DATABASE_URL": "postgresql://u:p@127.0.0.1:1/none"})
+    price = trees.manage(
+        "sqlmigrate", "shop", PRICE, env={"DATABASE_URL": "postgresql://u:p@127.0.0.1:1/none"}
+    )
     assert "ALTER TABLE products ADD COLUMN price FLOAT" in price.stdout
     backwards = trees.manage("sqlmigrate", "accounts", ORDERS, "--backwards").stdout
     assert "DROP TABLE orders" in backwards
@@ -295,13 +363,17 @@ def test_sqlmigrate_takes_the_tree_s_label(trees):
 def test_squashing_a_tree_keeps_its_label_and_depends_on(trees):
     trees.manage("migrate", "accounts", CUSTOMERS)  # this database stands inside the range
     squashed = trees.manage("squashmigrations", "accounts", ORDERS[:4], "--noinput")
-    assert "Moved the 2 replaced migrations to shop/migrations/accounts/replaced/" in squashed.stdout
+    assert (
+        "Moved the 2 replaced migrations to shop/migrations/accounts/replaced/" in squashed.stdout
+    )
     (path,) = accounts_folder(trees).glob(f"{ORDERS}_squashed_*.py")
     source = path.read_text()
     assert "branch_labels: Union[str, Sequence[str], None] = ('accounts',)" in source
     assert f"depends_on: Union[str, Sequence[str], None] = '{PRICE}'" in source
     assert "op.create_table('products'" not in source
-    assert trees.manage("showmigrations", "accounts").lines[1].startswith(f" [-] {ORDERS}_squashed_")
+    assert (
+        trees.manage("showmigrations", "accounts").lines[1].startswith(f" [-] {ORDERS}_squashed_")
+    )
 
     result = trees.manage("migrate")
     assert applying(result) == [
@@ -318,7 +390,10 @@ def test_squashing_a_tree_keeps_its_label_and_depends_on(trees):
 def two_databases(request, tmp_path) -> tuple[str, str]:
     """Two empty databases of one kind: one for manage.py, one for plain alembic."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'migrated.sqlite3'}", f"sqlite:///{tmp_path / 'upgraded.sqlite3'}"
+        return (
+            f"sqlite:///{tmp_path / 'migrated.sqlite3'}",
+            f"sqlite:///{tmp_path / 'upgraded.sqlite3'}",
+        )
     return another_database(request, request.param), another_database(request, request.param)
 
 
@@ -344,19 +419,21 @@ def test_plain_alembic_builds_and_unbuilds_the_same_schema(trees, two_databases)
     trees.manage("migrate", env=migrated)
     trees.alembic("upgrade", "heads", env=upgraded)
     assert database_schema(two_databases[0]) == database_schema(two_databases[1])
-    assert trees.manage("showmigrations", env=upgraded).lines == [line.replace("[ ]", "[X]") for line in LISTED]
+    assert trees.manage("showmigrations", env=upgraded).lines == [
+        line.replace("[ ]", "[X]") for line in LISTED
+    ]
 
 
 # --- one folder of migrations per database kind (Prefect's layout) -------------------------
 
-PER_DIALECT_SETTINGS = '''
+PER_DIALECT_SETTINGS = """
 import os
 
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 # One migrations folder per kind of database, picked by the URL.
 DIALECT = "postgresql" if DATABASE_URL.startswith("postgres") else "sqlite"
 MIGRATIONS = BASE_DIR / "shop" / "migrations" / DIALECT
-'''
+"""
 DIALECT_REVISIONS = {"sqlite": "5a5a5a5a5a5a", "postgresql": "7b7b7b7b7b7b"}
 
 
@@ -381,14 +458,25 @@ def per_dialect(tmp_path: Path) -> Project:
             shutil.copy(common / name, folder / name)
         (folder / "versions" / f"{revision}_create_products.py").write_text(
             FILES[f"versions/{PRODUCTS}_create_products.py"]
-            .replace(PRODUCTS, revision).replace("('shop',)", "None")
-            .replace('nullable=False),\n', 'nullable=False),\n'
-                     '                    sa.Column("price", sa.Float(), nullable=True),\n', 1)
+            .replace(PRODUCTS, revision)
+            .replace("('shop',)", "None")
+            .replace(
+                "nullable=False),\n",
+                "nullable=False),\n"
+                '                    sa.Column("price", sa.Float(), nullable=True),\n',
+                1,
+            )
         )
-    project.edit("alembic.ini", "script_location = shop/migrations\n", "script_location = shop/migrations/sqlite\n")
+    project.edit(
+        "alembic.ini",
+        "script_location = shop/migrations\n",
+        "script_location = shop/migrations/sqlite\n",
+    )
     ini = project.path / "alembic.ini"
-    ini.write_text(ini.read_text() + "\n[postgresql]\nscript_location = shop/migrations/postgresql\n"
-                   "path_separator = os\nprepend_sys_path = .\n")
+    ini.write_text(
+        ini.read_text() + "\n[postgresql]\nscript_location = shop/migrations/postgresql\n"
+        "path_separator = os\nprepend_sys_path = .\n"
+    )
     return project
 
 
@@ -399,13 +487,19 @@ def test_per_dialect_folders_picked_by_the_url(per_dialect, request):
     assert per_dialect.sqlite_version() == {"5a5a5a5a5a5a"}
     assert per_dialect.run("makemigrations", "--check").returncode == 0
 
-    migrated, upgraded = another_database(request, "postgresql"), another_database(request, "postgresql")
+    migrated, upgraded = (
+        another_database(request, "postgresql"),
+        another_database(request, "postgresql"),
+    )
     on_postgres = per_dialect.manage("migrate", env={"DATABASE_URL": migrated})
     assert applying(on_postgres) == ["Applying 7b7b7b7b7b7b_create_products... OK"]
     assert per_dialect.manage("showmigrations", env={"DATABASE_URL": migrated}).lines == [
-        "shop", " [X] 7b7b7b7b7b7b_create_products",
+        "shop",
+        " [X] 7b7b7b7b7b7b_create_products",
     ]
-    plain = per_dialect.alembic("-n", "postgresql", "upgrade", "head", env={"DATABASE_URL": upgraded})
+    plain = per_dialect.alembic(
+        "-n", "postgresql", "upgrade", "head", env={"DATABASE_URL": upgraded}
+    )
     assert plain.returncode == 0, plain.stderr
     assert version_rows(migrated) == version_rows(upgraded) == {"7b7b7b7b7b7b"}
     assert database_schema(migrated) == database_schema(upgraded)

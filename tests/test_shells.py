@@ -45,9 +45,13 @@ def test_shell_has_a_session_and_every_model_on_a_terminal(migrated):
     migrated.manage("dbshell", "--", "insert into categories (id, name) values (2, 'films')")
     child.sendline("print('categories=%d' % session.query(Category).count())")
     child.expect_exact("categories=2")
-    child.sendline("print('models:', sorted(n for n, v in globals().items() if hasattr(v, '__mapper__')))")
+    child.sendline(
+        "print('models:', sorted(n for n, v in globals().items() if hasattr(v, '__mapper__')))"
+    )
     child.expect_exact("models: ['Category', 'Customer', 'Product', 'Review']")
-    child.sendline("print('name=' + session.scalars(select(Product.name).order_by(Product.id.desc())).first())")
+    child.sendline(
+        "print('name=' + session.scalars(select(Product.name).order_by(Product.id.desc())).first())"
+    )
     child.expect_exact("name=Emma")
     child.sendline("exit()")
     assert finish(child) == 0
@@ -67,7 +71,9 @@ def test_shell_without_ipython_says_so(migrated):
 
 
 def test_shell_runs_code_from_the_command_line_and_from_stdin(migrated):
-    result = migrated.manage("shell", "-v", "2", "-c", "print('count=%d' % session.query(Product).count())")
+    result = migrated.manage(
+        "shell", "-v", "2", "-c", "print('count=%d' % session.query(Product).count())"
+    )
     lines = result.lines
     assert lines[:2] == ["10 objects imported automatically:", ""]
     assert "  from project.models.catalogue import Category, Product" in lines
@@ -80,11 +86,18 @@ def test_shell_runs_code_from_the_command_line_and_from_stdin(migrated):
     script = "for product in session.scalars(select(Product).order_by(Product.name)):\n    print(product.name)\n"
     assert migrated.manage("shell", "-v", "0", stdin=script).lines == ["Dune", "Emma"]
 
-    failed = migrated.run("shell", "-v", "0", "-c", "session.add(Product(name='x')); session.flush()")
+    failed = migrated.run(
+        "shell", "-v", "0", "-c", "session.add(Product(name='x')); session.flush()"
+    )
     assert failed.returncode == 1
     assert failed.stdout == ""
-    assert "sqlite3.IntegrityError" in failed.stderr and "NOT NULL constraint failed" in failed.stderr
-    assert 'Traceback (most recent call last):\n  File "<command>", line 1, in <module>\n' in failed.stderr
+    assert (
+        "sqlite3.IntegrityError" in failed.stderr and "NOT NULL constraint failed" in failed.stderr
+    )
+    assert (
+        'Traceback (most recent call last):\n  File "<command>", line 1, in <module>\n'
+        in failed.stderr
+    )
     assert "Unexpected error" not in failed.stderr
 
 
@@ -93,7 +106,9 @@ def test_shell_on_an_async_url_uses_a_sync_driver_on_the_same_database(migrated,
     env = {"DATABASE_URL": pg_url.replace("postgresql://", "postgresql+asyncpg://")}
     migrated.manage("migrate", "-v", "0", env=env)
     seed(pg_url)
-    result = migrated.manage("shell", "-c", "print('count=%d' % session.query(Product).count())", env=env)
+    result = migrated.manage(
+        "shell", "-c", "print('count=%d' % session.query(Product).count())", env=env
+    )
     assert result.lines == [
         "10 objects imported automatically (use -v 2 for details).",
         "The database URL names the async driver asyncpg; engine and session use the synchronous "
@@ -113,14 +128,22 @@ def test_dbshell_opens_sqlite3_on_a_terminal(migrated):
 
 
 def test_dbshell_passes_parameters_and_the_exit_status_of_sqlite3(migrated, tmp_path):
-    assert migrated.manage("dbshell", "--", "select name from products order by id").lines == ["Dune", "Emma"]
+    assert migrated.manage("dbshell", "--", "select name from products order by id").lines == [
+        "Dune",
+        "Emma",
+    ]
 
     failed = migrated.run("dbshell", "--", ".exit 3")
     assert failed.returncode == 3
-    assert failed.stderr == f"Error: \"sqlite3 {migrated.sqlite_file} '.exit 3'\" returned non-zero exit status 3.\n"
+    assert (
+        failed.stderr
+        == f"Error: \"sqlite3 {migrated.sqlite_file} '.exit 3'\" returned non-zero exit status 3.\n"
+    )
 
     with open(migrated.path / "project" / "settings.py", "a") as settings:
-        settings.write("DATABASES = {'other': {'URL': f\"sqlite:///{BASE_DIR / 'other.sqlite3'}\"}}\n")
+        settings.write(
+            "DATABASES = {'other': {'URL': f\"sqlite:///{BASE_DIR / 'other.sqlite3'}\"}}\n"
+        )
     other = migrated.manage("dbshell", "--database", "other", "--", "pragma database_list")
     assert other.stdout.strip() == f"0|main|{migrated.path / 'other.sqlite3'}"
 
@@ -150,7 +173,15 @@ def test_psql_gets_the_password_in_its_environment_never_in_its_arguments(projec
     project.manage("migrate", "-v", "0", env=env)
     shell_line = "\\! echo \"password=$PGPASSWORD\"; tr '\\0' ' ' < /proc/$PPID/cmdline; echo"
     result = project.manage(
-        "dbshell", "--", "-A", "-t", "-c", "select 'n=' || count(*) from products", "-c", shell_line, env=env
+        "dbshell",
+        "--",
+        "-A",
+        "-t",
+        "-c",
+        "select 'n=' || count(*) from products",
+        "-c",
+        shell_line,
+        env=env,
     )
     n_line, password_line, psql_argv = result.lines
     assert n_line == "n=0"
@@ -161,13 +192,17 @@ def test_psql_gets_the_password_in_its_environment_never_in_its_arguments(projec
     failed = project.run("dbshell", "--", "-c", "select nonsense", env=env)
     assert failed.returncode == 1
     assert 'column "nonsense" does not exist' in failed.stderr
-    assert "returned non-zero exit status 1." in failed.stderr and "psql -U postgres" in failed.stderr
+    assert (
+        "returned non-zero exit status 1." in failed.stderr and "psql -U postgres" in failed.stderr
+    )
     assert SECRET not in failed.stderr
 
 
 @pytest.mark.mariadb
 def test_dbshell_runs_the_mariadb_client_with_the_password_in_its_environment(project, mariadb_url):
-    assert project.manage("dbshell", "--", "-N", "-e", "select 40 + 2", env={"DATABASE_URL": mariadb_url}).lines == ["42"]
+    assert project.manage(
+        "dbshell", "--", "-N", "-e", "select 40 + 2", env={"DATABASE_URL": mariadb_url}
+    ).lines == ["42"]
     wrong = mariadb_url.replace("root@", f"root:{SECRET}@", 1)
     refused = project.run("dbshell", "--", "-e", "select 1", env={"DATABASE_URL": wrong})
     assert refused.returncode == 1
@@ -175,17 +210,36 @@ def test_dbshell_runs_the_mariadb_client_with_the_password_in_its_environment(pr
     assert SECRET not in refused.stderr
 
 
-@pytest.mark.parametrize("url, args", [
-    (f"postgresql://app:{SECRET}@db.example:6543/shop?sslmode=require",
-     ["psql", "-U", "app", "-h", "db.example", "-p", "6543", "-c", "select 1", "shop"]),
-    (f"postgresql+asyncpg://app:{SECRET}@db.example/shop",
-     ["psql", "-U", "app", "-h", "db.example", "-c", "select 1", "shop"]),
-    (f"mysql+pymysql://app:{SECRET}@db.example:3307/shop?charset=utf8mb4",
-     ["mysql", "--user=app", "--host=db.example", "--port=3307", "--default-character-set=utf8mb4",
-      "shop", "-c", "select 1"]),
-    (f"mariadb+pymysql://app:{SECRET}@db.example/shop",
-     ["mariadb", "--user=app", "--host=db.example", "shop", "-c", "select 1"]),
-])
+@pytest.mark.parametrize(
+    "url, args",
+    [
+        (
+            f"postgresql://app:{SECRET}@db.example:6543/shop?sslmode=require",
+            ["psql", "-U", "app", "-h", "db.example", "-p", "6543", "-c", "select 1", "shop"],
+        ),
+        (
+            f"postgresql+asyncpg://app:{SECRET}@db.example/shop",
+            ["psql", "-U", "app", "-h", "db.example", "-c", "select 1", "shop"],
+        ),
+        (
+            f"mysql+pymysql://app:{SECRET}@db.example:3307/shop?charset=utf8mb4",
+            [
+                "mysql",
+                "--user=app",
+                "--host=db.example",
+                "--port=3307",
+                "--default-character-set=utf8mb4",
+                "shop",
+                "-c",
+                "select 1",
+            ],
+        ),
+        (
+            f"mariadb+pymysql://app:{SECRET}@db.example/shop",
+            ["mariadb", "--user=app", "--host=db.example", "shop", "-c", "select 1"],
+        ),
+    ],
+)
 def test_client_command_puts_the_password_only_in_the_environment(url, args, tmp_path, monkeypatch):
     for program in ("mysql", "mariadb"):  # both on PATH: each URL gets its own client
         (tmp_path / program).touch(mode=0o755)
@@ -207,5 +261,7 @@ def test_a_mysql_url_falls_back_on_the_mariadb_client(tmp_path, monkeypatch):
 
 def test_client_command_for_sqlite_files_and_memory(tmp_path):
     path = tmp_path / "db.sqlite3"
-    assert client_command(parse_url(f"sqlite:///{path}"), [".tables"]) == ClientCommand(["sqlite3", str(path), ".tables"])
+    assert client_command(parse_url(f"sqlite:///{path}"), [".tables"]) == ClientCommand(
+        ["sqlite3", str(path), ".tables"]
+    )
     assert client_command(parse_url("sqlite+aiosqlite://")) == ClientCommand(["sqlite3"])

@@ -48,7 +48,10 @@ def test_table_format_off_a_terminal_is_a_plain_table(project):
     result = project.manage("showmigrations", "--format", "table", env={"COLUMNS": "400"})
     assert "Migrations for project" in result.stdout
     assert "0003_fill_discount_rate" in result.stdout and "fill discount rate" in result.stdout
-    assert "2 applied, 1 pending · database at 0002_add_products_discount_rate · head is 0003_fill_discount_rate" in result.stdout
+    assert (
+        "2 applied, 1 pending · database at 0002_add_products_discount_rate · head is 0003_fill_discount_rate"
+        in result.stdout
+    )
     assert "\x1b[" not in result.stdout
 
 
@@ -69,8 +72,11 @@ def run_in_terminal(project, *args: str, env: dict | None = None) -> str:
     """Run manage.py with stdout on a pseudo-terminal, as a developer's shell does."""
     main, secondary = pty.openpty()
     process = subprocess.Popen(
-        [sys.executable, "manage.py", *args], cwd=project.path, stdout=secondary,
-        stderr=subprocess.PIPE, env={**project.environment(env), "COLUMNS": "140", "TERM": "xterm-256color"},
+        [sys.executable, "manage.py", *args],
+        cwd=project.path,
+        stdout=secondary,
+        stderr=subprocess.PIPE,
+        env={**project.environment(env), "COLUMNS": "140", "TERM": "xterm-256color"},
     )
     os.close(secondary)
     chunks = []

@@ -43,8 +43,12 @@ SQLITE_LONG_STATEMENT = migration_file(
 
 def _start(project, env: dict) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "manage.py", "migrate", "--noinput"], cwd=project.path,
-        env=project.environment(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=project.path,
+        env=project.environment(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         # SIGINT with a terminal's disposition, not the ignored one of a background job.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
@@ -57,7 +61,8 @@ def _wait_for_statement(monitor, process, event: str) -> None:
         assert process.poll() is None, process.communicate()
         found = monitor.exec_driver_sql(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sqlmanage' "
-            f"AND datname = current_database() AND state = 'active' AND {condition}").scalar()
+            f"AND datname = current_database() AND state = 'active' AND {condition}"
+        ).scalar()
         if found:
             return
         time.sleep(0.1)
@@ -77,7 +82,9 @@ def _assert_interrupted(process, stdout: str, stderr: str) -> None:
 def test_a_signal_cancels_the_running_statement(project, pg_url, signum, event):
     env = {"DATABASE_URL": pg_url}
     project.manage("migrate", env=env)
-    (project.versions / "0004_add_note.py").write_text(WAITS_FOR_LOCK if event == "lock" else LONG_STATEMENT)
+    (project.versions / "0004_add_note.py").write_text(
+        WAITS_FOR_LOCK if event == "lock" else LONG_STATEMENT
+    )
     engine = direct_engine(pg_url)
     try:
         with engine.connect() as blocker, engine.connect() as monitor:
@@ -86,7 +93,9 @@ def test_a_signal_cancels_the_running_statement(project, pg_url, signum, event):
             if event == "long":
                 blocker.rollback()
             process = _start(project, env)
-            _wait_for_statement(monitor.execution_options(isolation_level="AUTOCOMMIT"), process, event)
+            _wait_for_statement(
+                monitor.execution_options(isolation_level="AUTOCOMMIT"), process, event
+            )
             sent = time.monotonic()
             process.send_signal(signum)
             try:
@@ -140,7 +149,8 @@ def test_mariadb_a_signal_kills_the_query_waiting_on_a_lock(project, mariadb_url
                 assert process.poll() is None, process.communicate()
                 waiting = monitor.exec_driver_sql(
                     "SELECT count(*) FROM information_schema.processlist WHERE db = DATABASE() "
-                    "AND state LIKE 'Waiting for table metadata lock%%'").scalar()
+                    "AND state LIKE 'Waiting for table metadata lock%%'"
+                ).scalar()
                 monitor.rollback()
                 if waiting:
                     break

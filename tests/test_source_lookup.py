@@ -12,13 +12,17 @@ def test_a_nested_module_is_found_without_running_its_packages(tmp_path, monkeyp
     package = tmp_path / "heavyframework"
     (package / "models").mkdir(parents=True)
     (package / "__init__.py").write_text("raise RuntimeError('the framework was imported')\n")
-    (package / "models" / "__init__.py").write_text("raise RuntimeError('the models were imported')\n")
+    (package / "models" / "__init__.py").write_text(
+        "raise RuntimeError('the models were imported')\n"
+    )
     (package / "models" / "dag.py").write_text("")
     monkeypatch.syspath_prepend(str(tmp_path))
 
     found = _spec_without_import("heavyframework.models")
     assert found.submodule_search_locations == [str(package / "models")]
-    assert _spec_without_import("heavyframework.models.dag").origin == str(package / "models" / "dag.py")
+    assert _spec_without_import("heavyframework.models.dag").origin == str(
+        package / "models" / "dag.py"
+    )
     assert "heavyframework" not in sys.modules
 
 

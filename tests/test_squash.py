@@ -36,12 +36,16 @@ def full_schema(url: str) -> dict:
             if table == "sqlmanage_migrations":
                 continue
             schema[table] = {
-                "columns": [(c["name"], str(c["type"]), c["nullable"], c.get("default"))
-                            for c in inspector.get_columns(table)],
+                "columns": [
+                    (c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                    for c in inspector.get_columns(table)
+                ],
                 "pk": inspector.get_pk_constraint(table),
                 "fks": sorted(inspector.get_foreign_keys(table), key=lambda fk: fk["name"] or ""),
                 "indexes": sorted(inspector.get_indexes(table), key=lambda ix: ix["name"]),
-                "unique": sorted(inspector.get_unique_constraints(table), key=lambda uq: uq["name"] or ""),
+                "unique": sorted(
+                    inspector.get_unique_constraints(table), key=lambda uq: uq["name"] or ""
+                ),
             }
         return schema
     finally:
@@ -55,8 +59,10 @@ def database_urls(request, project):
         yield [f"sqlite:///{project.path / f'db{n}.sqlite3'}" for n in range(4)]
         return
     with ExitStack() as stack:
-        yield [stack.enter_context(contextmanager(_server_database)(PG_ADMIN_URL, "PostgreSQL"))
-               for _ in range(4)]
+        yield [
+            stack.enter_context(contextmanager(_server_database)(PG_ADMIN_URL, "PostgreSQL"))
+            for _ in range(4)
+        ]
 
 
 def test_squashed_history_builds_the_same_schema(project, database_urls):
@@ -70,16 +76,23 @@ def test_squashed_history_builds_the_same_schema(project, database_urls):
 
     squashed = project.manage("squashmigrations", "0004", "--noinput", env=middle)
     assert squashed.lines[:5] == [
-        "Will squash the following migrations:", " - 0001_initial",
-        " - 0002_add_products_discount_rate", " - 0003_fill_discount_rate",
+        "Will squash the following migrations:",
+        " - 0001_initial",
+        " - 0002_add_products_discount_rate",
+        " - 0003_fill_discount_rate",
         " - 0004_add_products_discount_code",
     ]
-    assert f"Created new squashed migration project/migrations/versions/{SQUASHED}.py" in squashed.stdout
+    assert (
+        f"Created new squashed migration project/migrations/versions/{SQUASHED}.py"
+        in squashed.stdout
+    )
     assert "Manual porting required" in squashed.stdout
     assert squashed.lines[-1] == "    0003_fill_discount_rate"
     assert project.migration_files() == [f"{SQUASHED}.py"]
     assert sorted(p.name for p in (project.versions / "replaced").glob("*.py")) == [
-        "0001_initial.py", "0002_add_products_discount_rate.py", "0003_fill_discount_rate.py",
+        "0001_initial.py",
+        "0002_add_products_discount_rate.py",
+        "0003_fill_discount_rate.py",
         "0004_add_products_discount_code.py",
     ]
     source = (project.versions / f"{SQUASHED}.py").read_text()
@@ -124,10 +137,14 @@ def test_squash_refuses_what_it_cannot_do(project):
     assert "Cannot find a migration matching '0099'" in unknown.stderr
     assert "Traceback" not in unknown.stderr
 
-    for name, down in (("0004_left", "0003_fill_discount_rate"), ("0004_right", "0003_fill_discount_rate"),
-                       ("0005_merge", ("0004_left", "0004_right"))):
+    for name, down in (
+        ("0004_left", "0003_fill_discount_rate"),
+        ("0004_right", "0003_fill_discount_rate"),
+        ("0005_merge", ("0004_left", "0004_right")),
+    ):
         (project.versions / f"{name}.py").write_text(
-            migration_file(name, "    pass", "    pass", down_revision=down))
+            migration_file(name, "    pass", "    pass", down_revision=down)
+        )
     merge = project.run("squashmigrations", "0003", "0005")
     assert merge.returncode == 1
     assert "Cannot squash a range that contains the merge migration 0005_merge." in merge.stderr
@@ -143,11 +160,19 @@ def test_squash_refuses_what_it_cannot_do(project):
     assert clobber.returncode == 1
     assert "replaced already holds 0001_initial.py" in clobber.stderr
     assert project.migration_files() == [
-        "0001_initial.py", "0002_add_products_discount_rate.py", "0003_fill_discount_rate.py",
+        "0001_initial.py",
+        "0002_add_products_discount_rate.py",
+        "0003_fill_discount_rate.py",
     ]
-    assert (project.versions / "replaced" / "0001_initial.py").read_text() == "# an earlier squash\n"
+    assert (
+        project.versions / "replaced" / "0001_initial.py"
+    ).read_text() == "# an earlier squash\n"
 
-    project.edit("alembic.ini", "prepend_sys_path = .", "prepend_sys_path = .\nrecursive_version_locations = true")
+    project.edit(
+        "alembic.ini",
+        "prepend_sys_path = .",
+        "prepend_sys_path = .\nrecursive_version_locations = true",
+    )
     recursive = project.run("squashmigrations", "0002")
     assert recursive.returncode == 1
     assert "recursive_version_locations" in recursive.stderr

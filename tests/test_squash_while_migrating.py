@@ -52,9 +52,12 @@ def _migrate_until_waiting(project, flags):
         connection.execute("INSERT INTO categories (name) VALUES ('books')")
     flags.mkdir()
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "migrate", "--noinput"], cwd=project.path,
-        env=project.environment({"FLAGS": str(flags)}), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=project.path,
+        env=project.environment({"FLAGS": str(flags)}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     while not (flags / "started").exists():  # an event from the migration itself
         if process.poll() is not None:
@@ -77,7 +80,9 @@ def _category_names(project) -> list[str]:
         return [name for (name,) in connection.execute("SELECT name FROM categories")]
 
 
-@pytest.mark.parametrize("squashed_name", [None, "rename_category"], ids=["new-name", "same-name-as-the-last"])
+@pytest.mark.parametrize(
+    "squashed_name", [None, "rename_category"], ids=["new-name", "same-name-as-the-last"]
+)
 def test_a_squash_of_the_running_range_lets_the_migrate_finish(project, tmp_path, squashed_name):
     flags = tmp_path / "flags"
     process = _migrate_until_waiting(project, flags)
@@ -91,7 +96,8 @@ def test_a_squash_of_the_running_range_lets_the_migrate_finish(project, tmp_path
     stdout, stderr = _let_it_finish(process, flags)
     assert process.returncode == 0, stdout + stderr
     assert stdout.splitlines()[-2:] == [
-        "  Applying 0004_wait... OK", "  Applying 0005_rename_category... OK",
+        "  Applying 0004_wait... OK",
+        "  Applying 0005_rename_category... OK",
     ]
     assert stderr == ""
     assert project.sqlite_version() == {"0005_rename_category"}
@@ -102,8 +108,10 @@ def test_a_squash_of_the_running_range_lets_the_migrate_finish(project, tmp_path
     assert again.stderr == "", "the squashed file is not an edit of what ran"
     assert project.manage("showmigrations").lines == ["project", f" [X] {squashed[:-3]}"]
     checked = project.run("check")
-    assert (checked.returncode, checked.stdout.strip()) == (0, "System check identified no issues (0 silenced)."), \
-        checked.stdout + checked.stderr
+    assert (checked.returncode, checked.stdout.strip()) == (
+        0,
+        "System check identified no issues (0 silenced).",
+    ), checked.stdout + checked.stderr
 
 
 def test_a_migration_edited_while_migrate_runs_is_refused_before_it_runs(project, tmp_path):
@@ -115,8 +123,10 @@ def test_a_migration_edited_while_migrate_runs_is_refused_before_it_runs(project
     assert process.returncode == 1, stdout + stderr
     assert stdout.splitlines()[-1] == "  Applying 0004_wait... OK"
     assert stderr.splitlines() == [
-        ("Error: 0005_rename_category.py was changed after this run read the migration history "
-         "(by squashmigrations, a checkout or an edit): nothing of it ran."),
+        (
+            "Error: 0005_rename_category.py was changed after this run read the migration history "
+            "(by squashmigrations, a checkout or an edit): nothing of it ran."
+        ),
         "Run the command again; it reads the migrations folder afresh.",
     ]
     assert project.sqlite_version() == {"0004_wait"}
@@ -154,13 +164,19 @@ def test_a_migrate_starting_during_the_squash_sees_the_squashed_history(project)
         replaced.mkdir()
         (project.versions / originals[0]).rename(replaced / originals[0])
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "migrate", "--noinput"], cwd=project.path,
-            env=project.environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [sys.executable, "manage.py", "migrate", "--noinput"],
+            cwd=project.path,
+            env=project.environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         while not _waits_on_a_folder_lock(process.pid):
             if process.poll() is not None:
-                pytest.fail("migrate read the folder halfway through the squash:\n"
-                            + "".join(process.communicate()))
+                pytest.fail(
+                    "migrate read the folder halfway through the squash:\n"
+                    + "".join(process.communicate())
+                )
             time.sleep(0.02)
         for name in originals[1:]:
             (project.versions / name).rename(replaced / name)

@@ -24,7 +24,7 @@ SKELETON = [
     "shop/models/base.py",
     "shop/settings.py",
 ]
-CATALOGUE = '''import sqlalchemy as sa
+CATALOGUE = """import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shop.models.base import Base
@@ -35,7 +35,7 @@ class Product(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200))
-'''
+"""
 
 
 def files_under(folder: Path) -> list[str]:
@@ -82,7 +82,9 @@ def full_cycle(shop: Project, env: dict[str, str], inspect_url: str) -> None:
     assert inspect_schema(inspect_url)["products"] == {"id", "name", "price"}
 
 
-@pytest.mark.parametrize("template, program", [("default", CONSOLE_SCRIPT), ("async", SQLMANAGE_MODULE)])
+@pytest.mark.parametrize(
+    "template, program", [("default", CONSOLE_SCRIPT), ("async", SQLMANAGE_MODULE)]
+)
 def test_a_new_project_runs_the_whole_cycle_on_sqlite(tmp_path, template, program):
     shop = start(tmp_path, "--template", template, program=program)
     assert files_under(shop.path) == SKELETON
@@ -90,17 +92,28 @@ def test_a_new_project_runs_the_whole_cycle_on_sqlite(tmp_path, template, progra
     assert os.access(shop.path / "manage.py", os.X_OK)
     migrations_templates = files("sqlmanage") / "templates" / "migrations"
     for name in ("env.py", "script.py.mako"):
-        assert (shop.path / "shop" / "migrations" / name).read_text() == (migrations_templates / name).read_text()
-    assert 'os.environ.setdefault("SQLMANAGE_SETTINGS_MODULE", "shop.settings")' in (shop.path / "manage.py").read_text()
+        assert (shop.path / "shop" / "migrations" / name).read_text() == (
+            migrations_templates / name
+        ).read_text()
+    assert (
+        'os.environ.setdefault("SQLMANAGE_SETTINGS_MODULE", "shop.settings")'
+        in (shop.path / "manage.py").read_text()
+    )
     ini = (shop.path / "alembic.ini").read_text()
-    assert "script_location = shop/migrations\n" in ini and "sqlmanage_settings = shop.settings\n" in ini
+    assert (
+        "script_location = shop/migrations\n" in ini
+        and "sqlmanage_settings = shop.settings\n" in ini
+    )
     settings = (shop.path / "shop" / "settings.py").read_text()
     if template == "async":
         assert "DATABASE_URL = f\"sqlite+aiosqlite:///{BASE_DIR / 'db.sqlite3'}\"" in settings
         assert "postgresql+asyncpg://" in settings
     else:
         assert "DATABASE_URL = f\"sqlite:///{BASE_DIR / 'db.sqlite3'}\"" in settings
-    assert 'naming_convention=NAMING_CONVENTION' in (shop.path / "shop" / "models" / "base.py").read_text()
+    assert (
+        "naming_convention=NAMING_CONVENTION"
+        in (shop.path / "shop" / "models" / "base.py").read_text()
+    )
 
     full_cycle(shop, {}, f"sqlite:///{shop.path / 'db.sqlite3'}")
 
@@ -109,7 +122,9 @@ def test_a_new_project_runs_the_whole_cycle_on_sqlite(tmp_path, template, progra
 @pytest.mark.parametrize("template", ["default", "async"])
 def test_a_new_project_runs_the_whole_cycle_on_postgresql(tmp_path, pg_url, template):
     shop = start(tmp_path, "--template", template)
-    url = pg_url.replace("postgresql://", "postgresql+asyncpg://") if template == "async" else pg_url
+    url = (
+        pg_url.replace("postgresql://", "postgresql+asyncpg://") if template == "async" else pg_url
+    )
     full_cycle(shop, {"DATABASE_URL": url}, pg_url)
     assert not (shop.path / "db.sqlite3").exists()
 
@@ -163,19 +178,40 @@ def test_into_an_existing_directory_and_never_over_a_file(tmp_path, capsys):
 
     code, _, err = run_in(tmp_path, "shop", "missing", capsys=capsys)
     assert code == 1
-    assert err == f"Error: Destination directory '{tmp_path / 'missing'}' does not exist, please create it first.\n"
+    assert (
+        err
+        == f"Error: Destination directory '{tmp_path / 'missing'}' does not exist, please create it first.\n"
+    )
     assert not (tmp_path / "missing").exists()
 
 
-@pytest.mark.parametrize("name, message", [
-    ("my-shop", "'my-shop' is not a valid project name. Please make sure the name is a valid identifier."),
-    ("1shop", "'1shop' is not a valid project name. Please make sure the name is a valid identifier."),
-    ("class", "'class' is not a valid project name. Please make sure the name is a valid identifier."),
-    ("os", "'os' conflicts with the name of an existing Python module and cannot be used as a project "
-           "name. Please try another name."),
-    ("sqlalchemy", "'sqlalchemy' conflicts with the name of an existing Python module and cannot be "
-                   "used as a project name. Please try another name."),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        (
+            "my-shop",
+            "'my-shop' is not a valid project name. Please make sure the name is a valid identifier.",
+        ),
+        (
+            "1shop",
+            "'1shop' is not a valid project name. Please make sure the name is a valid identifier.",
+        ),
+        (
+            "class",
+            "'class' is not a valid project name. Please make sure the name is a valid identifier.",
+        ),
+        (
+            "os",
+            "'os' conflicts with the name of an existing Python module and cannot be used as a project "
+            "name. Please try another name.",
+        ),
+        (
+            "sqlalchemy",
+            "'sqlalchemy' conflicts with the name of an existing Python module and cannot be "
+            "used as a project name. Please try another name.",
+        ),
+    ],
+)
 def test_a_name_that_cannot_be_the_package_is_refused(tmp_path, capsys, name, message):
     code, out, err = run_in(tmp_path, name, capsys=capsys)
     assert (code, out) == (1, "")
@@ -184,7 +220,9 @@ def test_a_name_that_cannot_be_the_package_is_refused(tmp_path, capsys, name, me
 
 
 def test_an_unknown_template_is_a_usage_error(tmp_path):
-    result = Project(tmp_path).run("startproject", "shop", "--template", "fancy", program=SQLMANAGE_MODULE)
+    result = Project(tmp_path).run(
+        "startproject", "shop", "--template", "fancy", program=SQLMANAGE_MODULE
+    )
     assert result.returncode == 2
     assert "'fancy' is not one of 'default', 'async'" in result.stderr
     assert list(tmp_path.iterdir()) == []

@@ -64,8 +64,12 @@ def test_a_failure_after_an_autocommit_block_says_that_part_stays(project, pg_ur
     engine = direct_engine(pg_url)
     try:
         with engine.connect() as connection:
-            indexes = {r[0] for r in connection.exec_driver_sql(
-                "SELECT indexname FROM pg_indexes WHERE tablename = 'products'")}
+            indexes = {
+                r[0]
+                for r in connection.exec_driver_sql(
+                    "SELECT indexname FROM pg_indexes WHERE tablename = 'products'"
+                )
+            }
     finally:
         engine.dispose()
     assert "ix_products_name_note" in indexes, "what the message says stays did not stay"

@@ -107,7 +107,9 @@ def test_two_files_with_one_revision_id_are_refused(folder):
 def test_a_down_revision_that_no_file_has_is_named(folder):
     folder.add("0001_initial", None)
     folder.add("0002_items", "0001_gone")
-    with pytest.raises(MigrationFileError, match="0002_items has down_revision 0001_gone, which no"):
+    with pytest.raises(
+        MigrationFileError, match="0002_items has down_revision 0001_gone, which no"
+    ):
         folder.history()
 
 
@@ -200,7 +202,10 @@ def test_the_header_cache_rereads_a_same_size_edit_whose_mtime_was_put_back(fold
     while os.stat(path).st_ctime_ns == before.st_ctime_ns:  # file times tick in milliseconds
         path.write_text(edited)
         os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-    assert (os.stat(path).st_size, os.stat(path).st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert (os.stat(path).st_size, os.stat(path).st_mtime_ns) == (
+        before.st_size,
+        before.st_mtime_ns,
+    )
     [(_, header, checksum)] = read_folder(folder.root)
     assert header["revision"] == "0001_renamed"
     assert checksum == file_checksum(path.read_bytes())
@@ -209,9 +214,13 @@ def test_the_header_cache_rereads_a_same_size_edit_whose_mtime_was_put_back(fold
 def test_a_header_that_is_not_literals_is_left_to_alembic(tmp_path):
     path = tmp_path / "0001.py"
     assert read_header(b"revision = '0001'\ndown_revision = None\n", path) == {
-        "doc": None, "revision": "0001", "down_revision": None,
+        "doc": None,
+        "revision": "0001",
+        "down_revision": None,
     }
-    assert read_header(b"revision: str = '0001'\ndown_revision = ('a', 'b')\n", path)["down_revision"] == ["a", "b"]
+    assert read_header(b"revision: str = '0001'\ndown_revision = ('a', 'b')\n", path)[
+        "down_revision"
+    ] == ["a", "b"]
     assert read_header(b"import uuid\nrevision = str(uuid.uuid4())\n", path) is None
     assert read_header(b"down_revision = None\n", path) is None  # no revision at all
     with pytest.raises(SyntaxError):

@@ -72,7 +72,9 @@ def test_a_relative_move_past_the_end_says_how_far_it_can_go(four):
 
 
 def test_a_database_at_a_revision_no_file_has_is_refused(four):
-    with pytest.raises(UnknownDatabaseRevision, match="at revision 0009_gone, which no migration file"):
+    with pytest.raises(
+        UnknownDatabaseRevision, match="at revision 0009_gone, which no migration file"
+    ):
         plan_migrations(four, ("0009_gone",), None)
 
 
@@ -119,11 +121,16 @@ def test_a_database_inside_a_squashed_range_first_runs_the_rest_of_the_originals
 
 def test_revision_ids_longer_than_the_version_column_are_refused_before_any_run(folder):
     folder.add("0001_" + "x" * 28, None, name="0001_long")
-    with pytest.raises(SqlmanageError, match=r"longer than the version table's 32 characters: 0001_x+ \(33 characters, in 0001_long.py\)"):
+    with pytest.raises(
+        SqlmanageError,
+        match=r"longer than the version table's 32 characters: 0001_x+ \(33 characters, in 0001_long.py\)",
+    ):
         require_recordable_revisions(folder.history())
     require_recordable_revisions(Folder(folder.root.parent / "other").history())
 
 
 def test_target_words():
     assert is_zero("zero") and is_zero(" Base ") and not is_zero("0001") and not is_zero(None)
-    assert is_relative("+1") and is_relative("-12") and not is_relative("+") and not is_relative("1")
+    assert (
+        is_relative("+1") and is_relative("-12") and not is_relative("+") and not is_relative("1")
+    )

@@ -25,16 +25,29 @@ def history(tmp_path):
 
 
 def status_of(history, states: dict, missing=()) -> Status:
-    migrations = [MigrationState(m, **states.get(m.revision, {"applied": False})) for m in history.migrations]
+    migrations = [
+        MigrationState(m, **states.get(m.revision, {"applied": False})) for m in history.migrations
+    ]
     applied = [s.migration.revision for s in migrations if s.applied]
-    return Status("shop", "sqlite:///db.sqlite3", migrations, tuple(applied[-1:]), tuple(missing), history.heads)
+    return Status(
+        "shop",
+        "sqlite:///db.sqlite3",
+        migrations,
+        tuple(applied[-1:]),
+        tuple(missing),
+        history.heads,
+    )
 
 
 def test_showmigrations_marks_applied_changed_and_missing(history):
-    status = status_of(history, {
-        "0001_initial": {"applied": True, "applied_at": datetime(2024, 3, 1, 10, 20, 30)},
-        "0002_items": {"applied": True, "changed": True},
-    }, missing=("0009_gone",))
+    status = status_of(
+        history,
+        {
+            "0001_initial": {"applied": True, "applied_at": datetime(2024, 3, 1, 10, 20, 30)},
+            "0002_items": {"applied": True, "changed": True},
+        },
+        missing=("0009_gone",),
+    )
     assert list(plain.showmigrations(status, plan=False, verbosity=1)) == [
         ("shop", "label"),
         (" [X] 0001_initial", None),
@@ -44,8 +57,10 @@ def test_showmigrations_marks_applied_changed_and_missing(history):
     ]
     verbose = [text for text, _ in plain.showmigrations(status, plan=False, verbosity=2)]
     assert verbose[1] == " [X] 0001_initial (applied at 2024-03-01 10:20:30)"
-    assert verbose[2] == (" [X] 0002_items (applied outside sqlmanage; not verified until the next "
-                          "migrate) (file changed since it was applied)")
+    assert verbose[2] == (
+        " [X] 0002_items (applied outside sqlmanage; not verified until the next "
+        "migrate) (file changed since it was applied)"
+    )
 
 
 def test_showmigrations_plan_lists_parents_at_verbosity_two(history):
@@ -60,19 +75,27 @@ def test_showmigrations_plan_lists_parents_at_verbosity_two(history):
 def test_an_empty_history_says_so(tmp_path):
     empty = Folder(tmp_path).history()
     status = status_of(empty, {})
-    assert list(plain.showmigrations(status, plan=False, verbosity=1)) == [("shop", "label"), (" (no migrations)", None)]
+    assert list(plain.showmigrations(status, plan=False, verbosity=1)) == [
+        ("shop", "label"),
+        (" (no migrations)", None),
+    ]
     assert list(plain.showmigrations(status, plan=True, verbosity=1)) == [("(no migrations)", None)]
 
 
-@pytest.mark.parametrize(("current", "target", "line"), [
-    ((), None, "  Apply all migrations: shop"),
-    (("0003_prices",), "zero", "  Unapply all migrations: shop"),
-    ((), "+1", "  Apply the next 1 migration: shop"),
-    (("0003_prices",), "-2", "  Unapply the last 2 migrations: shop"),
-    ((), "0002", "  Target specific migration: 0002_items, from shop"),
-])
+@pytest.mark.parametrize(
+    ("current", "target", "line"),
+    [
+        ((), None, "  Apply all migrations: shop"),
+        (("0003_prices",), "zero", "  Unapply all migrations: shop"),
+        ((), "+1", "  Apply the next 1 migration: shop"),
+        (("0003_prices",), "-2", "  Unapply the last 2 migrations: shop"),
+        ((), "0002", "  Target specific migration: 0002_items, from shop"),
+    ],
+)
 def test_the_heading_says_what_the_target_means(history, current, target, line):
-    heading = [t for t, _ in plain.migration_heading(plan_migrations(history, current, target), "shop")]
+    heading = [
+        t for t, _ in plain.migration_heading(plan_migrations(history, current, target), "shop")
+    ]
     assert heading == ["Operations to perform:", line, "Running migrations:"]
 
 
@@ -80,7 +103,8 @@ def test_a_plan_with_nothing_to_do_says_so(history):
     plan = plan_migrations(history, ("0003_prices",), None)
     assert list(plain.migration_heading(plan, "shop"))[-1] == ("  No migrations to apply.", None)
     assert list(plain.planned_operations(plan, [])) == [
-        ("Planned operations:", "heading"), ("  No planned migration operations.", None),
+        ("Planned operations:", "heading"),
+        ("  No planned migration operations.", None),
     ]
 
 
@@ -112,16 +136,31 @@ def test_control_characters_in_names_are_shown_escaped():
 
 
 def test_json_carries_every_state(history):
-    status = status_of(history, {
-        "0001_initial": {"applied": True, "applied_at": datetime(2024, 3, 1, 10, 20, 30)},
-        "0002_items": {"applied": True, "half_applied": True},
-    })
+    status = status_of(
+        history,
+        {
+            "0001_initial": {"applied": True, "applied_at": datetime(2024, 3, 1, 10, 20, 30)},
+            "0002_items": {"applied": True, "half_applied": True},
+        },
+    )
     data = json.loads(json_data.showmigrations(status))
-    assert (data["project"], data["applied"], data["pending"], data["heads"]) == ("shop", 2, 1, ["0003_prices"])
+    assert (data["project"], data["applied"], data["pending"], data["heads"]) == (
+        "shop",
+        2,
+        1,
+        ["0003_prices"],
+    )
     first, second, third = data["migrations"]
     assert (first["id"], first["number"], first["verified"], first["applied_at"]) == (
-        "0001_initial", 1, True, "2024-03-01T10:20:30",
+        "0001_initial",
+        1,
+        True,
+        "2024-03-01T10:20:30",
     )
     assert first["created"] == "2024-03-01T10:20:30"
-    assert (second["verified"], second["half_applied"], second["parents"]) == (False, True, ["0001_initial"])
+    assert (second["verified"], second["half_applied"], second["parents"]) == (
+        False,
+        True,
+        ["0001_initial"],
+    )
     assert (third["applied"], third["changed_since_applied"]) == (False, False)

@@ -21,13 +21,18 @@ EXISTING = {"products"}
 def test_adding_a_nullable_column_needs_no_review():
     change = describe(ops.AddColumnOp("products", sa.Column("code", sa.String(20), nullable=True)))
     assert (change.mark, change.text, change.fragment, change.review) == (
-        ADD, "Add column code to products", "add_products_code", None,
+        ADD,
+        "Add column code to products",
+        "add_products_code",
+        None,
     )
 
 
 def test_a_not_null_column_without_default_is_flagged_on_an_existing_table_only():
     column = sa.Column("code", sa.String(20), nullable=False)
-    assert "NOT NULL without a server default" in describe(ops.AddColumnOp("products", column)).review
+    assert (
+        "NOT NULL without a server default" in describe(ops.AddColumnOp("products", column)).review
+    )
     assert describe(ops.AddColumnOp("products", column), frozenset({"products"})).review is None
     with_default = sa.Column("code", sa.String(20), nullable=False, server_default="x")
     assert describe(ops.AddColumnOp("products", with_default)).review is None
@@ -37,14 +42,21 @@ def test_destructive_operations_say_what_they_destroy():
     assert describe(ops.DropTableOp("products")).review == "Drops the table and every row in it."
     drop = describe(ops.DropColumnOp("products", "code"))
     assert (drop.mark, drop.text, drop.review) == (
-        REMOVE, "Remove column code from products", "Drops the column and its data.",
+        REMOVE,
+        "Remove column code from products",
+        "Drops the column and its data.",
     )
 
 
 def test_altering_a_column_lists_each_change_and_flags_the_risky_ones():
-    retype = describe(ops.AlterColumnOp(
-        "products", "code", existing_type=sa.String(20), modify_type=sa.String(40),
-    ))
+    retype = describe(
+        ops.AlterColumnOp(
+            "products",
+            "code",
+            existing_type=sa.String(20),
+            modify_type=sa.String(40),
+        )
+    )
     assert retype.mark == ALTER
     assert retype.text == "Alter column code on products (type VARCHAR(20) -> VARCHAR(40))"
     assert retype.review.startswith("Changes the column type")
@@ -54,7 +66,10 @@ def test_altering_a_column_lists_each_change_and_flags_the_risky_ones():
     nullable = describe(ops.AlterColumnOp("products", "code", modify_nullable=True))
     assert (nullable.text, nullable.review) == ("Alter column code on products (nullable)", None)
     renamed = describe(ops.AlterColumnOp("products", "code", modify_name="sku"))
-    assert (renamed.text, renamed.fragment) == ("Alter column code on products (rename to sku)", "rename_products_sku")
+    assert (renamed.text, renamed.fragment) == (
+        "Alter column code on products (rename to sku)",
+        "rename_products_sku",
+    )
 
 
 def test_an_index_on_an_existing_table_warns_that_it_blocks_writes():
@@ -64,11 +79,13 @@ def test_an_index_on_an_existing_table_warns_that_it_blocks_writes():
 
 
 def test_operations_on_a_table_created_alongside_give_no_name_fragment():
-    changes = describe_all([
-        ops.CreateTableOp("orders", [sa.Column("id", sa.Integer, primary_key=True)]),
-        ops.CreateIndexOp("ix_orders_id", "orders", ["id"]),
-        ops.AddColumnOp("products", sa.Column("code", sa.String(20))),
-    ])
+    changes = describe_all(
+        [
+            ops.CreateTableOp("orders", [sa.Column("id", sa.Integer, primary_key=True)]),
+            ops.CreateIndexOp("ix_orders_id", "orders", ["id"]),
+            ops.AddColumnOp("products", sa.Column("code", sa.String(20))),
+        ]
+    )
     assert [(c.text, c.fragment, c.review) for c in changes] == [
         ("Create table orders", "create_orders", None),
         ("Create index ix_orders_id on orders", "", None),
@@ -89,19 +106,33 @@ def test_review_notes_cover_what_has_no_online_safe_form():
     assert review_note(rename, set()) is None  # a new table has no running code to break
     # Widening a VARCHAR does not rewrite the table: the reflected VARCHAR against the model's
     # String, as autogenerate compares them.
-    for old, new in [(sa.VARCHAR(20), sa.String(40)), (sa.String(20), sa.Unicode(40)), (sa.VARCHAR(20), sa.Text())]:
+    for old, new in [
+        (sa.VARCHAR(20), sa.String(40)),
+        (sa.String(20), sa.Unicode(40)),
+        (sa.VARCHAR(20), sa.Text()),
+    ]:
         widen = ops.AlterColumnOp("products", "code", existing_type=old, modify_type=new)
         assert review_note(widen, EXISTING) is None, (old, new)
-    narrow = ops.AlterColumnOp("products", "code", existing_type=sa.String(40), modify_type=sa.String(20))
+    narrow = ops.AlterColumnOp(
+        "products", "code", existing_type=sa.String(40), modify_type=sa.String(20)
+    )
     assert "rewrites the table" in review_note(narrow, EXISTING)
-    retype = ops.AlterColumnOp("products", "code", existing_type=sa.String(20), modify_type=sa.Integer())
+    retype = ops.AlterColumnOp(
+        "products", "code", existing_type=sa.String(20), modify_type=sa.Integer()
+    )
     assert "rewrites the table" in review_note(retype, EXISTING)
-    volatile = ops.AddColumnOp("products", sa.Column("token", sa.Uuid, server_default=sa.text("gen_random_uuid()")))
+    volatile = ops.AddColumnOp(
+        "products", sa.Column("token", sa.Uuid, server_default=sa.text("gen_random_uuid()"))
+    )
     assert review_note(volatile, EXISTING).startswith("A volatile server default")
     constant = ops.AddColumnOp("products", sa.Column("flag", sa.Integer, server_default="0"))
     assert review_note(constant, EXISTING) is None
-    assert "Deploy code that no longer reads it first" in review_note(ops.DropColumnOp("products", "code"), EXISTING)
-    assert review_note(ops.RenameTableOp("products", "items"), EXISTING).startswith("Running code that still uses")
+    assert "Deploy code that no longer reads it first" in review_note(
+        ops.DropColumnOp("products", "code"), EXISTING
+    )
+    assert review_note(ops.RenameTableOp("products", "items"), EXISTING).startswith(
+        "Running code that still uses"
+    )
 
 
 def test_a_migration_file_is_described_without_importing_it(tmp_path):
@@ -118,8 +149,14 @@ def test_a_migration_file_is_described_without_importing_it(tmp_path):
     )
     changes, irreversible = describe_migration(path)
     assert changes == [
-        "Add column code to products", "Remove column note from orders", "Raw SQL operation",
+        "Add column code to products",
+        "Remove column note from orders",
+        "Raw SQL operation",
     ]
     assert irreversible
-    path.write_text(path.read_text().replace("def downgrade():\n    pass", "def downgrade():\n    op.drop_column('products', 'code')"))
+    path.write_text(
+        path.read_text().replace(
+            "def downgrade():\n    pass", "def downgrade():\n    op.drop_column('products', 'code')"
+        )
+    )
     assert describe_migration(path) == (changes, False)

@@ -49,7 +49,11 @@ def test_defaults_put_everything_beside_settings_py(package, tmp_path):
     assert default.models == [f"{module.split('.')[0]}.models"]
     assert default.migrations == package_dir / "migrations"
     assert default.label == module.split(".")[0]
-    assert (settings.version_table, settings.compare_type, settings.include_schemas) == ("alembic_version", True, False)
+    assert (settings.version_table, settings.compare_type, settings.include_schemas) == (
+        "alembic_version",
+        True,
+        False,
+    )
 
 
 def test_the_one_settings_package_in_the_folder_is_found_without_being_named(package):
@@ -67,15 +71,20 @@ def test_the_environment_beats_the_folder_and_an_explicit_name_beats_both(packag
 
 
 def test_database_url_from_the_environment_overrides_the_settings(package, monkeypatch):
-    module = package('DATABASE_URL = "sqlite:///from_settings.db"\n'
-                     'DATABASES = {"replica": {"URL": "sqlite:///replica.db", "MIGRATIONS": "replica_migrations"}}\n')
+    module = package(
+        'DATABASE_URL = "sqlite:///from_settings.db"\n'
+        'DATABASES = {"replica": {"URL": "sqlite:///replica.db", "MIGRATIONS": "replica_migrations"}}\n'
+    )
     assert load_settings(module).database(None).url == "sqlite:///from_settings.db"
     monkeypatch.setenv("DATABASE_URL", "sqlite:///from_env.db")
     monkeypatch.setenv("DATABASE_URL_REPLICA", "sqlite:///replica_env.db")
     settings = load_settings(module)
     assert settings.database("default").url == "sqlite:///from_env.db"
     replica = settings.database("replica")
-    assert (replica.url, replica.label) == ("sqlite:///replica_env.db", f"{module.split('.')[0]}:replica")
+    assert (replica.url, replica.label) == (
+        "sqlite:///replica_env.db",
+        f"{module.split('.')[0]}:replica",
+    )
     assert replica.migrations == settings.base_dir / "replica_migrations"
 
 
@@ -84,15 +93,30 @@ def test_alias_variables_are_upper_case_with_underscores():
     assert database_url_variable("read-only.eu") == "DATABASE_URL_READ_ONLY_EU"
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("COMPARE_TYPE = 'yes'\n", r"\.COMPARE_TYPE must be a boolean or the dotted path of a comparison function, not 'yes'"),
-    ("MODELS = 3\n", r"\.MODELS must be a string or a list of strings"),
-    ("DATABASES = {'replica': {'URL': 'sqlite://', 'MODLES': []}}\n", r"unknown key\(s\): MODLES"),
-    ("DATABASES = {'replica': {}}\n", r"DATABASES\['replica'\] has no URL"),
-    ("INCLUDE_OBJECT = 'not a path'\n", r"INCLUDE_OBJECT is 'not a path', which is not a dotted path"),
-    ("import nothing_here_at_all\n", r"raised ModuleNotFoundError: No module named 'nothing_here_at_all'"),
-    ("x = (\n", r"has a syntax error"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "COMPARE_TYPE = 'yes'\n",
+            r"\.COMPARE_TYPE must be a boolean or the dotted path of a comparison function, not 'yes'",
+        ),
+        ("MODELS = 3\n", r"\.MODELS must be a string or a list of strings"),
+        (
+            "DATABASES = {'replica': {'URL': 'sqlite://', 'MODLES': []}}\n",
+            r"unknown key\(s\): MODLES",
+        ),
+        ("DATABASES = {'replica': {}}\n", r"DATABASES\['replica'\] has no URL"),
+        (
+            "INCLUDE_OBJECT = 'not a path'\n",
+            r"INCLUDE_OBJECT is 'not a path', which is not a dotted path",
+        ),
+        (
+            "import nothing_here_at_all\n",
+            r"raised ModuleNotFoundError: No module named 'nothing_here_at_all'",
+        ),
+        ("x = (\n", r"has a syntax error"),
+    ],
+)
 def test_a_wrong_setting_is_a_message_naming_it(package, text, message):
     module = package(text)
     with pytest.raises(SettingsError, match=message):
@@ -125,7 +149,10 @@ def test_parsing_a_url_registers_its_password_and_picks_the_installed_driver():
     url = parse_url(f"postgres://app:{secret}@db.example:5432/shop?sslpassword=key{secret}")
     assert url.drivername == "postgresql+psycopg2"
     assert secret not in display_url(url)
-    assert display_url(url) == "postgresql+psycopg2://app:***@db.example:5432/shop?sslpassword=%2A%2A%2A"
+    assert (
+        display_url(url)
+        == "postgresql+psycopg2://app:***@db.example:5432/shop?sslpassword=%2A%2A%2A"
+    )
     assert redact(f"connection to {secret} failed") == f"connection to {MASK} failed"
 
 

@@ -16,9 +16,10 @@ hands env.py the run's ``RunOptions`` and takes them back on exit.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -101,8 +102,13 @@ def _run_migrations(context, config, options: RunOptions) -> None:
 
     def run(connection, on_version_apply: tuple = ()) -> None:
         callbacks = (*_as_tuple(extra.get("on_version_apply")), *on_version_apply)
-        configure(context, project, connection, transaction_per_migration=True,
-                  **{**extra, **({"on_version_apply": callbacks} if callbacks else {})})
+        configure(
+            context,
+            project,
+            connection,
+            transaction_per_migration=True,
+            **{**extra, **({"on_version_apply": callbacks} if callbacks else {})},
+        )
         with context.begin_transaction():
             context.run_migrations()
 
@@ -119,8 +125,10 @@ def _run_migrations(context, config, options: RunOptions) -> None:
         from sqlmanage.core.lock import RunOutdated, migration_lock
 
         on_wait = options.on_wait or _log_wait
-        with cancel_on_signal(connection), \
-                migration_lock(connection, project.settings, options.lock_timeout, on_wait) as lock:
+        with (
+            cancel_on_signal(connection),
+            migration_lock(connection, project.settings, options.lock_timeout, on_wait) as lock,
+        ):
             lock.hold()
             _ensure_version_table(connection, project.settings)
             if options.prepare is not None:
@@ -173,8 +181,10 @@ def run_steps(project, steps, connection=None, *, as_sql: bool = False, **extra)
     """
     from alembic.runtime.environment import EnvironmentContext
 
-    with alembic_run(RunOptions(project)) as config, \
-            EnvironmentContext(config, project.history.script, fn=steps, as_sql=as_sql) as context:
+    with (
+        alembic_run(RunOptions(project)) as config,
+        EnvironmentContext(config, project.history.script, fn=steps, as_sql=as_sql) as context,
+    ):
         configure(context, project, connection, transaction_per_migration=True, **extra)
         with context.begin_transaction():
             context.run_migrations()
@@ -186,10 +196,15 @@ def _ensure_version_table(connection, settings) -> None:
 
     from sqlmanage.alembic_internals import ensure_version_table
 
-    ensure_version_table(MigrationContext.configure(connection, opts={
-        "version_table": settings.version_table,
-        "version_table_schema": settings.version_table_schema,
-    }))
+    ensure_version_table(
+        MigrationContext.configure(
+            connection,
+            opts={
+                "version_table": settings.version_table,
+                "version_table_schema": settings.version_table_schema,
+            },
+        )
+    )
 
 
 @contextmanager
@@ -207,7 +222,9 @@ def _steps_checked_under(lock, settings) -> Iterator[Callable]:
     from sqlmanage.alembic_internals import running_environment_options
     from sqlmanage.core.lock import RunOutdated
 
-    versions = table(settings.version_table, column("version_num"), schema=settings.version_table_schema)
+    versions = table(
+        settings.version_table, column("version_num"), schema=settings.version_table_schema
+    )
     read_heads = select(versions.c.version_num)  # the table exists: made under the lock first
     expected: list[set] = [set()]
 

@@ -9,9 +9,9 @@ fails there, loudly, instead of somewhere inside a migration run.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 COLUMN_RENAME_RENDERED_FROM = (1, 15, 2)  # Alembic's issue #1635
 
@@ -98,8 +98,9 @@ def restart_migration_transaction(migration_context) -> None:
 
 
 @contextmanager
-def around_autocommit_blocks(migration_context, before: Callable[[], None],
-                             after: Callable[[], None]) -> Iterator[None]:
+def around_autocommit_blocks(
+    migration_context, before: Callable[[], None], after: Callable[[], None]
+) -> Iterator[None]:
     """Call ``before`` as each ``autocommit_block()`` the migration runs starts, and ``after``
     once it is over and Alembic has begun the transaction that follows it.
 
@@ -256,8 +257,11 @@ def revision_file_paths(script_directory) -> Iterator[Path]:
         for listed in Script._list_py_dir(script_directory, location):
             path = Path(listed).resolve()
             if path in loaded:
-                warnings.warn(f"File {path} loaded twice! ignoring. Please ensure "
-                              "version_locations is unique.")
+                warnings.warn(
+                    f"File {path} loaded twice! ignoring. Please ensure "
+                    "version_locations is unique.",
+                    stacklevel=2,
+                )
                 continue
             loaded.add(path)
             if _only_source_rev_file.match(path.name):

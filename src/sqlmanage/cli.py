@@ -50,6 +50,8 @@ class UnknownCommand(SqlmanageError):
     """A command name that names no command: Django's two lines, without 'Error:'."""
 
     plain = True
+
+
 SETTINGS_META = "sqlmanage.settings"
 COMPLETE_VAR = "_SQLMANAGE_COMPLETE"  # for manage.py, python -m sqlmanage and sqlmanage alike
 
@@ -78,7 +80,12 @@ class LazyGroup(click.Group):
     def resolve_command(self, ctx: click.Context, args: list[str]):
         """Django's answer to a mistyped command: a suggestion and exit status 1."""
         name = args[0] if args else ""
-        if name and not name.startswith("-") and not ctx.resilient_parsing and self.get_command(ctx, name) is None:
+        if (
+            name
+            and not name.startswith("-")
+            and not ctx.resilient_parsing
+            and self.get_command(ctx, name) is None
+        ):
             import difflib
 
             close = difflib.get_close_matches(name, [*self.list_commands(ctx), HELP])
@@ -126,10 +133,16 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
         if project:
             with formatter.section("Project commands"):
-                formatter.write_dl([
-                    (name, command.short_help() + (" (replaces the built-in)" if name in COMMANDS else ""))
-                    for name, command in sorted(project.items())
-                ])
+                formatter.write_dl(
+                    [
+                        (
+                            name,
+                            command.short_help()
+                            + (" (replaces the built-in)" if name in COMMANDS else ""),
+                        )
+                        for name, command in sorted(project.items())
+                    ]
+                )
 
     def shell_complete(self, ctx: click.Context, incomplete: str) -> list:
         """Command names from the maps (importing no command), then the group's options."""
@@ -139,7 +152,9 @@ class LazyGroup(click.Group):
         helps = {name: short for name, (_, short) in COMMANDS.items()}
         helps[HELP] = "Show the help of sqlmanage or of one command."
         items = [
-            CompletionItem(name, help=project[name].short_help() if name in project else helps[name])
+            CompletionItem(
+                name, help=project[name].short_help() if name in project else helps[name]
+            )
             for name in sorted(set(helps) | set(project))
             if name.startswith(incomplete)
         ]
@@ -154,8 +169,10 @@ def _option_value(args: list[str], *names: str) -> str | None:
         for name in names:
             if arg == name and index + 1 < len(args):
                 return args[index + 1]
-            if arg.startswith(name + "=") or (len(name) == 2 and arg.startswith(name) and len(arg) > 2):
-                return arg[len(name):].lstrip("=")
+            if arg.startswith(name + "=") or (
+                len(name) == 2 and arg.startswith(name) and len(arg) > 2
+            ):
+                return arg[len(name) :].lstrip("=")
     return None
 
 
@@ -211,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
         install_shell_completion()
     _interrupt_on_sigterm()
     try:
-        result = cli.main(args=args, prog_name=STATE.prog_name, complete_var=COMPLETE_VAR, standalone_mode=False)
+        result = cli.main(
+            args=args, prog_name=STATE.prog_name, complete_var=COMPLETE_VAR, standalone_mode=False
+        )
     except SqlmanageError as exc:
         _report(exc.message, exc.hint, getattr(exc, "plain", False))
         return exc.exit_code
@@ -295,7 +314,9 @@ def call_command(command_name, *args, stdout=None, stderr=None, **options):
     saved = dict(vars(STATE))
     STATE.reset()
     outer_stdout, outer_stderr = OUTPUT.get()  # a call inside a call writes where its caller does
-    streams = OUTPUT.set((outer_stdout if stdout is None else stdout, outer_stderr if stderr is None else stderr))
+    streams = OUTPUT.set(
+        (outer_stdout if stdout is None else stdout, outer_stderr if stderr is None else stderr)
+    )
     try:
         with click.Context(cli, info_name=STATE.prog_name) as root:
             root.meta[SETTINGS_META] = options.get("settings")
@@ -311,7 +332,9 @@ def call_command(command_name, *args, stdout=None, stderr=None, **options):
                 )
             words = _keyword_words(command, options) + words
             defaults = _options_by_parameter(command, command_name, options)
-            with command.make_context(command_name, words, parent=root, default_map=defaults) as ctx:
+            with command.make_context(
+                command_name, words, parent=root, default_map=defaults
+            ) as ctx:
                 return command.invoke(ctx)
     except click.exceptions.Exit as exc:  # --help or --version among the arguments
         return exc.exit_code or None

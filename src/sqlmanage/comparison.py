@@ -70,8 +70,14 @@ def _squeeze(text: str) -> str:
     return "".join(out)
 
 
-def compare_server_default(context, inspected_column, metadata_column, inspected_default,
-                           metadata_default, rendered_metadata_default):
+def compare_server_default(
+    context,
+    inspected_column,
+    metadata_column,
+    inspected_default,
+    metadata_default,
+    rendered_metadata_default,
+):
     """Alembic hook: False when both defaults mean the same, None to let Alembic decide."""
     if inspected_default is None or rendered_metadata_default is None:
         return None
@@ -99,9 +105,13 @@ def plugin_options() -> dict:
         return {}
     _register_own_plugin()
     # Alembic 1.18-1.19.1 ran its CHECK comparison under the wildcard; ours replaces it.
-    return {"autogenerate_plugins": [
-        "alembic.autogenerate.*", "~alembic.autogenerate.checkconstraint_byname", OWN_PLUGIN
-    ]}
+    return {
+        "autogenerate_plugins": [
+            "alembic.autogenerate.*",
+            "~alembic.autogenerate.checkconstraint_byname",
+            OWN_PLUGIN,
+        ]
+    }
 
 
 def _has_plugins() -> bool:
@@ -127,37 +137,50 @@ def _register_own_plugin() -> None:
     plugin.add_autogenerate_comparator(_compare_check_constraints, "table", "checkconstraints")
 
 
-def _skip_unsupported_identity(autogen_context, alter_column_op, schema, tname, cname,
-                               conn_col, metadata_col):
+def _skip_unsupported_identity(
+    autogen_context, alter_column_op, schema, tname, cname, conn_col, metadata_col
+):
     """An ``Identity`` where the database has no identity columns (SQLite, MariaDB) is no change."""
     from alembic.util import PriorityDispatchResult
     from sqlalchemy import Identity
 
-    if (isinstance(metadata_col.server_default, Identity) and conn_col.server_default is None
-            and not autogen_context.dialect.supports_identity_columns):
+    if (
+        isinstance(metadata_col.server_default, Identity)
+        and conn_col.server_default is None
+        and not autogen_context.dialect.supports_identity_columns
+    ):
         return PriorityDispatchResult.STOP
     return PriorityDispatchResult.CONTINUE
 
 
-def _compare_plain_server_defaults(autogen_context, alter_column_op, schema, tname, cname,
-                                   conn_col, metadata_col):
+def _compare_plain_server_defaults(
+    autogen_context, alter_column_op, schema, tname, cname, conn_col, metadata_col
+):
     """Plugin form of ``compare_server_default``: only plain defaults, after computed/identity."""
     from alembic.util import PriorityDispatchResult
 
     conn_default, metadata_default = conn_col.server_default, metadata_col.server_default
-    if not isinstance(conn_default, DefaultClause) or not isinstance(metadata_default, DefaultClause):
+    if not isinstance(conn_default, DefaultClause) or not isinstance(
+        metadata_default, DefaultClause
+    ):
         return PriorityDispatchResult.CONTINUE
     rendered = metadata_default.arg
     if not isinstance(rendered, str):
-        rendered = str(rendered.compile(dialect=autogen_context.dialect,
-                                        compile_kwargs={"literal_binds": True}))
+        rendered = str(
+            rendered.compile(
+                dialect=autogen_context.dialect, compile_kwargs={"literal_binds": True}
+            )
+        )
     inspected = getattr(conn_default.arg, "text", conn_default.arg)
-    same = compare_server_default(None, conn_col, metadata_col, inspected, metadata_default, rendered)
+    same = compare_server_default(
+        None, conn_col, metadata_col, inspected, metadata_default, rendered
+    )
     return PriorityDispatchResult.STOP if same is False else PriorityDispatchResult.CONTINUE
 
 
-def _compare_check_constraints(autogen_context, modify_table_ops, schema, tname, conn_table,
-                               metadata_table):
+def _compare_check_constraints(
+    autogen_context, modify_table_ops, schema, tname, conn_table, metadata_table
+):
     """CHECK constraints by name, as the database spells the name.
 
     Like Alembic's ``checkconstraint_byname``, with two phantoms fewer: a model name longer
@@ -180,7 +203,8 @@ def _compare_check_constraints(autogen_context, modify_table_ops, schema, tname,
     compiler = dialect.ddl_compiler(dialect, None)
     # A type's own CHECK on a column still to be added comes with its add_column.
     model_checks = [
-        c for c in _table_checks(metadata_table)
+        c
+        for c in _table_checks(metadata_table)
         if c._should_create_for_compiler(compiler) and not _comes_with_new_column(c, conn_table)
     ]
     named = {}
@@ -241,20 +265,27 @@ def drop_checks_before_columns(script, dialect) -> None:
         for table_ops in container.ops:
             if not isinstance(table_ops, ops.ModifyTableOps):
                 continue
-            checks = [o for o in table_ops.ops
-                      if isinstance(o, ops.DropConstraintOp) and o.constraint_type == "check"]
+            checks = [
+                o
+                for o in table_ops.ops
+                if isinstance(o, ops.DropConstraintOp) and o.constraint_type == "check"
+            ]
             rest = [o for o in table_ops.ops if not any(o is c for c in checks)]
             names = {o.constraint_name for o in checks}
             for operation in rest:
-                if not isinstance(operation, ops.DropColumnOp) or not knows_dropped_original(operation):
+                if not isinstance(operation, ops.DropColumnOp) or not knows_dropped_original(
+                    operation
+                ):
                     continue
                 for check in _checks_of_type_everywhere(operation.to_column()):
                     name = _final_name(check, dialect)
                     if name and name not in names:
                         names.add(name)
-                        checks.append(ops.DropConstraintOp(
-                            name, table_ops.table_name, type_="check", schema=table_ops.schema
-                        ))
+                        checks.append(
+                            ops.DropConstraintOp(
+                                name, table_ops.table_name, type_="check", schema=table_ops.schema
+                            )
+                        )
             if checks:
                 table_ops.ops = checks + rest
 
@@ -270,8 +301,10 @@ def _checks_of_type_everywhere(column) -> list:
     dialects = (sqlite.dialect(), postgresql.dialect(), mysql.dialect())
     compilers = [d.ddl_compiler(d, None) for d in dialects]  # type: ignore[arg-type]  # no statement: its helpers only
     return [
-        c for c in table.constraints
-        if isinstance(c, CheckConstraint) and getattr(c, "_type_bound", False)
+        c
+        for c in table.constraints
+        if isinstance(c, CheckConstraint)
+        and getattr(c, "_type_bound", False)
         and any(col is column for col in c.columns)
         and all(c._should_create_for_compiler(compiler) for compiler in compilers)
     ]
@@ -305,9 +338,11 @@ def _is_database_made_name(name: str, table: str, metadata_table, dialect_name: 
     if dialect_name == "postgresql":
         return re.fullmatch(rf"{re.escape(table)}(_\w+)?_check\d*", name) is not None
     if dialect_name in ("mysql", "mariadb"):
-        return (re.fullmatch(r"CONSTRAINT_\d+", name) is not None
-                or re.fullmatch(rf"{re.escape(table)}_chk_\d+", name) is not None
-                or name in metadata_table.columns)
+        return (
+            re.fullmatch(r"CONSTRAINT_\d+", name) is not None
+            or re.fullmatch(rf"{re.escape(table)}_chk_\d+", name) is not None
+            or name in metadata_table.columns
+        )
     return False
 
 

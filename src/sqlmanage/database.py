@@ -39,7 +39,12 @@ SCHEME_ALIASES = {"postgres": "postgresql", "pgsql": "postgresql"}
 DRIVER_EXTRAS = {"pymysql": "mysql", "asyncpg": "async", "aiosqlite": "async"}
 
 # SQLAlchemy's driver name for a DBAPI module that failed to import (a bare mysql:// URL).
-DRIVER_MODULES = {"MySQLdb": "mysqldb", "psycopg2": "psycopg2", "psycopg": "psycopg", "pymysql": "pymysql"}
+DRIVER_MODULES = {
+    "MySQLdb": "mysqldb",
+    "psycopg2": "psycopg2",
+    "psycopg": "psycopg",
+    "pymysql": "pymysql",
+}
 
 # The pip package that provides each driver, for the "missing driver" hint.
 DRIVER_PACKAGES = {
@@ -194,7 +199,11 @@ def _add_connect_args(url: URL, connect_args: dict) -> None:
     elif backend == "postgresql" and driver == "asyncpg":
         connect_args.setdefault("timeout", CONNECT_TIMEOUT_SECONDS)
         connect_args.setdefault("server_settings", {"application_name": "sqlmanage"})
-    elif backend in ("mysql", "mariadb") and driver == "pymysql" and "connect_timeout" not in url.query:
+    elif (
+        backend in ("mysql", "mariadb")
+        and driver == "pymysql"
+        and "connect_timeout" not in url.query
+    ):
         connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
 
 
@@ -205,7 +214,11 @@ def _driver_missing(url: URL, exc: ImportError) -> DriverMissing:
             hint="Install it: pip install 'sqlmanage[async]' (or pip install greenlet)",
         )
     module = getattr(exc, "name", None)
-    driver = url.drivername.partition("+")[2] or DRIVER_MODULES.get(module or "", module) or url.drivername
+    driver = (
+        url.drivername.partition("+")[2]
+        or DRIVER_MODULES.get(module or "", module)
+        or url.drivername
+    )
     return DriverMissing(
         f"The database driver '{driver}' for {display_url(url)} is not installed.",
         hint=driver_hint(url.get_backend_name(), driver),
@@ -220,8 +233,10 @@ def driver_hint(backend: str, driver: str) -> str:
     if extra:
         hint = f"Install it: pip install 'sqlmanage[{extra}]' (or pip install {package})"
     if backend in ("mysql", "mariadb") and driver == "mysqldb":
-        hint += (f"; or use the pure-Python driver: pip install 'sqlmanage[mysql]' and a "
-                 f"{backend}+pymysql:// URL")
+        hint += (
+            f"; or use the pure-Python driver: pip install 'sqlmanage[mysql]' and a "
+            f"{backend}+pymysql:// URL"
+        )
     return hint
 
 

@@ -70,7 +70,7 @@ class Squash:
     def remaining(self, revision: str) -> tuple[Migration, ...]:
         """The originals still to run for a database at ``revision`` (one of them)."""
         index = [m.revision for m in self.replaced].index(revision)
-        return self.replaced[index + 1:]
+        return self.replaced[index + 1 :]
 
 
 class History:
@@ -83,8 +83,13 @@ class History:
     where a database stands never imports Alembic.
     """
 
-    def __init__(self, migrations: list[Migration], heads: tuple[str, ...], project_label: str,
-                 load_script: Callable[[], object] | None = None):
+    def __init__(
+        self,
+        migrations: list[Migration],
+        heads: tuple[str, ...],
+        project_label: str,
+        load_script: Callable[[], object] | None = None,
+    ):
         self.migrations = migrations
         self.by_id: dict[str, Migration] = {m.revision: m for m in migrations}
         self.heads = heads
@@ -129,8 +134,11 @@ class History:
             if squashed is None:
                 continue
             chain = [original]
-            while (chain[-1].parents and chain[-1].parents != squashed.parents
-                   and chain[-1].parents[0] in originals):
+            while (
+                chain[-1].parents
+                and chain[-1].parents != squashed.parents
+                and chain[-1].parents[0] in originals
+            ):
                 chain.append(originals[chain[-1].parents[0]])
             squash = Squash(squashed, tuple(reversed(chain)))
             found.update((m.revision, squash) for m in chain[1:])
@@ -147,16 +155,24 @@ class History:
         # The first original of each squash is only ever where a database stands, never a
         # step to run: it is made a root here, since its parent lives in the main history.
         originals = [
-            (index, m) for squash in {id(s): s for s in self.squashes.values()}.values()
+            (index, m)
+            for squash in {id(s): s for s in self.squashes.values()}.values()
             for index, m in enumerate(squash.replaced)
         ]
         scripts = [
-            Script(LazyMigrationModule(m.path, {  # type: ignore[arg-type]  # a module, loaded on use
-                "revision": m.revision,
-                "down_revision": _down_revision(m.parents) if index else None,
-                "branch_labels": None,
-                "depends_on": _down_revision(m.dependencies),
-            }), m.revision, m.path)
+            Script(
+                LazyMigrationModule(
+                    m.path,
+                    {  # type: ignore[arg-type]  # a module, loaded on use
+                        "revision": m.revision,
+                        "down_revision": _down_revision(m.parents) if index else None,
+                        "branch_labels": None,
+                        "depends_on": _down_revision(m.dependencies),
+                    },
+                ),
+                m.revision,
+                m.path,
+            )
             for index, m in originals
         ]
         # What they depend on in other trees (the plan runs it first) stands here as a root,
@@ -164,10 +180,21 @@ class History:
         named = {m.revision for _, m in originals}
         needed = dict.fromkeys(d for _, m in originals for d in m.dependencies if d not in named)
         scripts += [
-            Script(LazyMigrationModule(self.by_id[d].path, {
-                "revision": d, "down_revision": None, "branch_labels": None, "depends_on": None,
-            }), d, self.by_id[d].path)
-            for d in needed if d in self.by_id
+            Script(
+                LazyMigrationModule(  # type: ignore[arg-type]
+                    self.by_id[d].path,
+                    {
+                        "revision": d,
+                        "down_revision": None,
+                        "branch_labels": None,
+                        "depends_on": None,
+                    },
+                ),
+                d,
+                self.by_id[d].path,
+            )
+            for d in needed
+            if d in self.by_id
         ]
         return RevisionMap(lambda: scripts)
 
@@ -189,7 +216,9 @@ class History:
         return self.script.get_revision(migration.revision)
 
     def revision_map_for(self, migration: Migration):
-        return self.replaced_revision_map if self.is_replaced(migration) else self.script.revision_map
+        return (
+            self.replaced_revision_map if self.is_replaced(migration) else self.script.revision_map
+        )
 
     def tree(self, label: str | None) -> list[Migration]:
         """The migrations of the tree ``label`` names (every migration for None), in order."""
@@ -235,17 +264,23 @@ class History:
 
         Several trees, each with its own head, are Alembic's multiple bases, not a conflict.
         """
-        for tree in (self.trees if label is None else (self.tree_label(label),)):
+        for tree in self.trees if label is None else (self.tree_label(label),):
             heads = self.tree_heads(tree)
             if len(heads) > 1:
                 names = ", ".join(self.by_id[h].name for h in heads)
-                merge = MAKE_MIGRATIONS_HINT if len(self.trees) == 1 else MAKE_MIGRATIONS_HINT.replace(
-                    "--merge", f"{tree} --merge")
+                merge = (
+                    MAKE_MIGRATIONS_HINT
+                    if len(self.trees) == 1
+                    else MAKE_MIGRATIONS_HINT.replace("--merge", f"{tree} --merge")
+                )
                 if len({self._root(h) for h in heads}) > 1:
-                    merge = ("They grow from different first migrations (Alembic's multiple "
-                             "bases): give each first migration its own branch_labels to make "
-                             "them separate trees, or " + MAKE_MIGRATIONS_HINT[0].lower()
-                             + MAKE_MIGRATIONS_HINT[1:])
+                    merge = (
+                        "They grow from different first migrations (Alembic's multiple "
+                        "bases): give each first migration its own branch_labels to make "
+                        "them separate trees, or "
+                        + MAKE_MIGRATIONS_HINT[0].lower()
+                        + MAKE_MIGRATIONS_HINT[1:]
+                    )
                 raise MultipleHeads(
                     f"Conflicting migrations detected; multiple heads in the migration history "
                     f"({names} in {tree}).",
@@ -268,7 +303,8 @@ class History:
         candidates = self.tree(label)
         where = self.tree_label(label) if label is not None else self.label
         exact = next((m for m in candidates if m.revision == name), None) or next(
-            (m for m in candidates if m.name == name), None)
+            (m for m in candidates if m.name == name), None
+        )
         if exact is not None:
             return exact
         if name.isascii() and name.isdigit():
@@ -293,8 +329,8 @@ class History:
         trees = {self.tree_of[m.revision] for m in matches}
         raise AmbiguousMigration(
             f"More than one migration matches '{name}' in {where}: {listed}.",
-            hint="Give the app label first (e.g. 'migrate "
-            f"{min(trees)} {name}')." if len(trees) > 1 and label is None
+            hint=f"Give the app label first (e.g. 'migrate {min(trees)} {name}')."
+            if len(trees) > 1 and label is None
             else "Give more of the name, or the full revision id.",
         )
 
@@ -328,7 +364,8 @@ class History:
         marked = set(revisions)
         for migration in self.migrations:  # parents first: one pass marks every descendant
             if migration.revision not in marked and marked.intersection(
-                    migration.parents + migration.dependencies):
+                migration.parents + migration.dependencies
+            ):
                 marked.add(migration.revision)
         return [m for m in among if m.revision in marked]
 
@@ -366,8 +403,11 @@ class History:
         # This answer gates check and migrate's warning: read the content itself, whatever
         # the cache says (a cache keyed on file metadata cannot vouch for every edit). A file
         # moved away since the history was read (squashmigrations) is as it was read then.
+        current: str | None
         try:
-            current = self.checksums[migration.revision] = file_checksum(migration.path.read_bytes())
+            current = self.checksums[migration.revision] = file_checksum(
+                migration.path.read_bytes()
+            )
         except FileNotFoundError:
             current = self.checksums.get(migration.revision)
         if recorded_checksum == current:
@@ -395,7 +435,9 @@ class History:
         return max(numbers, default=0) + 1
 
 
-def split_app_label(history: History, words: Iterable[str], most: int = 1) -> tuple[str | None, list[str]]:
+def split_app_label(
+    history: History, words: Iterable[str], most: int = 1
+) -> tuple[str | None, list[str]]:
     """Django's ``[APP_LABEL] [MIGRATION]``: the tree a command's words name, and the rest.
 
     A first word that is a label names the tree (``migrate shop 0005``, ``migrate shop``);
@@ -409,8 +451,9 @@ def split_app_label(history: History, words: Iterable[str], most: int = 1) -> tu
     return None, words
 
 
-def load_history(migrations_dir: Path, ini_file: Path, project_label: str,
-                 make_config: Callable[[], object]) -> History:
+def load_history(
+    migrations_dir: Path, ini_file: Path, project_label: str, make_config: Callable[[], object]
+) -> History:
     """The history of a migrations folder, translating every failure into a sqlmanage error.
 
     Headers come from ``revision_index`` when the folder is plain (one versions folder, no
@@ -478,7 +521,11 @@ def _declared_replaces(path: Path) -> tuple[str, ...]:
                 value = ast.literal_eval(node.value)
             except ValueError:
                 return ()
-            return tuple(v for v in value if isinstance(v, str)) if isinstance(value, (list, tuple)) else ()
+            return (
+                tuple(v for v in value if isinstance(v, str))
+                if isinstance(value, (list, tuple))
+                else ()
+            )
     return ()
 
 
@@ -593,8 +640,13 @@ def _sort_key(migration: Migration) -> tuple:
 
 def _migration_from_header(path: Path, header: dict) -> Migration:
     doc = (header.get("doc") or "").strip()
-    return _make_migration(path, header["revision"], doc, _as_tuple(header.get("down_revision")),
-                           _as_tuple(header.get("depends_on")))
+    return _make_migration(
+        path,
+        header["revision"],
+        doc,
+        _as_tuple(header.get("down_revision")),
+        _as_tuple(header.get("depends_on")),
+    )
 
 
 @contextmanager
@@ -627,7 +679,9 @@ def translate_revision_errors() -> Iterator[None]:
                 f"The migration history is broken: {exc}",
                 hint="Check the revision and down_revision of the migration files.",
             ) from exc
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/alembic/" not in f.filename]
+        frames = [
+            f for f in traceback.extract_tb(exc.__traceback__) if "/alembic/" not in f.filename
+        ]
         where = f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
         raise MigrationFileError(
             f"A migration file failed to load: {type(exc).__name__}: {exc}{where}.",
@@ -636,7 +690,7 @@ def translate_revision_errors() -> Iterator[None]:
 
 
 def _alembic_error_kind(exc: Exception) -> str | None:
-    """"cycle" or "revision" for Alembic's history errors; looked up without importing Alembic."""
+    """ "cycle" or "revision" for Alembic's history errors; looked up without importing Alembic."""
     import sys
 
     revision = sys.modules.get("alembic.script.revision")
@@ -652,15 +706,23 @@ def _alembic_error_kind(exc: Exception) -> str | None:
 
 def _migration(script) -> Migration:
     return _make_migration(
-        Path(script.path), script.revision, (script.module.__doc__ or "").strip(),
+        Path(script.path),
+        script.revision,
+        (script.module.__doc__ or "").strip(),
         _as_tuple(script.down_revision),
         alembic_internals.resolved_dependencies(script),
         alembic_internals.own_branch_labels(script),
     )
 
 
-def _make_migration(path: Path, revision: str, doc: str, parents: tuple[str, ...],
-                    dependencies: tuple[str, ...], branch_labels: tuple[str, ...] = ()) -> Migration:
+def _make_migration(
+    path: Path,
+    revision: str,
+    doc: str,
+    parents: tuple[str, ...],
+    dependencies: tuple[str, ...],
+    branch_labels: tuple[str, ...] = (),
+) -> Migration:
     number_match = NUMBERED_REVISION.match(revision)
     created = None
     date_match = CREATE_DATE.search(doc)

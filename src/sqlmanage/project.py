@@ -111,8 +111,15 @@ class Project:
     @property
     def has_autogenerate_hooks(self) -> bool:
         settings = self.settings
-        return any((settings.include_object, settings.include_name, settings.process_revision_directives,
-                    isinstance(settings.compare_type, str), isinstance(settings.compare_server_default, str)))
+        return any(
+            (
+                settings.include_object,
+                settings.include_name,
+                settings.process_revision_directives,
+                isinstance(settings.compare_type, str),
+                isinstance(settings.compare_server_default, str),
+            )
+        )
 
     def hook(self, name: str):
         """The callable a dotted-path setting names (INCLUDE_OBJECT, BASELINE, ...), or None."""
@@ -136,7 +143,9 @@ class Project:
         from sqlmanage.history import load_history
 
         return load_history(
-            self.migrations_dir, self.settings.base_dir / "alembic.ini", self.database.label,
+            self.migrations_dir,
+            self.settings.base_dir / "alembic.ini",
+            self.database.label,
             lambda: self.config,
         )
 
@@ -149,10 +158,14 @@ class Project:
         if isinstance(settings.compare_server_default, str):
             compare_server_default = self.hook("COMPARE_SERVER_DEFAULT")
         else:
-            compare_server_default = comparison.server_default_comparison(settings.compare_server_default)
+            compare_server_default = comparison.server_default_comparison(
+                settings.compare_server_default
+            )
         compare_type = settings.compare_type
         options = {
-            "compare_type": self.hook("COMPARE_TYPE") if isinstance(compare_type, str) else compare_type,
+            "compare_type": self.hook("COMPARE_TYPE")
+            if isinstance(compare_type, str)
+            else compare_type,
             "compare_server_default": compare_server_default,
             "render_as_batch": True if batch is None else bool(batch),
             "version_table": settings.version_table,
@@ -234,7 +247,11 @@ def _ini_option(config, name: str) -> str | None:
     """An option of the ini section in use, falling back to the [alembic] section."""
     value = config.get_main_option(name)
     file_config = config.file_config
-    if value is None and config.config_ini_section != "alembic" and file_config.has_section("alembic"):
+    if (
+        value is None
+        and config.config_ini_section != "alembic"
+        and file_config.has_section("alembic")
+    ):
         value = file_config.get("alembic", name, fallback=None)
     return value
 

@@ -51,7 +51,9 @@ class ProjectCommand:
             if isinstance(exc, SyntaxError):
                 where = f" (line {exc.lineno})"
             else:
-                lines = [f.lineno for f in frames if Path(f.filename).resolve() == self.path.resolve()]
+                lines = [
+                    f.lineno for f in frames if Path(f.filename).resolve() == self.path.resolve()
+                ]
                 where = f" (line {lines[-1]})" if lines else ""
             raise SqlmanageError(
                 f"Project command '{self.name}' failed to import: {type(exc).__name__}: {exc}, "
@@ -122,9 +124,18 @@ def _commands_setting(settings_file: Path, settings_name: str) -> list[str]:
         return []  # the command that runs will report the broken settings
     assigned = None  # the last assignment is the value the module ends up with
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
-        if (isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None
-                and any(isinstance(t, ast.Name) and t.id == COMMANDS_SETTING for t in targets)):
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign)
+            else []
+        )
+        if (
+            isinstance(node, (ast.Assign, ast.AnnAssign))
+            and node.value is not None
+            and any(isinstance(t, ast.Name) and t.id == COMMANDS_SETTING for t in targets)
+        ):
             assigned = node.value
     if assigned is None:
         return []

@@ -52,24 +52,35 @@ _checks_bound_key = pytest.StashKey[bool]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("sqlmanage", "sqlmanage: migrated test databases and migration checks")
     group.addoption(
-        "--sqlmanage-db", dest=KIND_OPTION, choices=("sqlite", "configured"), default=None,
+        "--sqlmanage-db",
+        dest=KIND_OPTION,
+        choices=("sqlite", "configured"),
+        default=None,
         help="Where test databases are made: 'sqlite' files (default), or 'configured': a new "
         "database per test on the server of DATABASE_URL / the settings, dropped afterwards.",
     )
     group.addoption(
-        "--sqlmanage-settings", dest=SETTINGS_OPTION, default=None, metavar="MODULE",
+        "--sqlmanage-settings",
+        dest=SETTINGS_OPTION,
+        default=None,
+        metavar="MODULE",
         help="The settings module (default: SQLMANAGE_SETTINGS_MODULE, the ini option, or "
         "the default of the manage.py found among the paths given, the rootdir and the current "
         "folder, or their parents).",
     )
     group.addoption(
-        "--sqlmanage-builtin-tests", dest=BUILTIN_OPTION, action="store_true", default=None,
+        "--sqlmanage-builtin-tests",
+        dest=BUILTIN_OPTION,
+        action="store_true",
+        default=None,
         help="Add sqlmanage's migration checks to the run: one head, every migration upgrades "
         "and downgrades cleanly, the models match the migrations.",
     )
     parser.addini(KIND_OPTION, "sqlmanage: 'sqlite' (default) or 'configured'.", default="sqlite")
     parser.addini(SETTINGS_OPTION, "sqlmanage: the settings module, e.g. project.settings.")
-    parser.addini(BUILTIN_OPTION, "sqlmanage: run the migration checks.", type="bool", default=False)
+    parser.addini(
+        BUILTIN_OPTION, "sqlmanage: run the migration checks.", type="bool", default=False
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -154,9 +165,12 @@ def _pytest_hint(exc, project_dir: Path | None) -> str | None:
 
     if not exc.hint or "--settings" not in exc.hint:
         return exc.hint  # a settings module that fails to import: its own hint says what to fix
-    where = (f"manage.py was found in {project_dir}" if project_dir else
-             "no manage.py was found in the paths given to pytest, the rootdir, the current "
-             "folder or their parents")
+    where = (
+        f"manage.py was found in {project_dir}"
+        if project_dir
+        else "no manage.py was found in the paths given to pytest, the rootdir, the current "
+        "folder or their parents"
+    )
     return (
         "Name the settings module with pytest's --sqlmanage-settings project.settings, the ini "
         f"option 'sqlmanage_settings = project.settings' or {ENV_SETTINGS}; add the project's "
@@ -175,7 +189,9 @@ def _manage_py_default(directory: Path) -> str | None:
 
 def _only_settings_package(directory: Path) -> str | None:
     """The one package in the project folder that has a settings.py, as manage.py falls back to."""
-    found = sorted(p.name for p in directory.iterdir() if p.is_dir() and (p / "settings.py").is_file())
+    found = sorted(
+        p.name for p in directory.iterdir() if p.is_dir() and (p / "settings.py").is_file()
+    )
     return f"{found[0]}.settings" if len(found) == 1 else None
 
 
@@ -184,7 +200,9 @@ def _kind(config: pytest.Config, node=None) -> str:
     if marker is not None:
         kind = marker.args[0] if marker.args else marker.kwargs.get("kind")
         if kind not in ("sqlite", "configured"):
-            raise pytest.UsageError(f"@pytest.mark.{MARKER} takes 'sqlite' or 'configured', not {kind!r}.")
+            raise pytest.UsageError(
+                f"@pytest.mark.{MARKER} takes 'sqlite' or 'configured', not {kind!r}."
+            )
         return kind
     kind = config.getoption(KIND_OPTION) or config.getini(KIND_OPTION) or "sqlite"
     if kind not in ("sqlite", "configured"):
@@ -304,7 +322,9 @@ def pytest_make_collect_report(collector: pytest.Collector):
         and collector.path in _initial_directories(config)
     ):
         config.stash[_checks_bound_key] = True
-        report.result.append(SqlmanageChecks.from_parent(collector, path=collector.path / CHECKS_NODE_NAME))
+        report.result.append(
+            SqlmanageChecks.from_parent(collector, path=collector.path / CHECKS_NODE_NAME)
+        )
     return report
 
 

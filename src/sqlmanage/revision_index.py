@@ -16,7 +16,6 @@ import json
 import os
 import re
 from pathlib import Path
-from types import ModuleType
 
 INDEX_FILE = "sqlmanage-revisions.json"
 INDEX_VERSION = 3
@@ -149,12 +148,22 @@ class RevisionIndex:
         self.seen.add(key)
         stat = path.stat()
         entry = self.entries.get(key)
-        if entry is not None and entry[0] == stat.st_size and entry[1] == stat.st_mtime_ns \
-                and entry[4:] == [stat.st_ctime_ns, stat.st_ino]:
+        if (
+            entry is not None
+            and entry[0] == stat.st_size
+            and entry[1] == stat.st_mtime_ns
+            and entry[4:] == [stat.st_ctime_ns, stat.st_ino]
+        ):
             return entry
         source = path.read_bytes()
-        entry = [stat.st_size, stat.st_mtime_ns, read_header(source, path), file_checksum(source),
-                 stat.st_ctime_ns, stat.st_ino]
+        entry = [
+            stat.st_size,
+            stat.st_mtime_ns,
+            read_header(source, path),
+            file_checksum(source),
+            stat.st_ctime_ns,
+            stat.st_ino,
+        ]
         self.entries[key] = entry
         self.dirty = True
         return entry
@@ -251,7 +260,8 @@ def _scripts_from(headers: list):
     from alembic.script import Script
 
     for path, header, checksum in headers:
-        yield Script(LazyMigrationModule(path, header, checksum), header["revision"], str(path))
+        module = LazyMigrationModule(path, header, checksum)
+        yield Script(module, header["revision"], str(path))  # type: ignore[arg-type]
 
 
 def _load_scripts(script_directory):
@@ -268,7 +278,8 @@ def _load_scripts(script_directory):
             if script is not None:
                 yield script
             continue
-        yield Script(LazyMigrationModule(path, header, index.checksum(path)), header["revision"], str(path))
+        module = LazyMigrationModule(path, header, index.checksum(path))
+        yield Script(module, header["revision"], str(path))  # type: ignore[arg-type]
     index.save()
 
 

@@ -22,7 +22,11 @@ from sqlmanage.errors import SettingsError
 ENV_SETTINGS = "SQLMANAGE_SETTINGS_MODULE"
 ENV_DATABASE_URL = "DATABASE_URL"
 DEFAULT_ALIAS = "default"
-MIGRATION_OPTIONS = ("MIGRATION_LOCK_TIMEOUT", "MIGRATION_STATEMENT_TIMEOUT", "MIGRATION_LOCK_TRIES")
+MIGRATION_OPTIONS = (
+    "MIGRATION_LOCK_TIMEOUT",
+    "MIGRATION_STATEMENT_TIMEOUT",
+    "MIGRATION_LOCK_TRIES",
+)
 DATABASE_KEYS = ("URL", "MODELS", "MIGRATIONS") + MIGRATION_OPTIONS
 
 
@@ -43,7 +47,9 @@ class DatabaseSettings:
     models: list[str]
     migrations: Path
     label: str
-    migration_options: dict = field(default_factory=dict)  # MIGRATION_OPTIONS: core/timeouts.py reads them
+    migration_options: dict = field(
+        default_factory=dict
+    )  # MIGRATION_OPTIONS: core/timeouts.py reads them
 
 
 @dataclass
@@ -169,7 +175,9 @@ def load_settings(explicit: str | None = None) -> Settings:
         raise SettingsError(f"Settings module '{module_name}' is not a file.")
     package, package_dir = _home(module_name, module, Path(module_file).resolve().parent)
     check = _Checker(module, module_name)
-    base_dir = Path(check.value("BASE_DIR", (str, Path), package_dir.parent if package else package_dir))
+    base_dir = Path(
+        check.value("BASE_DIR", (str, Path), package_dir.parent if package else package_dir)
+    )
     label = package.rpartition(".")[2] if package else package_dir.name
 
     default_models = [f"{package}.models" if package else "models"]
@@ -177,10 +185,14 @@ def load_settings(explicit: str | None = None) -> Settings:
         alias=DEFAULT_ALIAS,
         url=check.value("DATABASE_URL", str, None) or f"sqlite:///{base_dir / 'db.sqlite3'}",
         models=_as_list(getattr(module, "MODELS", default_models), "MODELS", module_name),
-        migrations=_migrations_path(check.value("MIGRATIONS", (str, Path), None), package_dir, base_dir),
+        migrations=_migrations_path(
+            check.value("MIGRATIONS", (str, Path), None), package_dir, base_dir
+        ),
         label=label,
     )
-    module_options = {k: getattr(module, k) for k in MIGRATION_OPTIONS if getattr(module, k, None) is not None}
+    module_options = {
+        k: getattr(module, k) for k in MIGRATION_OPTIONS if getattr(module, k, None) is not None
+    }
     default.migration_options = module_options
     databases = {DEFAULT_ALIAS: default}
     for alias, entry in (check.value("DATABASES", dict, None) or {}).items():
@@ -196,7 +208,9 @@ def load_settings(explicit: str | None = None) -> Settings:
             )
         for key, kinds in (("URL", str), ("MIGRATIONS", (str, Path))):
             if entry.get(key) is not None and not isinstance(entry[key], kinds):
-                raise SettingsError(f"{module_name}.DATABASES['{alias}']['{key}'] must be a {_kind(kinds)}.")
+                raise SettingsError(
+                    f"{module_name}.DATABASES['{alias}']['{key}'] must be a {_kind(kinds)}."
+                )
         databases[alias] = DatabaseSettings(
             alias=alias,
             url=os.environ.get(database_url_variable(alias))
@@ -207,7 +221,10 @@ def load_settings(explicit: str | None = None) -> Settings:
             if entry.get("MIGRATIONS")
             else default.migrations,
             label=label if alias == DEFAULT_ALIAS else f"{label}:{alias}",
-            migration_options={**module_options, **{k: entry[k] for k in MIGRATION_OPTIONS if k in entry}},
+            migration_options={
+                **module_options,
+                **{k: entry[k] for k in MIGRATION_OPTIONS if k in entry},
+            },
         )
         if not databases[alias].url:
             raise SettingsError(
@@ -228,7 +245,9 @@ def load_settings(explicit: str | None = None) -> Settings:
         version_table=check.value("VERSION_TABLE", str, "alembic_version", required=True),
         version_table_schema=check.value("VERSION_TABLE_SCHEMA", str, None),
         include_schemas=check.value("INCLUDE_SCHEMAS", bool, False),
-        exclude_tables=_as_list(getattr(module, "EXCLUDE_TABLES", []), "EXCLUDE_TABLES", module_name),
+        exclude_tables=_as_list(
+            getattr(module, "EXCLUDE_TABLES", []), "EXCLUDE_TABLES", module_name
+        ),
         include_object=check.dotted_path("INCLUDE_OBJECT"),
         include_name=check.dotted_path("INCLUDE_NAME"),
         process_revision_directives=check.dotted_path("PROCESS_REVISION_DIRECTIVES"),
@@ -295,7 +314,6 @@ class _Checker:
             )
         return value
 
-
     def switch_or_hook(self, name: str, default: bool) -> bool | str:
         """A comparison switch: True/False, or the dotted path of a callable Alembic asks
         first (what an adopted env.py passed, as Airflow's ``compare_type=compare_type``)."""
@@ -310,7 +328,7 @@ class _Checker:
                 f"function, not {value!r}.",
                 hint=f"Fix {name} in {self.module_name}: True, False or e.g. 'myapp.hooks.{name.lower()}'.",
             )
-        return self.dotted_path(name)
+        return self.dotted_path(name) or default
 
     def dotted_path(self, name: str) -> str | None:
         """A setting that names an object by its dotted path; a callable is taken as is."""

@@ -14,9 +14,14 @@ from sqlmanage.commands.base import common_options
 
 
 @click.command("adopt")
-@click.option("--dry-run", is_flag=True, help="Show what would be written and carried over; write nothing.")
 @click.option(
-    "--settings-module", default="sqlmanage_settings", show_default=True, metavar="NAME",
+    "--dry-run", is_flag=True, help="Show what would be written and carried over; write nothing."
+)
+@click.option(
+    "--settings-module",
+    default="sqlmanage_settings",
+    show_default=True,
+    metavar="NAME",
     help="The settings module to write, beside alembic.ini.",
 )
 @common_options

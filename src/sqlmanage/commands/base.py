@@ -140,35 +140,54 @@ def common_options(func: Callable) -> Callable:
     """Add Django's common options; the command receives a Runtime as its first argument."""
 
     @click.option(
-        "-v", "--verbosity", type=click.IntRange(0, 3), default=1, show_default=True,
+        "-v",
+        "--verbosity",
+        type=click.IntRange(0, 3),
+        default=1,
+        show_default=True,
         help="Verbosity level; 0=minimal output, 1=normal output, 2=verbose output, "
         "3=very verbose output (with tracebacks).",
     )
     @click.option(
-        "--settings", metavar="MODULE",
+        "--settings",
+        metavar="MODULE",
         help="The settings module, e.g. project.settings. Beats SQLMANAGE_SETTINGS_MODULE.",
     )
     @click.option(
-        "--pythonpath", metavar="DIR",
+        "--pythonpath",
+        metavar="DIR",
         help="A directory to add to the Python path, e.g. /home/projects/shop.",
     )
     @click.option(
-        "--database", metavar="ALIAS",
+        "--database",
+        metavar="ALIAS",
         help="The database alias from DATABASES to work on. Defaults to 'default'.",
     )
     @click.option("--no-color", is_flag=True, help="Don't colorize the command output.")
     @click.option("--force-color", is_flag=True, help="Colorize the output even off a terminal.")
     @click.option("--traceback", is_flag=True, help="Show the full traceback of an error.")
     @click.option(
-        "--skip-checks", is_flag=True,
+        "--skip-checks",
+        is_flag=True,
         help="Accepted as in Django; sqlmanage runs no checks before a command "
         "('check' runs them).",
     )
     @functools.wraps(func)
-    def wrapper(verbosity, settings, pythonpath, database, no_color, force_color, traceback,
-                skip_checks, **kwargs):
+    def wrapper(
+        verbosity,
+        settings,
+        pythonpath,
+        database,
+        no_color,
+        force_color,
+        traceback,
+        skip_checks,
+        **kwargs,
+    ):
         if no_color and force_color:
-            raise click.UsageError("The --no-color and --force-color options can't be used together.")
+            raise click.UsageError(
+                "The --no-color and --force-color options can't be used together."
+            )
         if pythonpath:
             add_python_path(pythonpath)
         STATE.traceback = traceback or verbosity >= 3
@@ -195,7 +214,11 @@ def add_python_path(directory: str) -> None:
 
 
 noinput_option = click.option(
-    "--noinput", "--no-input", "interactive", flag_value=False, default=True,
+    "--noinput",
+    "--no-input",
+    "interactive",
+    flag_value=False,
+    default=True,
     help="Never prompt for input (the default off a terminal).",
 )
 
@@ -206,8 +229,12 @@ def no_such_option(word: str) -> click.NoSuchOption:
     For commands that let words starting with '-' through as arguments (``migrate -1``).
     """
     ctx = click.get_current_context()
-    known = [opt for param in ctx.command.get_params(ctx) for opt in getattr(param, "opts", ())
-             if opt.startswith("-")]
+    known = [
+        opt
+        for param in ctx.command.get_params(ctx)
+        for opt in getattr(param, "opts", ())
+        if opt.startswith("-")
+    ]
     return click.NoSuchOption(word.partition("=")[0], possibilities=known, ctx=ctx)
 
 
@@ -219,6 +246,8 @@ def migration_words(words, command_name: str, most: int, metavar: str):
         if not word.strip():
             raise click.BadParameter("must not be empty.", param_hint=metavar)
     if len(words) > most + 1:
-        extra = " ".join(words[most + 1:])
-        raise click.UsageError(f"Got unexpected extra argument(s) ({extra}); {command_name} takes {metavar}.")
+        extra = " ".join(words[most + 1 :])
+        raise click.UsageError(
+            f"Got unexpected extra argument(s) ({extra}); {command_name} takes {metavar}."
+        )
     return list(words)

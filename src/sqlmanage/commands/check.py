@@ -12,24 +12,34 @@ from sqlmanage.core.check import LEVELS, TAGS
 
 @click.command("check")
 @click.option(
-    "--deploy", is_flag=True,
+    "--deploy",
+    is_flag=True,
     help="Also run the deployment checks: not the embedded SQLite default, a password on the "
     "connection, no password written in the settings file.",
 )
 @click.option(
-    "--fail-level", type=click.Choice(list(LEVELS), case_sensitive=False), default="ERROR",
-    metavar="LEVEL", show_default=True,
+    "--fail-level",
+    type=click.Choice(list(LEVELS), case_sensitive=False),
+    default="ERROR",
+    metavar="LEVEL",
+    show_default=True,
     help="The message level (CRITICAL, ERROR, WARNING, INFO, DEBUG) that makes the command "
     "exit with status 1.",
 )
 @click.option(
-    "-t", "--tag", "tags", multiple=True, type=click.Choice(TAGS),
+    "-t",
+    "--tag",
+    "tags",
+    multiple=True,
+    type=click.Choice(TAGS),
     help="Run only the checks with this tag, and those they need but the database; the checks "
     "that need the database are reported as skipped unless it is tagged too. Repeatable.",
 )
 @click.option("--list-tags", is_flag=True, help="List the tags and exit.")
 @click.option(
-    "--format", "output_format", type=click.Choice(["table", "plain", "json"]),
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "plain", "json"]),
     help="Output format. Default: a table on a terminal, Django's plain lines otherwise.",
 )
 @common_options
@@ -91,5 +101,7 @@ def command(runtime, deploy, fail_level, tags, list_tags, output_format):
 def _for_program(issue):
     """Hints name the program the user ran (sqlmanage, python -m sqlmanage, manage.py)."""
     if issue.hint and STATE.prog_name != "python manage.py":
-        return dataclasses.replace(issue, hint=issue.hint.replace("python manage.py", STATE.prog_name))
+        return dataclasses.replace(
+            issue, hint=issue.hint.replace("python manage.py", STATE.prog_name)
+        )
     return issue

@@ -70,16 +70,22 @@ complete -o nosort -o default -F _sqlmanage_completion python python3
 """
 
 
-def complete_migrations(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+def complete_migrations(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
     """The migration names that start with ``incomplete`` (or whose number it is)."""
     return _safely(lambda: _migration_items(ctx, incomplete))
 
 
-def complete_migration_targets(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+def complete_migration_targets(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
     """``migrate``'s TARGET: the migration names, plus ``zero`` and ``head``."""
 
     def items():
-        words = [CompletionItem(w, help=h) for w, h in TARGET_WORDS.items() if w.startswith(incomplete)]
+        words = [
+            CompletionItem(w, help=h) for w, h in TARGET_WORDS.items() if w.startswith(incomplete)
+        ]
         return _migration_items(ctx, incomplete) + words
 
     return _safely(items)
@@ -134,8 +140,15 @@ class SqlmanageBashComplete(BashComplete):
     def get_completion_args(self) -> tuple[list[str], str]:
         words = split_arg_string(os.environ["COMP_WORDS"])
         current = int(os.environ["COMP_CWORD"])
-        if len(words) > 1 and Path(words[0]).name.startswith("python") and words[1].endswith("manage.py"):
-            words, current = words[1:], current - 1  # "python manage.py ...": the program is manage.py
+        if (
+            len(words) > 1
+            and Path(words[0]).name.startswith("python")
+            and words[1].endswith("manage.py")
+        ):
+            words, current = (
+                words[1:],
+                current - 1,
+            )  # "python manage.py ...": the program is manage.py
         incomplete = words[current] if current < len(words) else ""
         return words[1:current], incomplete
 
@@ -144,8 +157,11 @@ class _ConsoleScriptNamed:
     """zsh and fish scripts register one program: the ``sqlmanage`` console script."""
 
     def source_vars(self):
-        return {**super().source_vars(),  # type: ignore[misc]  # a mixin for ShellComplete classes
-                "prog_name": "sqlmanage", "complete_func": "_sqlmanage_completion"}
+        return {
+            **super().source_vars(),  # type: ignore[misc]  # a mixin for ShellComplete classes
+            "prog_name": "sqlmanage",
+            "complete_func": "_sqlmanage_completion",
+        }
 
 
 class SqlmanageZshComplete(_ConsoleScriptNamed, ZshComplete):

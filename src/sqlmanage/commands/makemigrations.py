@@ -14,32 +14,39 @@ from sqlmanage.commands.base import common_options, noinput_option
 @click.option("-n", "--name", help="Use this name for the migration file(s).")
 @click.option("--empty", is_flag=True, help="Create an empty migration, for a data migration.")
 @click.option(
-    "--dry-run", is_flag=True,
+    "--dry-run",
+    is_flag=True,
     help="Show what would be written; write nothing, never ask (with --noinput, exit 3 where "
     "a value would be needed).",
 )
 @click.option(
-    "--no-header", is_flag=True,
+    "--no-header",
+    is_flag=True,
     help="Leave out the generated header (Revision ID, Revises, Create Date) of the file's "
     "docstring, so the same changes always write the same file.",
 )
 @click.option(
-    "--check", "check_changes", is_flag=True,
+    "--check",
+    "check_changes",
+    is_flag=True,
     help="Exit with status 1 if the models have changes without a migration; write nothing.",
 )
 @click.option("--merge", is_flag=True, help="Write a migration that merges several heads.")
 @click.option(
-    "--update", is_flag=True,
+    "--update",
+    is_flag=True,
     help="Fold the model changes into the latest migration, which must not be applied yet.",
 )
 @click.option(
-    "--scriptable", is_flag=True,
+    "--scriptable",
+    is_flag=True,
     help="Write only the paths of the new files to stdout; reports and questions go to stderr.",
 )
 @noinput_option
 @common_options
-def command(runtime, app_labels, name, empty, dry_run, no_header, check_changes, merge, update,
-            scriptable):
+def command(
+    runtime, app_labels, name, empty, dry_run, no_header, check_changes, merge, update, scriptable
+):
     """Create new migrations from the changes in your models.
 
     Compares every model (all modules under MODELS are imported) with the schema that the
@@ -63,7 +70,12 @@ def command(runtime, app_labels, name, empty, dry_run, no_header, check_changes,
       python manage.py makemigrations --update
       python manage.py makemigrations --scriptable --noinput
     """
-    from sqlmanage.core.makemigrations import make_merge, make_migration, record_fingerprint, update_latest
+    from sqlmanage.core.makemigrations import (
+        make_merge,
+        make_migration,
+        record_fingerprint,
+        update_latest,
+    )
     from sqlmanage.core.naming import run_post_write_hooks
     from sqlmanage.core.scaffold import ensure_migrations_folder
     from sqlmanage.render import plain
@@ -113,9 +125,13 @@ def command(runtime, app_labels, name, empty, dry_run, no_header, check_changes,
 
         migration.source = without_header(migration.source)
     if write:
-        if ensure_migrations_folder(
-            project.migrations_dir, tuple(d.migrations for d in project.settings.databases.values())
-        ) and runtime.verbosity >= 1:
+        if (
+            ensure_migrations_folder(
+                project.migrations_dir,
+                tuple(d.migrations for d in project.settings.databases.values()),
+            )
+            and runtime.verbosity >= 1
+        ):
             report(f"Created the migrations folder {_shown(project.migrations_dir)}")
         migration.write()
         run_post_write_hooks(project.config, migration.path)

@@ -11,53 +11,80 @@ TARGET_METAVAR = "[APP_LABEL] [MIGRATION]"
 
 
 @click.command("migrate", context_settings={"ignore_unknown_options": True})
-@click.argument("words", nargs=-1, metavar=TARGET_METAVAR, shell_complete=complete_migration_targets)
+@click.argument(
+    "words", nargs=-1, metavar=TARGET_METAVAR, shell_complete=complete_migration_targets
+)
 @click.option("--plan", is_flag=True, help="Show the operations that would run; change nothing.")
 @click.option(
-    "--fake", is_flag=True,
+    "--fake",
+    is_flag=True,
     help="Record the migrations as applied (or unapplied) without running them.",
 )
 @click.option(
-    "--fake-initial", is_flag=True,
+    "--fake-initial",
+    is_flag=True,
     help="Record the initial migration as applied, without running it, when every table it "
     "creates (and column it adds) already exists; only names are checked, as in Django.",
 )
 @click.option(
-    "--sql", is_flag=True,
+    "--sql",
+    is_flag=True,
     help="Print the SQL instead of running it (needs no database). MIGRATION may be FROM:TO.",
 )
 @click.option(
-    "--check", "check_unapplied", is_flag=True,
+    "--check",
+    "check_unapplied",
+    is_flag=True,
     help="Exit with status 1 if there are unapplied migrations; change nothing.",
 )
 @click.option(
-    "--prune", is_flag=True,
+    "--prune",
+    is_flag=True,
     help="Delete the database's records of migrations whose files are gone (after asking), "
     "then stop.",
 )
 @click.option(
-    "--run-syncdb", is_flag=True, hidden=True,
+    "--run-syncdb",
+    is_flag=True,
+    hidden=True,
     help="Django's table creation without migrations: answered with what to do instead.",
 )
 @click.option(
-    "--lock-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
     help="Give up (exit 1) if another migrate holds the database's migration lock this long. "
     "Default: wait.",
 )
 @click.option(
-    "--ddl-lock-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
+    "--ddl-lock-timeout",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
     help="On PostgreSQL, give up a migration's table lock after this long (then retry, then "
     "exit 1 naming the blocker). Default: MIGRATION_LOCK_TIMEOUT, 2 seconds.",
 )
 @click.option(
-    "--all-databases", is_flag=True,
+    "--all-databases",
+    is_flag=True,
     help="Migrate every database in DATABASES to its head, in parallel, and print a summary. "
     "With --check or --plan, check or plan every database.",
 )
 @noinput_option
 @common_options
-def command(runtime, words, plan, fake, fake_initial, sql, check_unapplied, prune, run_syncdb,
-            lock_timeout, ddl_lock_timeout, all_databases):
+def command(
+    runtime,
+    words,
+    plan,
+    fake,
+    fake_initial,
+    sql,
+    check_unapplied,
+    prune,
+    run_syncdb,
+    lock_timeout,
+    ddl_lock_timeout,
+    all_databases,
+):
     """Apply or unapply migrations to bring the database to MIGRATION.
 
     Without MIGRATION, applies every unapplied migration. MIGRATION brings the database to
@@ -90,17 +117,26 @@ def command(runtime, words, plan, fake, fake_initial, sql, check_unapplied, prun
             "without one, then 'python manage.py migrate'. For tables that already exist, "
             "'python manage.py migrate --fake-initial' records the initial migration instead.",
         )
-    chosen = [flag for flag, on in (
-        ("--sql", sql), ("--fake", fake), ("--fake-initial", fake_initial), ("--plan", plan),
-        ("--check", check_unapplied), ("--prune", prune),
-    ) if on]
+    chosen = [
+        flag
+        for flag, on in (
+            ("--sql", sql),
+            ("--fake", fake),
+            ("--fake-initial", fake_initial),
+            ("--plan", plan),
+            ("--check", check_unapplied),
+            ("--prune", prune),
+        )
+        if on
+    ]
     if len(chosen) > 1 and set(chosen) != {"--plan", "--check"}:
         raise click.UsageError(f"{' and '.join(chosen)} cannot be combined.")
     if all_databases:
         if fake_initial or prune:
             raise click.UsageError(f"--all-databases cannot be combined with {chosen[0]}.")
-        return _all_databases(runtime, words[0] if words else None, plan, fake, sql,
-                              check_unapplied, lock_timeout)
+        return _all_databases(
+            runtime, words[0] if words else None, plan, fake, sql, check_unapplied, lock_timeout
+        )
     if sql:
         from sqlmanage.core.apply import migration_sql
 
@@ -139,8 +175,10 @@ def _prune(runtime) -> int:
         runtime.out("Pruning migrations:", "heading")
     if found.revisions and runtime.can_prompt():
         count = len(found.revisions)
-        question = (f"Delete the records of {count} migration{'' if count == 1 else 's'} whose "
-                    f"files are gone ({', '.join(found.revisions)})?")
+        question = (
+            f"Delete the records of {count} migration{'' if count == 1 else 's'} whose "
+            f"files are gone ({', '.join(found.revisions)})?"
+        )
         if not click.confirm(question, default=False, prompt_suffix=" "):
             runtime.out("Aborting prune.")
             return 0
@@ -182,8 +220,14 @@ def _plan_or_check(runtime, target, show_plan: bool, check_unapplied: bool) -> i
     return 0
 
 
-def _apply(runtime, target, fake: bool, lock_timeout: float | None, fake_initial: bool = False,
-           ddl_lock_timeout: float | None = None) -> None:
+def _apply(
+    runtime,
+    target,
+    fake: bool,
+    lock_timeout: float | None,
+    fake_initial: bool = False,
+    ddl_lock_timeout: float | None = None,
+) -> None:
     from sqlmanage.core.apply import apply_migrations
     from sqlmanage.render import plain
 
@@ -226,10 +270,18 @@ def _apply(runtime, target, fake: bool, lock_timeout: float | None, fake_initial
         if initial is not None:  # one heading for the whole run, then the FAKED line first
             on_event("plan", plan_migrations(project.history, read_database_heads(project), target))
             run.update(fake=True, heading=False)
-            apply_migrations(project, initial.revision, fake=True, on_event=on_event, lock_timeout=lock_timeout)
+            apply_migrations(
+                project, initial.revision, fake=True, on_event=on_event, lock_timeout=lock_timeout
+            )
             run["fake"] = False
-        plan = apply_migrations(project, target, fake=fake, on_event=on_event, lock_timeout=lock_timeout,
-                                ddl_lock_timeout=ddl_lock_timeout)
+        plan = apply_migrations(
+            project,
+            target,
+            fake=fake,
+            on_event=on_event,
+            lock_timeout=lock_timeout,
+            ddl_lock_timeout=ddl_lock_timeout,
+        )
     except Exception:
         if partial_line:
             runtime.out(" FAILED", "error")
@@ -257,10 +309,16 @@ def _notice_unmigrated_changes(runtime) -> None:
 
 def _all_databases(runtime, target, show_plan, fake, sql, check_unapplied, lock_timeout) -> int:
     """``--all-databases``: every alias to its head in parallel (or checked), then a summary."""
-    clashes = [name for name, given in (
-        ("TARGET", target is not None), ("--database", runtime.database is not None),
-        ("--fake", fake), ("--sql", sql),
-    ) if given]
+    clashes = [
+        name
+        for name, given in (
+            ("TARGET", target is not None),
+            ("--database", runtime.database is not None),
+            ("--fake", fake),
+            ("--sql", sql),
+        )
+        if given
+    ]
     if clashes:
         raise click.UsageError(f"--all-databases cannot be combined with {' or '.join(clashes)}.")
     from sqlmanage.core import all_databases
@@ -276,7 +334,9 @@ def _all_databases(runtime, target, show_plan, fake, sql, check_unapplied, lock_
     else:
         run = _migrate_all(runtime, settings, lock_timeout)
         _print_summary(runtime, run, checking=False)
-    failed = [o for o in run.outcomes if o.result not in (all_databases.OK, all_databases.UNAPPLIED)]
+    failed = [
+        o for o in run.outcomes if o.result not in (all_databases.OK, all_databases.UNAPPLIED)
+    ]
     if run.interrupted:
         from sqlmanage.errors import Interrupted
 
@@ -290,15 +350,20 @@ def _all_databases(runtime, target, show_plan, fake, sql, check_unapplied, lock_
 
         names = ", ".join(o.alias for o in failed)
         if show_plan or check_unapplied:
-            message = f"{len(failed)} of {len(run.outcomes)} databases could not be checked: {names}."
+            message = (
+                f"{len(failed)} of {len(run.outcomes)} databases could not be checked: {names}."
+            )
             command = "showmigrations"
         else:
             message = f"{len(failed)} of {len(run.outcomes)} databases failed to migrate: {names}."
             command = "migrate"
-        raise SqlmanageError(message, hint=(
-            f"Run 'python manage.py {command} --database {failed[0].alias}' to see the whole "
-            "error. The databases not named here were handled regardless."
-        ))
+        raise SqlmanageError(
+            message,
+            hint=(
+                f"Run 'python manage.py {command} --database {failed[0].alias}' to see the whole "
+                "error. The databases not named here were handled regardless."
+            ),
+        )
     unapplied = any(o.result == all_databases.UNAPPLIED for o in run.outcomes)
     return 1 if check_unapplied and unapplied else 0
 
@@ -315,8 +380,10 @@ def _migrate_all(runtime, settings, lock_timeout):
         if runtime.verbosity >= 2:
             names = ", ".join(outcome.migrations) or "nothing"
             detail = f": {outcome.error}" if outcome.error else ""
-            runtime.out(f"  {outcome.alias}: applied {names}; {outcome.result}{detail} "
-                        f"({outcome.seconds:.2f}s)")
+            runtime.out(
+                f"  {outcome.alias}: applied {names}; {outcome.result}{detail} "
+                f"({outcome.seconds:.2f}s)"
+            )
 
     if runtime.verbosity == 1 and runtime.is_terminal:  # a spinner while the workers run
         with runtime.rich_console().status(heading):

@@ -28,7 +28,9 @@ class InteractiveQuestioner:
     def rename_column(self, table, old, new, type_text) -> bool:
         return click.confirm(
             f"Was {table}.{old} renamed to {table}.{new} (a {type_text})?",
-            default=False, prompt_suffix=" ", err=self.err,
+            default=False,
+            prompt_suffix=" ",
+            err=self.err,
         )
 
     def rename_table(self, old, new) -> bool:
@@ -50,18 +52,25 @@ class InteractiveQuestioner:
                 "something to put in the rows that hold NULL."
             )
         self._say("Please select a fix:")
-        self._say(" 1) Provide a one-off default now (will be set on all existing rows with a "
-                  "null value for this column)")
-        self._say(" 2) Quit and manually define a server_default (or make the column nullable) "
-                  "in the model.")
-        choice = click.prompt("Select an option:", type=click.IntRange(1, 2), prompt_suffix=" ",
-                              err=self.err)
+        self._say(
+            " 1) Provide a one-off default now (will be set on all existing rows with a "
+            "null value for this column)"
+        )
+        self._say(
+            " 2) Quit and manually define a server_default (or make the column nullable) "
+            "in the model."
+        )
+        choice = click.prompt(
+            "Select an option:", type=click.IntRange(1, 2), prompt_suffix=" ", err=self.err
+        )
         if choice == 2:
             raise QuitRequested("Quit: nothing was written.")
         self._say("Please enter the default value as a Python literal (e.g. 0, 'none', True).")
         self._say("Type 'exit' to exit this prompt")
         while True:
-            answer = click.prompt(">>>", prompt_suffix=" ", err=self.err, default="", show_default=False)
+            answer = click.prompt(
+                ">>>", prompt_suffix=" ", err=self.err, default="", show_default=False
+            )
             if answer.strip() == "exit":
                 raise SqlmanageError("Quit: nothing was written.")
             if not answer.strip():

@@ -21,12 +21,17 @@ INTERFACES = ["ipython", "python"]
 
 @click.command("shell")
 @click.option(
-    "-i", "--interface", type=click.Choice(INTERFACES),
+    "-i",
+    "--interface",
+    type=click.Choice(INTERFACES),
     help="The interactive interpreter to use. Default: IPython when installed, else Python.",
 )
-@click.option("-c", "--command", "code", metavar="CODE", help="Run CODE with the models imported, then exit.")
 @click.option(
-    "--no-startup", is_flag=True,
+    "-c", "--command", "code", metavar="CODE", help="Run CODE with the models imported, then exit."
+)
+@click.option(
+    "--no-startup",
+    is_flag=True,
     help="With plain Python, ignore PYTHONSTARTUP and ~/.pythonrc.py.",
 )
 @click.option("--no-imports", is_flag=True, help="Import no models and connect no session.")
@@ -93,7 +98,9 @@ def _run_code(source: str, filename: str, namespace: dict) -> int:
     try:
         exec(compile(source, filename, "exec"), scope)
     except Exception as exc:
-        lines = traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None)
+        lines = traceback.format_exception(
+            type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None
+        )
         sys.stderr.write(redact("".join(lines)))
         sys.stderr.flush()
         return 1
@@ -130,7 +137,9 @@ def _python(namespace: dict, no_startup: bool) -> int:
     import code
 
     if not no_startup:
-        for pythonrc in dict.fromkeys([os.environ.get("PYTHONSTARTUP"), os.path.expanduser("~/.pythonrc.py")]):
+        for pythonrc in dict.fromkeys(
+            [os.environ.get("PYTHONSTARTUP"), os.path.expanduser("~/.pythonrc.py")]
+        ):
             if not pythonrc or not os.path.isfile(pythonrc):
                 continue
             with open(pythonrc) as handle:

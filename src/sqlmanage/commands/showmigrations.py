@@ -10,15 +10,22 @@ from sqlmanage.commands.base import common_options
 @click.command("showmigrations")
 @click.argument("app_labels", nargs=-1, metavar="[APP_LABEL]...")
 @click.option(
-    "--list", "-l", "listing", is_flag=True,
+    "--list",
+    "-l",
+    "listing",
+    is_flag=True,
     help="List every migration and whether it is applied (the default).",
 )
 @click.option(
-    "--plan", "-p", is_flag=True,
+    "--plan",
+    "-p",
+    is_flag=True,
     help="List the migrations in the order they apply, with what each depends on at -v 2.",
 )
 @click.option(
-    "--format", "output_format", type=click.Choice(["table", "plain", "json"]),
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "plain", "json"]),
     help="Output format. Default: a table on a terminal, Django's plain lines otherwise.",
 )
 @common_options

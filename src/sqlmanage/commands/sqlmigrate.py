@@ -42,7 +42,9 @@ def command(runtime, words, backwards):
     elif runtime.color:
         from rich.syntax import Syntax
 
-        runtime.rich_console().print(Syntax(sql, "sql", theme="ansi_dark", background_color="default"))
+        runtime.rich_console().print(
+            Syntax(sql, "sql", theme="ansi_dark", background_color="default")
+        )
     else:
         runtime.out(sql, nl=False)
 

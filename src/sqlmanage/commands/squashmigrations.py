@@ -15,7 +15,9 @@ METAVAR = "[APP_LABEL] [START] END"
 @click.command("squashmigrations", context_settings={"ignore_unknown_options": True})
 @click.argument("words", nargs=-1, metavar=METAVAR, shell_complete=complete_migrations)
 @click.option("--squashed-name", help="The name of the squashed migration (after its number).")
-@click.option("--dry-run", is_flag=True, help="Show what would be written and moved; change nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Show what would be written and moved; change nothing."
+)
 @noinput_option
 @common_options
 def command(runtime, words, squashed_name, dry_run):
@@ -52,8 +54,11 @@ def command(runtime, words, squashed_name, dry_run):
         runtime.out("Will squash the following migrations:", "heading")
         for migration in squash.replaced:
             runtime.out(f" - {migration.name}")
-    if (not dry_run and runtime.can_prompt()
-            and not click.confirm("Do you wish to proceed?", default=False, prompt_suffix=" ")):
+    if (
+        not dry_run
+        and runtime.can_prompt()
+        and not click.confirm("Do you wish to proceed?", default=False, prompt_suffix=" ")
+    ):
         runtime.out("Aborting squash.")
         return 0
     if not dry_run:
@@ -71,7 +76,9 @@ def _report(runtime, squash, dry_run: bool) -> None:
     for change in squash.migration.changes:
         runtime.out(f"    {change.mark} {change.text}")
     moved = "Would move" if dry_run else "Moved"
-    runtime.out(f"{moved} the {len(squash.replaced)} replaced migrations to {_shown(squash.replaced_dir)}/")
+    runtime.out(
+        f"{moved} the {len(squash.replaced)} replaced migrations to {_shown(squash.replaced_dir)}/"
+    )
     runtime.out(
         "  Commit the squashed migration and the replaced folder. New databases run the squashed\n"
         "  migration alone; a database between the replaced migrations runs the rest of them\n"
@@ -97,5 +104,7 @@ def _shown(path) -> str:
 
 
 command.word_keywords = (  # type: ignore[attr-defined]  # call_command's keyword forms of the words
-    ("app_label",), ("start_migration_name", "start"), ("migration_name", "end"),
+    ("app_label",),
+    ("start_migration_name", "start"),
+    ("migration_name", "end"),
 )

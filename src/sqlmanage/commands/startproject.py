@@ -18,7 +18,10 @@ ASYNC_DRIVER_MODULE = "aiosqlite"
 @click.argument("name")
 @click.argument("directory", required=False)
 @click.option(
-    "--template", type=click.Choice(["default", "async"]), default="default", show_default=True,
+    "--template",
+    type=click.Choice(["default", "async"]),
+    default="default",
+    show_default=True,
     help="The skeleton to write: 'async' points DATABASE_URL at an async driver "
     "(sqlite+aiosqlite, with postgresql+asyncpg shown in a comment).",
 )
@@ -52,7 +55,9 @@ def command(runtime, name, directory, template):
         runtime.out(f"  cd {shown}")
     if template == "async" and not _installed(ASYNC_DRIVER_MODULE):
         runtime.out("  pip install 'sqlmanage[async]'")
-    runtime.out(f"  # add your models to {created.name}/models/ (e.g. {created.name}/models/catalogue.py)")
+    runtime.out(
+        f"  # add your models to {created.name}/models/ (e.g. {created.name}/models/catalogue.py)"
+    )
     runtime.out("  python manage.py makemigrations")
     runtime.out("  python manage.py migrate")
     return 0
@@ -71,4 +76,3 @@ def _installed(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
-

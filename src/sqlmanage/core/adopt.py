@@ -77,13 +77,19 @@ def plan_adoption(root: Path, settings_module: str = SETTINGS_MODULE) -> Adoptio
     ini_text = ini_path.read_text(encoding="utf-8")
     parser = configparser.ConfigParser(defaults={"here": str(root)})
     parser.read_string(ini_text)
-    if not parser.has_section("alembic") or not parser.get("alembic", "script_location", fallback=None):
+    if not parser.has_section("alembic") or not parser.get(
+        "alembic", "script_location", fallback=None
+    ):
         raise SqlmanageError(
             f"{ini_path} has no script_location in its [alembic] section.",
             hint="adopt reads the migrations folder from alembic.ini's script_location.",
         )
     location = parser.get("alembic", "script_location")
-    if ":" in location and not Path(location).is_absolute() and not re.match(r"^[A-Za-z]:[\\/]", location):
+    if (
+        ":" in location
+        and not Path(location).is_absolute()
+        and not re.match(r"^[A-Za-z]:[\\/]", location)
+    ):
         raise SqlmanageError(
             f"script_location = {location} names a package resource; adopt needs a folder.",
             hint="Set script_location to the migrations folder's path (e.g. myapp/migrations).",
@@ -91,7 +97,9 @@ def plan_adoption(root: Path, settings_module: str = SETTINGS_MODULE) -> Adoptio
     migrations = (root / location).resolve() if not Path(location).is_absolute() else Path(location)
     env_path = migrations / "env.py"
     if not env_path.is_file():
-        raise SqlmanageError(f"No env.py in {migrations}.", hint="script_location must name the folder of env.py.")
+        raise SqlmanageError(
+            f"No env.py in {migrations}.", hint="script_location must name the folder of env.py."
+        )
     env_source = env_path.read_text(encoding="utf-8")
     if "sqlmanage.alembic_env" in env_source:
         raise SqlmanageError(
@@ -116,23 +124,34 @@ def plan_adoption(root: Path, settings_module: str = SETTINGS_MODULE) -> Adoptio
                 hint="Remove or rename it: adopt copies env.py's functions there.",
             )
         adoption.files.append(PlannedFile(root / f"{HOOKS_MODULE}.py", hooks, "create"))
-    adoption.files.append(PlannedFile(
-        env_path, (templates / "migrations" / "env.py").read_text(encoding="utf-8"), "replace",
-        kept_as=env_path.with_name("env.py.orig"),
-    ))
+    adoption.files.append(
+        PlannedFile(
+            env_path,
+            (templates / "migrations" / "env.py").read_text(encoding="utf-8"),
+            "replace",
+            kept_as=env_path.with_name("env.py.orig"),
+        )
+    )
     if not (migrations / "script.py.mako").exists():
-        adoption.files.append(PlannedFile(
-            migrations / "script.py.mako",
-            (templates / "migrations" / "script.py.mako").read_text(encoding="utf-8"), "create",
-        ))
+        adoption.files.append(
+            PlannedFile(
+                migrations / "script.py.mako",
+                (templates / "migrations" / "script.py.mako").read_text(encoding="utf-8"),
+                "create",
+            )
+        )
     if not (root / "manage.py").exists():
         manage = (templates / "project" / "default" / "manage.py-tpl").read_text(encoding="utf-8")
         manage = manage.replace("{{ project_name }}.settings", settings_module)
         manage = manage.replace("{{ project_name }}'s", "This project's")
         adoption.files.append(PlannedFile(root / "manage.py", manage, "create"))
-    adoption.files.append(PlannedFile(ini_path, _ini_with_settings(ini_text, settings_module), "edit"))
-    adoption.carried.append(f"alembic.ini: sqlmanage_settings = {settings_module}, so plain alembic uses "
-                            "the same settings")
+    adoption.files.append(
+        PlannedFile(ini_path, _ini_with_settings(ini_text, settings_module), "edit")
+    )
+    adoption.carried.append(
+        f"alembic.ini: sqlmanage_settings = {settings_module}, so plain alembic uses "
+        "the same settings"
+    )
     _note_version_folders(migrations, reading, parser, adoption)
     for call in reading.module_calls():
         adoption.not_carried.append(
@@ -145,14 +164,19 @@ def plan_adoption(root: Path, settings_module: str = SETTINGS_MODULE) -> Adoptio
     return adoption
 
 
-def _note_version_folders(migrations: Path, reading: _EnvReading, parser, adoption: Adoption) -> None:
+def _note_version_folders(
+    migrations: Path, reading: _EnvReading, parser, adoption: Adoption
+) -> None:
     """A history split per database (Prefect: versions/sqlite, versions/postgresql, env.py
     picking one by dialect) is not something the settings can say yet: tell how to lay it out."""
     if parser.get("alembic", "version_locations", fallback=None):
         return
     versions = migrations / "versions"
-    folders = sorted(p.name for p in versions.iterdir() if p.is_dir() and any(p.glob("*.py"))) \
-        if versions.is_dir() else []
+    folders = (
+        sorted(p.name for p in versions.iterdir() if p.is_dir() and any(p.glob("*.py")))
+        if versions.is_dir()
+        else []
+    )
     own = any(versions.glob("*.py")) if versions.is_dir() else False
     picks = "version_locations" in reading.source
     if not folders or own:
@@ -198,7 +222,7 @@ class _EnvReading:
         self.import_nodes: dict[str, ast.stmt] = {}
         self.functions: dict[str, ast.FunctionDef] = {}
         self.assignments: dict[str, ast.expr] = {}
-        self.assignment_nodes: dict[str, ast.stmt] = {}
+        self.assignment_nodes: dict[str, ast.Assign] = {}
         for node in self.tree.body:
             if isinstance(node, ast.Import):
                 for alias in node.names:
@@ -211,12 +235,19 @@ class _EnvReading:
                     self.import_nodes[alias.asname or alias.name] = node
             elif isinstance(node, ast.FunctionDef):
                 self.functions[node.name] = node
-            elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            elif (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+            ):
                 self.assignments[node.targets[0].id] = node.value
                 self.assignment_nodes[node.targets[0].id] = node
         self.configure: dict[str, ast.expr] = {}
         for call in ast.walk(self.tree):
-            if isinstance(call, ast.Call) and _dotted(call.func) in ("context.configure", "configure"):
+            if isinstance(call, ast.Call) and _dotted(call.func) in (
+                "context.configure",
+                "configure",
+            ):
                 for keyword in call.keywords:
                     if keyword.arg and keyword.arg not in self.configure:
                         self.configure[keyword.arg] = keyword.value
@@ -240,7 +271,11 @@ class _EnvReading:
         for node in self.tree.body:
             if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
                 name = _dotted(node.value.func)
-                if name and name not in self.functions and not name.startswith(("context.", "fileConfig")):
+                if (
+                    name
+                    and name not in self.functions
+                    and not name.startswith(("context.", "fileConfig"))
+                ):
                     calls.append(f"{name}()")
         return calls
 
@@ -251,9 +286,13 @@ class _EnvReading:
                 key = node.slice
                 if isinstance(key, ast.Constant) and isinstance(key.value, str):
                     names.append(key.value)
-            elif (isinstance(node, ast.Call) and _dotted(node.func) in ("os.environ.get", "os.getenv")
-                  and node.args and isinstance(node.args[0], ast.Constant)
-                  and isinstance(node.args[0].value, str)):
+            elif (
+                isinstance(node, ast.Call)
+                and _dotted(node.func) in ("os.environ.get", "os.getenv")
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
                 names.append(node.args[0].value)
         return list(dict.fromkeys(names))
 
@@ -274,20 +313,20 @@ class _EnvReading:
             seen.add(used_name)
             if used_name in self.import_nodes:
                 node = self.import_nodes[used_name]
-                needed[node.lineno] = ast.get_source_segment(self.source, node)
+                needed[node.lineno] = ast.get_source_segment(self.source, node) or ""
             elif used_name in self.assignment_nodes:
                 node = self.assignment_nodes[used_name]
-                needed[node.lineno] = ast.get_source_segment(self.source, node)
+                needed[node.lineno] = ast.get_source_segment(self.source, node) or ""
                 if any(isinstance(inner, ast.Call) for inner in ast.walk(node.value)):
                     computed.append(used_name)
                 pending += sorted(_free_names(node.value) - seen)
             elif used_name in self.functions:
                 node = self.functions[used_name]
-                needed[node.lineno] = ast.get_source_segment(self.source, node)
+                needed[node.lineno] = ast.get_source_segment(self.source, node) or ""
                 pending += sorted(_free_names(node) - seen - {used_name})
             elif used_name not in dir(builtins):
                 unresolved.append(used_name)
-        return needed, ast.get_source_segment(self.source, function), unresolved, computed
+        return needed, ast.get_source_segment(self.source, function) or "", unresolved, computed
 
 
 def _hooks_source(settings_module: str, needed: dict[int, str], functions: list[str]) -> str:
@@ -315,7 +354,9 @@ def _free_names(node: ast.AST) -> set[str]:
     """Names ``node`` reads that it does not bind itself (arguments, assignments, loops)."""
     used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     bound = {a.arg for a in ast.walk(node) if isinstance(a, ast.arg)}
-    bound |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    bound |= {
+        n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
     return used - bound
 
 
@@ -328,12 +369,13 @@ def _dotted(node: ast.expr) -> str | None:
     return None
 
 
-def _settings_source(root: Path, migrations: Path, parser, reading: _EnvReading,
-                     adoption: Adoption) -> tuple[str, str | None]:
+def _settings_source(
+    root: Path, migrations: Path, parser, reading: _EnvReading, adoption: Adoption
+) -> tuple[str, str | None]:
     """The settings module's text, and the hooks module's (None when env.py had no hooks)."""
     module = adoption.settings_module
     lines = [
-        '"""sqlmanage\'s settings for this project, written by \'sqlmanage adopt\' from alembic.ini',
+        "\"\"\"sqlmanage's settings for this project, written by 'sqlmanage adopt' from alembic.ini",
         'and env.py (kept as env.py.orig). manage.py and plain alembic both read them."""',
         "",
         "import os",
@@ -346,7 +388,9 @@ def _settings_source(root: Path, migrations: Path, parser, reading: _EnvReading,
     lines += _models_lines(root, reading, adoption)
     relative = migrations.relative_to(root) if migrations.is_relative_to(root) else migrations
     lines += ["", f"MIGRATIONS = BASE_DIR / {str(relative.as_posix())!r}"]
-    adoption.carried.append(f"MIGRATIONS: script_location ({relative.as_posix()}); versions/ is untouched")
+    adoption.carried.append(
+        f"MIGRATIONS: script_location ({relative.as_posix()}); versions/ is untouched"
+    )
 
     copied: list[str] = []
     needed: dict[int, str] = {}
@@ -360,7 +404,9 @@ def _settings_source(root: Path, migrations: Path, parser, reading: _EnvReading,
         try:
             literal = ast.literal_eval(value)
         except ValueError:
-            if option in CALLABLE_OPTIONS and (_dotted(value) in reading.functions or reading.dotted(value)):
+            if option in CALLABLE_OPTIONS and (
+                _dotted(value) in reading.functions or reading.dotted(value)
+            ):
                 hook_options[option] = setting  # a comparison callable: carried like the filters
                 continue
             adoption.not_carried.append(
@@ -373,8 +419,10 @@ def _settings_source(root: Path, migrations: Path, parser, reading: _EnvReading,
     for option, setting in ALEMBIC_DEFAULTS.items():
         if option not in reading.configure:
             lines.append(f"{setting} = False  # env.py left {option} unset: Alembic's default")
-            adoption.carried.append(f"{setting}: False, Alembic's default, as env.py left {option} unset "
-                                    "(sqlmanage's own default is True)")
+            adoption.carried.append(
+                f"{setting}: False, Alembic's default, as env.py left {option} unset "
+                "(sqlmanage's own default is True)"
+            )
     for option, setting in hook_options.items():
         value = reading.configure.get(option)
         if value is None:
@@ -386,7 +434,9 @@ def _settings_source(root: Path, migrations: Path, parser, reading: _EnvReading,
             if source not in copied:
                 copied.append(source)
             lines.append(f"{setting} = {HOOKS_MODULE + '.' + name!r}")
-            adoption.carried.append(f"{setting}: {name}() copied from env.py into {HOOKS_MODULE}.py")
+            adoption.carried.append(
+                f"{setting}: {name}() copied from env.py into {HOOKS_MODULE}.py"
+            )
             if computed:
                 adoption.not_carried.append(
                     f"{name}() uses {', '.join(computed)}, which env.py computes when it runs: "
@@ -407,7 +457,9 @@ def _settings_source(root: Path, migrations: Path, parser, reading: _EnvReading,
                 f"function in {module}.py and name it in {setting}"
             )
     lines += _template_args_lines(reading, adoption)
-    for option in sorted(set(reading.configure) - set(LITERAL_OPTIONS) - set(hook_options) - _HANDLED_OPTIONS):
+    for option in sorted(
+        set(reading.configure) - set(LITERAL_OPTIONS) - set(hook_options) - _HANDLED_OPTIONS
+    ):
         adoption.not_carried.append(
             f"context.configure({option}=...) in env.py has no sqlmanage setting; it is dropped "
             "(see env.py.orig)"
@@ -416,8 +468,15 @@ def _settings_source(root: Path, migrations: Path, parser, reading: _EnvReading,
     return "\n".join(lines) + "\n", hooks
 
 
-_HANDLED_OPTIONS = {"connection", "url", "target_metadata", "literal_binds", "dialect_opts",
-                    "transaction_per_migration", "template_args"}
+_HANDLED_OPTIONS = {
+    "connection",
+    "url",
+    "target_metadata",
+    "literal_binds",
+    "dialect_opts",
+    "transaction_per_migration",
+    "template_args",
+}
 
 
 def _template_args_lines(reading: _EnvReading, adoption: Adoption) -> list[str]:
@@ -431,14 +490,17 @@ def _template_args_lines(reading: _EnvReading, adoption: Adoption) -> list[str]:
                 f"TEMPLATE_ARGS in {adoption.settings_module}.py to the names script.py.mako uses"
             )
         return []
-    literal, dropped = {}, []
-    for key, item in zip(value.keys, value.values):
+    literal: dict[str, object] = {}
+    dropped: list[str] = []
+    for key, item in zip(value.keys, value.values, strict=True):
         if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
-            dropped.append(ast.get_source_segment(reading.source, key) if key else "**")
+            dropped.append((ast.get_source_segment(reading.source, key) or "?") if key else "**")
             continue
         if key.value == "dialect":
-            adoption.carried.append("script.py.mako's ${dialect}: makemigrations passes the "
-                                    "database's dialect name, as env.py's template_args did")
+            adoption.carried.append(
+                "script.py.mako's ${dialect}: makemigrations passes the "
+                "database's dialect name, as env.py's template_args did"
+            )
             continue
         try:
             literal[key.value] = ast.literal_eval(item)
@@ -459,20 +521,27 @@ def _url_lines(parser, reading: _EnvReading, adoption: Adoption) -> list[str]:
     ini_url = parser.get("alembic", "sqlalchemy.url", fallback="").strip()
     if ini_url in (PLACEHOLDER_URL, '""', "''"):  # MLflow ships sqlalchemy.url = ""
         ini_url = ""
-    reads_ini = any(word in reading.source for word in ("sqlalchemy.url", "get_section", "engine_from_config"))
+    reads_ini = any(
+        word in reading.source for word in ("sqlalchemy.url", "get_section", "engine_from_config")
+    )
     if ini_url and not reads_ini:  # Airflow's ini says scheme://localhost/airflow, never read
         adoption.not_carried.append(
             f"alembic.ini's sqlalchemy.url ({ini_url}): env.py never reads it, so it is not taken "
             "as the database"
         )
         ini_url = ""
-    variables = [v for v in reading.environment_variables() if "URL" in v.upper() or "DB" in v.upper()
-                 or "DATABASE" in v.upper() or "URI" in v.upper()]
+    variables = [
+        v
+        for v in reading.environment_variables()
+        if "URL" in v.upper() or "DB" in v.upper() or "DATABASE" in v.upper() or "URI" in v.upper()
+    ]
     if variables:
         variable = variables[0]
         fallback = f" or {ini_url!r}" if ini_url else ""
-        adoption.carried.append(f"DATABASE_URL: the environment variable {variable}, as env.py read it"
-                                + (", then alembic.ini's sqlalchemy.url" if ini_url else ""))
+        adoption.carried.append(
+            f"DATABASE_URL: the environment variable {variable}, as env.py read it"
+            + (", then alembic.ini's sqlalchemy.url" if ini_url else "")
+        )
         lines = [
             "# DATABASE_URL in the environment overrides this, as for every sqlmanage project.",
             f"DATABASE_URL = os.environ.get({variable!r}){fallback}",
@@ -489,14 +558,19 @@ def _url_lines(parser, reading: _EnvReading, adoption: Adoption) -> list[str]:
             "# DATABASE_URL in the environment overrides this.",
             f"DATABASE_URL = {ini_url!r}",
         ]
-    where = ("from alembic.ini's sqlalchemy.url, which is empty (the application fills it in)"
-             if reads_ini else "in a way adopt cannot read")
+    where = (
+        "from alembic.ini's sqlalchemy.url, which is empty (the application fills it in)"
+        if reads_ini
+        else "in a way adopt cannot read"
+    )
     adoption.not_carried.append(
         f"the database URL: env.py gets it {where}; set DATABASE_URL in the "
         "environment or in the settings (until then the default is db.sqlite3 beside manage.py)"
     )
-    return ["# Where env.py found its URL could not be read; DATABASE_URL in the environment is used.",
-            "DATABASE_URL = os.environ.get('DATABASE_URL')"]
+    return [
+        "# Where env.py found its URL could not be read; DATABASE_URL in the environment is used.",
+        "DATABASE_URL = os.environ.get('DATABASE_URL')",
+    ]
 
 
 def _models_lines(root: Path, reading: _EnvReading, adoption: Adoption) -> list[str]:
@@ -508,8 +582,9 @@ def _models_lines(root: Path, reading: _EnvReading, adoption: Adoption) -> list[
         )
         return ["MODELS = []  # the packages or modules that define your models"]
     elements = value.elts if isinstance(value, (ast.List, ast.Tuple)) else [value]
-    paths = [reading.dotted(element) for element in elements]
-    if not all(paths):
+    traced = [reading.dotted(element) for element in elements]
+    paths = [path for path in traced if path]
+    if len(paths) != len(traced):
         adoption.not_carried.append(
             f"target_metadata = {ast.get_source_segment(reading.source, value)} could not be traced "
             "to an import; set MODELS (and TARGET_METADATA) by hand"
@@ -585,7 +660,10 @@ def _ini_with_settings(ini_text: str, settings_module: str) -> str:
     lines = ini_text.splitlines(keepends=True)
     for index, line in enumerate(lines):
         if line.strip() == "[alembic]":
-            lines.insert(index + 1, f"# Added by 'sqlmanage adopt': the settings manage.py and alembic share.\n"
-                                    f"sqlmanage_settings = {settings_module}\n")
+            lines.insert(
+                index + 1,
+                f"# Added by 'sqlmanage adopt': the settings manage.py and alembic share.\n"
+                f"sqlmanage_settings = {settings_module}\n",
+            )
             break
     return "".join(lines)

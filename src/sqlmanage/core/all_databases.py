@@ -83,7 +83,9 @@ def shown_database(settings, alias: str) -> str:
 
 
 def migrate_all_databases(
-    settings, *, lock_timeout: float | None = None,
+    settings,
+    *,
+    lock_timeout: float | None = None,
     on_done: Callable[[DatabaseOutcome], None] = lambda outcome: None,
     max_parallel: int = MAX_PARALLEL,
 ) -> AllDatabases:
@@ -136,13 +138,22 @@ class _Worker:
         """Start the worker; ``files`` is where its result (.json) and output (.log) go."""
         result_file, log_file = files.with_suffix(".json"), files.with_suffix(".log")
         command = [
-            sys.executable, "-m", __name__, settings.module_name, alias, str(result_file),
+            sys.executable,
+            "-m",
+            __name__,
+            settings.module_name,
+            alias,
+            str(result_file),
             "" if lock_timeout is None else str(lock_timeout),
         ]
         with open(log_file, "wb") as log:
             process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=_worker_environment(settings), start_new_session=True,
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=_worker_environment(settings),
+                start_new_session=True,
             )
         return cls(alias, process, result_file, log_file, time.perf_counter())
 
@@ -153,7 +164,11 @@ class _Worker:
             data = json.loads(self.result_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             log = self.log_file.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-            reason = log[-1] if log else f"the worker process exited with status {self.process.returncode}"
+            reason = (
+                log[-1]
+                if log
+                else f"the worker process exited with status {self.process.returncode}"
+            )
             return DatabaseOutcome(self.alias, shown, FAILED, error=redact(reason), seconds=seconds)
         data.pop("plan", None)
         return DatabaseOutcome(**{**data, "database": data.get("database") or shown})

@@ -42,8 +42,13 @@ EventCallback = Callable[..., None]
 
 
 def apply_migrations(
-    project, target: str | None, *, fake: bool = False, on_event: EventCallback,
-    lock_timeout: float | None = None, ddl_lock_timeout: float | None = None,
+    project,
+    target: str | None,
+    *,
+    fake: bool = False,
+    on_event: EventCallback,
+    lock_timeout: float | None = None,
+    ddl_lock_timeout: float | None = None,
 ) -> Plan:
     """Bring the database to ``target``; ``fake`` records the steps without running them.
 
@@ -83,7 +88,12 @@ def apply_migrations(
         for step in progress.plan.steps:
             alembic_step = _alembic_step(history, step, fake)
             if not fake and context.connection.dialect.name == "postgresql":
-                bound_step(alembic_step, context, migration_timeouts(project, ddl_lock_timeout), attempts=attempts)
+                bound_step(
+                    alembic_step,
+                    context,
+                    migration_timeouts(project, ddl_lock_timeout),
+                    attempts=attempts,
+                )
             if not fake and context.connection.dialect.name not in TRANSACTIONAL_DDL:
                 direction = "running-apply" if step.forward else "running-unapply"
                 audit.record(context.connection, project.settings, step.migration, direction, None)
@@ -136,7 +146,9 @@ def apply_migrations(
         running = [r for r in records.values() if r.running and r.revision in history.by_id]
         if running and fake:
             for mark in running:  # --fake is how the user records the real state: marks go
-                audit.record(connection, project.settings, history.by_id[mark.revision], "cleared", None)
+                audit.record(
+                    connection, project.settings, history.by_id[mark.revision], "cleared", None
+                )
         elif running:
             names = ", ".join(history.by_id[r.revision].name for r in running)
             raise HalfApplied(
@@ -148,7 +160,9 @@ def apply_migrations(
         for revision in history.ancestors(heads):
             found = records.get(revision)
             if found is None or not found.applied:
-                audit.record(connection, project.settings, history.by_id[revision], "recorded", None)
+                audit.record(
+                    connection, project.settings, history.by_id[revision], "recorded", None
+                )
         changed = _changed_files(history, heads, records)
         if changed:
             on_event("changed", changed)
@@ -156,8 +170,11 @@ def apply_migrations(
     from sqlmanage.alembic_env import RunOptions
 
     options = RunOptions(
-        project, configure={"on_version_apply": on_version_apply}, lock_timeout=lock_timeout,
-        on_wait=lambda notice: on_event("wait", notice), prepare=prepare,
+        project,
+        configure={"on_version_apply": on_version_apply},
+        lock_timeout=lock_timeout,
+        on_wait=lambda notice: on_event("wait", notice),
+        prepare=prepare,
     )
     try:
         _run_env(options, steps)
@@ -201,8 +218,11 @@ class _AuditWithVersion:
 
     def listen(self, connection) -> None:
         dialect = connection.dialect
-        if self.connection is not None or dialect.name != "postgresql" \
-                or dialect.paramstyle not in ("pyformat", "named"):
+        if (
+            self.connection is not None
+            or dialect.name != "postgresql"
+            or dialect.paramstyle not in ("pyformat", "named")
+        ):
             return
         from sqlalchemy import event
 
@@ -233,8 +253,13 @@ class _AuditWithVersion:
     def _attach(self, connection, cursor, statement, parameters, context, executemany):
         step = self.pending
         compiled = getattr(context, "compiled", None)
-        if step is None or executemany or not isinstance(parameters, dict) or compiled is None \
-                or not self._writes_version(compiled.statement):
+        if (
+            step is None
+            or executemany
+            or not isinstance(parameters, dict)
+            or compiled is None
+            or not self._writes_version(compiled.statement)
+        ):
             return statement, parameters
         self.pending, self.done = None, step
         self.progress.seconds = time.perf_counter() - self.progress.started
@@ -247,8 +272,11 @@ class _AuditWithVersion:
 
         table = getattr(statement, "table", None)
         settings = self.project.settings
-        return isinstance(statement, UpdateBase) and getattr(table, "name", None) == settings.version_table \
+        return (
+            isinstance(statement, UpdateBase)
+            and getattr(table, "name", None) == settings.version_table
             and getattr(table, "schema", None) == settings.version_table_schema
+        )
 
 
 def _in_order(history, heads: tuple[str, ...], records: dict | None) -> bool:
@@ -267,9 +295,11 @@ def _changed_files(history, heads: tuple[str, ...], records: dict) -> list:
     """Applied migrations whose file differs from the one that ran, in apply order."""
     applied = history.ancestors(heads)
     return [
-        migration for migration in history.migrations
+        migration
+        for migration in history.migrations
         if migration.revision in applied
-        and (found := records.get(migration.revision)) is not None and found.applied
+        and (found := records.get(migration.revision)) is not None
+        and found.applied
         and history.changed_since(migration, found.checksum)
     ]
 
@@ -315,13 +345,14 @@ def _fake_over_unknown(project, target: str, on_event: EventCallback) -> Plan:
     from sqlmanage.alembic_env import RunOptions, alembic_run
 
     project.require_own_env()
-    label, target = split_target(target)
-    if is_zero(target):
-        plan = Plan(None, target, [])
+    label, named = split_target(target)
+    name = named or target
+    if is_zero(name):
+        plan = Plan(None, name, [])
         destination = "base"
     else:
-        migration = project.history.find(target, label)
-        plan = Plan(migration, target, [Step(migration, True)])
+        migration = project.history.find(name, label)
+        plan = Plan(migration, name, [Step(migration, True)])
         destination = migration.revision
     on_event("plan", plan)
     started = time.perf_counter()
@@ -368,7 +399,9 @@ def _alembic_step(history, step: Step, fake: bool):
 def _uses_autocommit_block(migration) -> bool:
     """Whether the migration commits part of itself on its own (Alembic's autocommit_block)."""
     try:
-        return "autocommit_block" in Path(migration.path).read_text(encoding="utf-8", errors="replace")
+        return "autocommit_block" in Path(migration.path).read_text(
+            encoding="utf-8", errors="replace"
+        )
     except OSError:
         return False
 

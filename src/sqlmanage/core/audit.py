@@ -86,8 +86,9 @@ def ensure_table(connection, settings) -> None:
         from alembic.runtime.migration import MigrationContext
 
         operations = Operations(MigrationContext.configure(connection))
-        operations.add_column(AUDIT_TABLE, Column("version_table", String(128)),
-                              schema=settings.version_table_schema)
+        operations.add_column(
+            AUDIT_TABLE, Column("version_table", String(128)), schema=settings.version_table_schema
+        )
 
 
 def _has_version_table_column(inspector, settings) -> bool:
@@ -95,8 +96,14 @@ def _has_version_table_column(inspector, settings) -> bool:
     return any(column["name"] == "version_table" for column in columns)
 
 
-def record(connection, settings, migration, direction: str, seconds: float | None,
-           checksum: str | None = None) -> None:
+def record(
+    connection,
+    settings,
+    migration,
+    direction: str,
+    seconds: float | None,
+    checksum: str | None = None,
+) -> None:
     """Write one row; inside the migration's transaction when called from a running step.
 
     ``checksum`` is the file's, when the caller knows it already (the history caches it).
@@ -104,8 +111,14 @@ def record(connection, settings, migration, direction: str, seconds: float | Non
     connection.execute(_insert(connection, settings, migration, direction, seconds, checksum))
 
 
-def record_values(connection, settings, migration, direction: str, seconds: float | None,
-                  checksum: str | None = None) -> dict:
+def record_values(
+    connection,
+    settings,
+    migration,
+    direction: str,
+    seconds: float | None,
+    checksum: str | None = None,
+) -> dict:
     """The columns of one row, as ``record`` writes it."""
     return {
         "revision": migration.revision,
@@ -132,9 +145,13 @@ def insert_sql(dialect, settings, prefix: str) -> str:
     return str(statement.compile(dialect=dialect))
 
 
-def _insert(connection, settings, migration, direction: str, seconds: float | None, checksum: str | None):
-    return audit_table(settings).insert().values(
-        **record_values(connection, settings, migration, direction, seconds, checksum)
+def _insert(
+    connection, settings, migration, direction: str, seconds: float | None, checksum: str | None
+):
+    return (
+        audit_table(settings)
+        .insert()
+        .values(**record_values(connection, settings, migration, direction, seconds, checksum))
     )
 
 
@@ -146,10 +163,14 @@ def read_records(connection, settings, none_if_missing: bool = False) -> dict[st
     table = audit_table(settings)
     query = select(table.c.revision, table.c.direction, table.c.applied_at, table.c.checksum)
     if _has_version_table_column(inspector, settings):
-        query = query.where(or_(table.c.version_table == settings.version_table,
-                                table.c.version_table.is_(None)))
+        query = query.where(
+            or_(table.c.version_table == settings.version_table, table.c.version_table.is_(None))
+        )
     rows = connection.execute(query.order_by(table.c.id))
-    return {row.revision: Record(row.revision, row.direction, row.applied_at, row.checksum) for row in rows}
+    return {
+        row.revision: Record(row.revision, row.direction, row.applied_at, row.checksum)
+        for row in rows
+    }
 
 
 def _database_user(connection) -> str:

@@ -21,7 +21,9 @@ T = TypeVar("T")
 SCRATCH_PREFIX = "sqlmanage_scratch_"
 
 
-def with_baseline(project, fn: Callable, revision: str | tuple[str, ...] | None = None) -> T:
+def with_baseline(
+    project, fn: Callable[..., T], revision: str | tuple[str, ...] | None = None
+) -> T:
     """Call ``fn(connection)`` on a database at ``revision`` (the head by default, or "base";
     a tuple of revisions for a database at all of them, as across trees)."""
     from sqlmanage.core.status import read_database_heads
@@ -129,7 +131,9 @@ def revision_step(history, migration, forward: bool):
     """Alembic's step that runs one migration of the history, up or down."""
     from sqlmanage.alembic_internals import revision_step as alembic_revision_step
 
-    return alembic_revision_step(history.revision_map_for(migration), history.alembic_script(migration), forward)
+    return alembic_revision_step(
+        history.revision_map_for(migration), history.alembic_script(migration), forward
+    )
 
 
 def _in_memory_sqlite(project, migrations, fn):

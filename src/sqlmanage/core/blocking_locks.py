@@ -50,40 +50,87 @@ def blocking_in_sql(sql: str) -> list[tuple[str, str]]:
         if match := re.match(rf"CREATE TABLE (?:IF NOT EXISTS )?({NAME})", statement, re.I):
             created.add(_name(match.group(1)))
             continue
-        if match := re.match(rf"CREATE (UNIQUE )?INDEX (?!CONCURRENTLY).*? ON (?:ONLY )?({NAME})", statement, re.I):
-            found.append((_name(match.group(2)), "CREATE INDEX without CONCURRENTLY blocks writes for the whole build"))
+        if match := re.match(
+            rf"CREATE (UNIQUE )?INDEX (?!CONCURRENTLY).*? ON (?:ONLY )?({NAME})", statement, re.I
+        ):
+            found.append(
+                (
+                    _name(match.group(2)),
+                    "CREATE INDEX without CONCURRENTLY blocks writes for the whole build",
+                )
+            )
             continue
         if match := re.match(r"DROP TABLE (?:IF EXISTS )?(\S+)", statement, re.I):
             dropped.add(_name(match.group(1)))
             continue
         if re.match(r"DROP INDEX (?!CONCURRENTLY)", statement, re.I):
             index = _name(statement.split()[-1])
-            found.append((f"index {index}", "DROP INDEX without CONCURRENTLY blocks reads and writes of its table"))
+            found.append(
+                (
+                    f"index {index}",
+                    "DROP INDEX without CONCURRENTLY blocks reads and writes of its table",
+                )
+            )
             continue
         match = re.match(rf"ALTER TABLE (?:ONLY )?(?:IF EXISTS )?({NAME}) (.*)", statement, re.I)
         if not match:
             continue
         table, rest = _name(match.group(1)), match.group(2)
         rest_upper = rest.upper()
-        if check := re.search(rf"ADD CONSTRAINT ({NAME}) CHECK \(\(?\s*({NAME}) IS NOT NULL\s*\)?\) NOT VALID", rest, re.I):
+        if check := re.search(
+            rf"ADD CONSTRAINT ({NAME}) CHECK \(\(?\s*({NAME}) IS NOT NULL\s*\)?\) NOT VALID",
+            rest,
+            re.I,
+        ):
             not_null_checks[_name(check.group(1))] = (table, _name(check.group(2)))
         valid = re.search(rf"VALIDATE CONSTRAINT ({NAME})", rest, re.I)
         if valid and _name(valid.group(1)) in not_null_checks:
             validated.add(not_null_checks[_name(valid.group(1))])
         if "FOREIGN KEY" in rest_upper and "NOT VALID" not in rest_upper:
-            found.append((table, "ADD FOREIGN KEY without NOT VALID checks every row under a lock that blocks writes"))
-        if re.search(r"\bCHECK\s*\(", rest, re.I) and "ADD" in rest_upper and "NOT VALID" not in rest_upper:
-            found.append((table, "ADD CHECK without NOT VALID checks every row under an ACCESS EXCLUSIVE lock"))
-        if re.search(r"\bADD (?:CONSTRAINT \S+ )?(?:UNIQUE|PRIMARY KEY)\b", rest, re.I) and "USING INDEX" not in rest_upper:
-            found.append((table, "ADD UNIQUE/PRIMARY KEY builds its index under an ACCESS EXCLUSIVE lock"))
+            found.append(
+                (
+                    table,
+                    "ADD FOREIGN KEY without NOT VALID checks every row under a lock that blocks writes",
+                )
+            )
+        if (
+            re.search(r"\bCHECK\s*\(", rest, re.I)
+            and "ADD" in rest_upper
+            and "NOT VALID" not in rest_upper
+        ):
+            found.append(
+                (
+                    table,
+                    "ADD CHECK without NOT VALID checks every row under an ACCESS EXCLUSIVE lock",
+                )
+            )
+        if (
+            re.search(r"\bADD (?:CONSTRAINT \S+ )?(?:UNIQUE|PRIMARY KEY)\b", rest, re.I)
+            and "USING INDEX" not in rest_upper
+        ):
+            found.append(
+                (table, "ADD UNIQUE/PRIMARY KEY builds its index under an ACCESS EXCLUSIVE lock")
+            )
         for column in re.findall(rf"ALTER COLUMN ({NAME}) SET NOT NULL", rest, re.I):
             if (table, _name(column)) not in validated:
-                found.append((table, f"SET NOT NULL on {_name(column)} scans the table under an ACCESS EXCLUSIVE lock"))
+                found.append(
+                    (
+                        table,
+                        f"SET NOT NULL on {_name(column)} scans the table under an ACCESS EXCLUSIVE lock",
+                    )
+                )
         for column in re.findall(rf"ALTER COLUMN ({NAME}) (?:SET DATA )?TYPE ", rest, re.I):
-            found.append((table, f"changing the type of {_name(column)} may rewrite the table under an ACCESS EXCLUSIVE lock"))
+            found.append(
+                (
+                    table,
+                    f"changing the type of {_name(column)} may rewrite the table under an ACCESS EXCLUSIVE lock",
+                )
+            )
     return [
-        (table, what) for table, what in found
-        if table not in created and not (table.startswith("index ") and any(t in table for t in dropped))
+        (table, what)
+        for table, what in found
+        if table not in created
+        and not (table.startswith("index ") and any(t in table for t in dropped))
     ]
 
 

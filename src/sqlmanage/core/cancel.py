@@ -39,8 +39,9 @@ def cancel_on_signal(connection) -> Iterator[None]:
         os.close(write_end)
         yield
         return
-    watcher = threading.Thread(target=_watch, args=(read_end, cancel), daemon=True,
-                               name="sqlmanage-cancel")
+    watcher = threading.Thread(
+        target=_watch, args=(read_end, cancel), daemon=True, name="sqlmanage-cancel"
+    )
     watcher.start()
     try:
         yield

@@ -173,8 +173,11 @@ def _single_head_check(ctx: _Context):
     history.require_single_head()
     if len(history.trees) > 1:
         return "heads: " + ", ".join(
-            f"{history.by_id[history.tree_heads(t)[0]].name} ({t})" for t in history.trees)
-    return f"head is {history.by_id[history.heads[0]].name}" if history.heads else "no migrations yet"
+            f"{history.by_id[history.tree_heads(t)[0]].name} ({t})" for t in history.trees
+        )
+    return (
+        f"head is {history.by_id[history.heads[0]].name}" if history.heads else "no migrations yet"
+    )
 
 
 def _database_check(ctx: _Context):
@@ -201,7 +204,8 @@ def _known_revisions_check(ctx: _Context):
         return "nothing applied yet"
     issues = [
         Issue(
-            "sqlmanage.E006", ERROR,
+            "sqlmanage.E006",
+            ERROR,
             f"The database records revision {revision}, which has no migration file.",
             "Restore the file (this code may be older than the database), and check that the "
             "database and VERSION_TABLE are this project's, not another project's.",
@@ -217,14 +221,18 @@ def _known_revisions_check(ctx: _Context):
 
 def _unapplied_check(ctx: _Context):
     status = _status(ctx)
-    half = [Issue(
-        "sqlmanage.E007", ERROR,
-        f"{state.migration.name} was cut off while it ran, on a database that cannot roll DDL "
-        "back: part of it may be applied.",
-        "Compare the schema with the migration, finish or undo it by hand, then record the "
-        f"real state with '{ctx.command('python manage.py migrate --fake')} <migration>'.",
-        ctx.label,
-    ) for state in status.half_applied]
+    half = [
+        Issue(
+            "sqlmanage.E007",
+            ERROR,
+            f"{state.migration.name} was cut off while it ran, on a database that cannot roll DDL "
+            "back: part of it may be applied.",
+            "Compare the schema with the migration, finish or undo it by hand, then record the "
+            f"real state with '{ctx.command('python manage.py migrate --fake')} <migration>'.",
+            ctx.label,
+        )
+        for state in status.half_applied
+    ]
     pending = [s.migration.name for s in status.migrations if not s.applied]
     if half:
         return half
@@ -232,19 +240,23 @@ def _unapplied_check(ctx: _Context):
         count = len(status.migrations)
         return f"all {count} applied" if count else "no migrations yet"
     shown = ", ".join(pending[:5]) + (f" and {len(pending) - 5} more" if len(pending) > 5 else "")
-    return [Issue(
-        "sqlmanage.E007", ERROR,
-        f"{len(pending)} unapplied migration{'s' if len(pending) != 1 else ''}: {shown}.",
-        f"Run '{ctx.command('python manage.py migrate')}' to apply {'it' if len(pending) == 1 else 'them'}.",
-        ctx.label,
-    )]
+    return [
+        Issue(
+            "sqlmanage.E007",
+            ERROR,
+            f"{len(pending)} unapplied migration{'s' if len(pending) != 1 else ''}: {shown}.",
+            f"Run '{ctx.command('python manage.py migrate')}' to apply {'it' if len(pending) == 1 else 'them'}.",
+            ctx.label,
+        )
+    ]
 
 
 def _edited_check(ctx: _Context):
     status = _status(ctx)
     issues = [
         Issue(
-            "sqlmanage.E008", ERROR,
+            "sqlmanage.E008",
+            ERROR,
             f"{state.migration.name} was changed after it was applied; the database ran the "
             "earlier version.",
             "Restore the file, or put the change in a new migration.",
@@ -272,14 +284,22 @@ def _blocking_locks_check(ctx: _Context):
     pending = [s.migration for s in _status(ctx).migrations if not s.applied]
     found = blocking_operations(ctx.project, pending)
     if not found:
-        return f"{len(pending)} unapplied, none takes a blocking lock" if pending else "nothing unapplied"
-    return [Issue(
-        "sqlmanage.E010", ERROR,
-        f"{b.migration} ({b.path.name}) on {b.table}: {b.what}.",
-        "Write the safe form (makemigrations does, on PostgreSQL), or accept the lock with the "
-        "line 'sqlmanage_safety_assured = True' in the migration file.",
-        ctx.label,
-    ) for b in found]
+        return (
+            f"{len(pending)} unapplied, none takes a blocking lock"
+            if pending
+            else "nothing unapplied"
+        )
+    return [
+        Issue(
+            "sqlmanage.E010",
+            ERROR,
+            f"{b.migration} ({b.path.name}) on {b.table}: {b.what}.",
+            "Write the safe form (makemigrations does, on PostgreSQL), or accept the lock with the "
+            "line 'sqlmanage_safety_assured = True' in the migration file.",
+            ctx.label,
+        )
+        for b in found
+    ]
 
 
 def _model_changes_check(ctx: _Context):
@@ -291,14 +311,17 @@ def _model_changes_check(ctx: _Context):
         return "no changes"
     changes = [c.text for c in describe_all(script.upgrade_ops.ops)]
     shown = "; ".join(changes[:5]) + (f"; and {len(changes) - 5} more" if len(changes) > 5 else "")
-    return [Issue(
-        "sqlmanage.E009", ERROR,
-        f"Your models in '{ctx.label}' have changes that are not yet reflected in a migration: "
-        f"{shown}.",
-        f"Run '{ctx.command('python manage.py makemigrations')}', then "
-        f"'{ctx.command('python manage.py migrate')}'.",
-        ctx.label,
-    )]
+    return [
+        Issue(
+            "sqlmanage.E009",
+            ERROR,
+            f"Your models in '{ctx.label}' have changes that are not yet reflected in a migration: "
+            f"{shown}.",
+            f"Run '{ctx.command('python manage.py makemigrations')}', then "
+            f"'{ctx.command('python manage.py migrate')}'.",
+            ctx.label,
+        )
+    ]
 
 
 def _embedded_sqlite_check(ctx: _Context):
@@ -308,12 +331,15 @@ def _embedded_sqlite_check(ctx: _Context):
     path = sqlite_file(url) if url is not None else None
     default = ctx.settings.base_dir / "db.sqlite3"
     if path is not None and _same_file(path, default):
-        return [Issue(
-            "sqlmanage.W001", WARNING,
-            f"The database is the embedded SQLite default ({path}).",
-            "Point DATABASE_URL (an environment variable) at the production database.",
-            ctx.label,
-        )]
+        return [
+            Issue(
+                "sqlmanage.W001",
+                WARNING,
+                f"The database is the embedded SQLite default ({path}).",
+                "Point DATABASE_URL (an environment variable) at the production database.",
+                ctx.label,
+            )
+        ]
     return "not the embedded default"
 
 
@@ -324,15 +350,20 @@ def _password_check(ctx: _Context):
     if url.password:
         return "has a password"
     variables, password_file = PASSWORD_SOURCES.get(url.get_backend_name(), ((), None))
-    if any(os.environ.get(v) for v in variables) or (password_file and Path(password_file).expanduser().exists()):
+    if any(os.environ.get(v) for v in variables) or (
+        password_file and Path(password_file).expanduser().exists()
+    ):
         return "password from the environment"
-    return [Issue(
-        "sqlmanage.W002", WARNING,
-        f"The database URL has no password (user '{url.username or ''}' at {url.host}).",
-        "Give the database user a password (or a client certificate) and put it in DATABASE_URL; "
-        "trust authentication must not reach production.",
-        ctx.label,
-    )]
+    return [
+        Issue(
+            "sqlmanage.W002",
+            WARNING,
+            f"The database URL has no password (user '{url.username or ''}' at {url.host}).",
+            "Give the database user a password (or a client certificate) and put it in DATABASE_URL; "
+            "trust authentication must not reach production.",
+            ctx.label,
+        )
+    ]
 
 
 def _password_in_settings_check(ctx: _Context):
@@ -343,13 +374,16 @@ def _password_in_settings_check(ctx: _Context):
     except OSError:
         return "settings file not readable"
     if PASSWORD_IN_URL.search(source):
-        return [Issue(
-            "sqlmanage.W003", WARNING,
-            f"A database password is written in {path.name}, so it ends up in version control.",
-            "Read it from the environment instead: the DATABASE_URL environment variable "
-            "overrides the setting (or use os.environ in the settings).",
-            ctx.settings.module_name,
-        )]
+        return [
+            Issue(
+                "sqlmanage.W003",
+                WARNING,
+                f"A database password is written in {path.name}, so it ends up in version control.",
+                "Read it from the environment instead: the DATABASE_URL environment variable "
+                "overrides the setting (or use os.environ in the settings).",
+                ctx.settings.module_name,
+            )
+        ]
     return "no password in the file"
 
 
@@ -368,32 +402,114 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 CHECKS = (
-    Check("settings", "sqlmanage.E001", "The settings module imports", ("settings",),
-          _settings_check, per_database=False),
-    Check("models", "sqlmanage.E002", "Every model module imports", ("models",),
-          _models_check, ("settings",)),
-    Check("migration_files", "sqlmanage.E003", "Every migration file loads", ("migrations",),
-          _migration_files_check, ("settings",)),
-    Check("single_head", "sqlmanage.E004", "The history has a single head", ("migrations",),
-          _single_head_check, ("migration_files",)),
-    Check("database", "sqlmanage.E005", "The database is reachable", ("database",),
-          _database_check, ("settings",)),
-    Check("known_revisions", "sqlmanage.E006", "The database records only known migrations",
-          ("database", "migrations"), _known_revisions_check, ("migration_files", "database")),
-    Check("unapplied", "sqlmanage.E007", "Every migration is applied", ("database", "migrations"),
-          _unapplied_check, ("known_revisions",)),
-    Check("edited", "sqlmanage.E008", "No applied migration was edited since", ("database", "migrations"),
-          _edited_check, ("migration_files", "database")),
-    Check("model_changes", "sqlmanage.E009", "The models match the migrations", ("models", "migrations"),
-          _model_changes_check, ("models", "single_head", "database")),
-    Check("blocking_locks", "sqlmanage.E010", "Unapplied migrations take no blocking lock on an existing table",
-          ("database", "migrations"), _blocking_locks_check, ("migration_files", "known_revisions")),
-    Check("embedded_sqlite", "sqlmanage.W001", "The database is not the embedded SQLite default",
-          ("database",), _embedded_sqlite_check, ("settings",), deploy=True),
-    Check("password", "sqlmanage.W002", "The database connection has a password", ("database",),
-          _password_check, ("settings",), deploy=True),
-    Check("password_in_settings", "sqlmanage.W003", "No database password in the settings file",
-          ("settings",), _password_in_settings_check, ("settings",), deploy=True, per_database=False),
+    Check(
+        "settings",
+        "sqlmanage.E001",
+        "The settings module imports",
+        ("settings",),
+        _settings_check,
+        per_database=False,
+    ),
+    Check(
+        "models",
+        "sqlmanage.E002",
+        "Every model module imports",
+        ("models",),
+        _models_check,
+        ("settings",),
+    ),
+    Check(
+        "migration_files",
+        "sqlmanage.E003",
+        "Every migration file loads",
+        ("migrations",),
+        _migration_files_check,
+        ("settings",),
+    ),
+    Check(
+        "single_head",
+        "sqlmanage.E004",
+        "The history has a single head",
+        ("migrations",),
+        _single_head_check,
+        ("migration_files",),
+    ),
+    Check(
+        "database",
+        "sqlmanage.E005",
+        "The database is reachable",
+        ("database",),
+        _database_check,
+        ("settings",),
+    ),
+    Check(
+        "known_revisions",
+        "sqlmanage.E006",
+        "The database records only known migrations",
+        ("database", "migrations"),
+        _known_revisions_check,
+        ("migration_files", "database"),
+    ),
+    Check(
+        "unapplied",
+        "sqlmanage.E007",
+        "Every migration is applied",
+        ("database", "migrations"),
+        _unapplied_check,
+        ("known_revisions",),
+    ),
+    Check(
+        "edited",
+        "sqlmanage.E008",
+        "No applied migration was edited since",
+        ("database", "migrations"),
+        _edited_check,
+        ("migration_files", "database"),
+    ),
+    Check(
+        "model_changes",
+        "sqlmanage.E009",
+        "The models match the migrations",
+        ("models", "migrations"),
+        _model_changes_check,
+        ("models", "single_head", "database"),
+    ),
+    Check(
+        "blocking_locks",
+        "sqlmanage.E010",
+        "Unapplied migrations take no blocking lock on an existing table",
+        ("database", "migrations"),
+        _blocking_locks_check,
+        ("migration_files", "known_revisions"),
+    ),
+    Check(
+        "embedded_sqlite",
+        "sqlmanage.W001",
+        "The database is not the embedded SQLite default",
+        ("database",),
+        _embedded_sqlite_check,
+        ("settings",),
+        deploy=True,
+    ),
+    Check(
+        "password",
+        "sqlmanage.W002",
+        "The database connection has a password",
+        ("database",),
+        _password_check,
+        ("settings",),
+        deploy=True,
+    ),
+    Check(
+        "password_in_settings",
+        "sqlmanage.W003",
+        "No database password in the settings file",
+        ("settings",),
+        _password_in_settings_check,
+        ("settings",),
+        deploy=True,
+        per_database=False,
+    ),
 )
 BY_KEY = {check.key: check for check in CHECKS}
 
@@ -424,11 +540,19 @@ def run_checks(
     run([c for c in CHECKS if not c.per_database and not c.deploy], context, None)
     settings_result = outcomes.get((None, "settings"))
     if settings_result is not None and settings_result.status == PASSED:
-        aliases = [context.settings.database(database).alias] if database else list(context.settings.databases)
+        aliases = (
+            [context.settings.database(database).alias]
+            if database
+            else list(context.settings.databases)
+        )
     else:
         aliases = [database]
     for alias in aliases:
-        run([c for c in CHECKS if c.per_database], _Context(settings_module, context.settings, alias), alias)
+        run(
+            [c for c in CHECKS if c.per_database],
+            _Context(settings_module, context.settings, alias),
+            alias,
+        )
     run([c for c in CHECKS if not c.per_database and c.deploy], context, None)
     return Report(results, frozenset(_silenced_ids(context.settings)))
 
@@ -441,7 +565,8 @@ def _selected(tags, deploy: bool) -> set[str]:
     reported as skipped).
     """
     wanted = {
-        check.key for check in CHECKS
+        check.key
+        for check in CHECKS
         if (deploy or not check.deploy) and (not tags or set(tags) & set(check.tags))
     }
     pending = list(wanted)
@@ -482,11 +607,15 @@ def _run(check: Check, ctx: _Context, outcomes: dict, alias: str | None) -> Chec
             found = [Issue(check.id, ERROR, exc.message, exc.hint, _obj(ctx))]
             result.traceback = traceback.format_exc()
         except Exception as exc:
-            found = [Issue(
-                check.id, ERROR, redact(f"The check failed unexpectedly: {type(exc).__name__}: {exc}"),
-                "This may be a bug in sqlmanage; run with --traceback to see where it happened.",
-                _obj(ctx),
-            )]
+            found = [
+                Issue(
+                    check.id,
+                    ERROR,
+                    redact(f"The check failed unexpectedly: {type(exc).__name__}: {exc}"),
+                    "This may be a bug in sqlmanage; run with --traceback to see where it happened.",
+                    _obj(ctx),
+                )
+            ]
             result.traceback = redact(traceback.format_exc())
         if isinstance(found, list):
             result.issues = found
@@ -523,4 +652,6 @@ def _silenced_ids(settings) -> set[str]:
     value = getattr(module, "SILENCED_SYSTEM_CHECKS", ())
     if isinstance(value, str):
         return {value}
-    return {v for v in value if isinstance(v, str)} if isinstance(value, (list, tuple, set)) else set()
+    return (
+        {v for v in value if isinstance(v, str)} if isinstance(value, (list, tuple, set)) else set()
+    )

@@ -138,12 +138,21 @@ def fingerprint(project, server_version: tuple | None) -> str | None:
         "format": 1,
         "models": rows,
         "type libraries": libraries,
-        "settings": [settings.compare_type, settings.compare_server_default, settings.render_as_batch,
-                     settings.version_table, settings.version_table_schema, settings.include_schemas,
-                     sorted(settings.exclude_tables), settings.target_metadata],
+        "settings": [
+            settings.compare_type,
+            settings.compare_server_default,
+            settings.render_as_batch,
+            settings.version_table,
+            settings.version_table_schema,
+            settings.include_schemas,
+            sorted(settings.exclude_tables),
+            settings.target_metadata,
+        ],
         "database": [url.get_backend_name(), url.get_driver_name(), list(server_version or ())],
-        "migrations": [(m.revision, head_code if m is head else history.checksum(m))
-                       for m in history.migrations],
+        "migrations": [
+            (m.revision, head_code if m is head else history.checksum(m))
+            for m in history.migrations
+        ],
     }
     tools = _tool_versions()
     if tools is None:
@@ -162,11 +171,15 @@ def head_fingerprint_matches(project) -> bool:
         recorded, _ = read_fingerprint(history.by_id[history.heads[0]].path)
     except (OSError, ValueError):
         return False
-    return recorded is not None and fingerprint(project, project_server_version(project)) == recorded
+    return (
+        recorded is not None and fingerprint(project, project_server_version(project)) == recorded
+    )
 
 
 FINGERPRINT_LINE = re.compile(
-    r"^" + FINGERPRINT_VARIABLE + r"""(?:: *str)? *= *(?P<q>["'])(?P<digest>[0-9a-f]{64})(?P=q) *\n""",
+    r"^"
+    + FINGERPRINT_VARIABLE
+    + r"""(?:: *str)? *= *(?P<q>["'])(?P<digest>[0-9a-f]{64})(?P=q) *\n""",
     re.MULTILINE,
 )
 
@@ -192,7 +205,7 @@ def _without_fingerprint(source: str) -> tuple[str | None, str]:
             start -= len(FINGERPRINT_COMMENT)
         if source[:start].endswith("\n\n"):
             start -= 1
-        source = source[:start] + source[match.end():]
+        source = source[:start] + source[match.end() :]
     return (found[0].group("digest") if len(found) == 1 else None), source
 
 
@@ -208,9 +221,12 @@ def with_fingerprint(source: str, digest: str | None) -> str:
     if digest is None:
         return source
     lines = source.splitlines(keepends=True)
-    header = [node for node in ast.parse(source).body
-              if _assigns(node, ("revision", "down_revision", "branch_labels", "depends_on"))]
-    after = max(node.end_lineno for node in header) if header else len(lines)
+    header = [
+        node
+        for node in ast.parse(source).body
+        if _assigns(node, ("revision", "down_revision", "branch_labels", "depends_on"))
+    ]
+    after = max(node.end_lineno or node.lineno for node in header) if header else len(lines)
     if after and not lines[after - 1].endswith("\n"):
         lines[after - 1] += "\n"
     lines[after:after] = ["\n", FINGERPRINT_COMMENT, f'{FINGERPRINT_VARIABLE} = "{digest}"\n']
@@ -274,7 +290,7 @@ def _type_libraries(project) -> list:
                 for type_ in (column.type, getattr(column.type, "impl", None)):
                     module = type(type_).__module__ if type_ is not None else "sqlalchemy"
                     names.add(module.split(".")[0])
-    found = []
+    found: list[tuple[str, str | None]] = []
     for name in sorted(names - {"sqlalchemy", "builtins"}):
         try:
             found.append((name, version(name)))
@@ -349,26 +365,51 @@ def _table_fingerprint(table, dialect) -> str:
     parts += sorted(str(CreateIndex(i).compile(dialect=dialect)) for i in table.indexes)
     parts += [repr(table.fullname), repr(table.comment), _options(table)]
     for column in table.columns:
-        parts.append(repr((
-            column.name, _type_text(column.type), column.nullable, column.primary_key,
-            _text(column.server_default), column.comment, _text(column.computed),
-            _text(column.identity), column.autoincrement, _options(column),
-            sorted(str(_text(c)) for c in column.constraints),
-        )))
+        parts.append(
+            repr(
+                (
+                    column.name,
+                    _type_text(column.type),
+                    column.nullable,
+                    column.primary_key,
+                    _text(column.server_default),
+                    column.comment,
+                    _text(column.computed),
+                    _text(column.identity),
+                    column.autoincrement,
+                    _options(column),
+                    sorted(str(_text(c)) for c in column.constraints),
+                )
+            )
+        )
     for constraint in sorted(table.constraints, key=lambda c: (type(c).__name__, str(c.name))):
         detail: list[object] = [type(constraint).__name__, str(constraint.name)]
         detail.append([c.name for c in getattr(constraint, "columns", ())])
         for element in getattr(constraint, "elements", ()):
-            detail.append((element.target_fullname, element.ondelete, element.onupdate,
-                           element.deferrable, element.initially))
+            detail.append(
+                (
+                    element.target_fullname,
+                    element.ondelete,
+                    element.onupdate,
+                    element.deferrable,
+                    element.initially,
+                )
+            )
         if hasattr(constraint, "sqltext"):
             detail.append(_text(constraint.sqltext))
         detail.append(_options(constraint))
         parts.append(repr(detail))
     for index in sorted(table.indexes, key=lambda i: str(i.name)):
-        parts.append(repr((
-            str(index.name), index.unique, [_text(e) for e in index.expressions], _options(index),
-        )))
+        parts.append(
+            repr(
+                (
+                    str(index.name),
+                    index.unique,
+                    [_text(e) for e in index.expressions],
+                    _options(index),
+                )
+            )
+        )
     return "\n".join(parts)
 
 
@@ -383,8 +424,20 @@ def _options(item) -> str:
     return repr(sorted((k, _text(v)) for k, v in item.dialect_kwargs.items()))
 
 
-IDENTITY_OPTIONS = ("always", "on_null", "start", "increment", "minvalue", "maxvalue",
-                    "nominvalue", "nomaxvalue", "cycle", "cache", "order", "persisted")
+IDENTITY_OPTIONS = (
+    "always",
+    "on_null",
+    "start",
+    "increment",
+    "minvalue",
+    "maxvalue",
+    "nominvalue",
+    "nomaxvalue",
+    "cycle",
+    "cache",
+    "order",
+    "persisted",
+)
 
 
 def _text(value) -> str | None:

@@ -146,7 +146,11 @@ def run_client(command: ClientCommand) -> int:
             signal.signal(signal.SIGINT, previous)
     if completed.returncode != 0:
         raise ClientFailed(
-            redact(f'"{shlex.join(command.args)}" returned non-zero exit status {completed.returncode}.'),
-            exit_code=completed.returncode if completed.returncode > 0 else 128 - completed.returncode,
+            redact(
+                f'"{shlex.join(command.args)}" returned non-zero exit status {completed.returncode}.'
+            ),
+            exit_code=completed.returncode
+            if completed.returncode > 0
+            else 128 - completed.returncode,
         )
     return 0

@@ -32,7 +32,9 @@ def describe_migration(path: Path) -> tuple[list[str], bool]:
 
 def upgrade_operations(path: Path) -> list:
     """Alembic op objects standing for the ``op.*`` calls of the file's ``upgrade()``."""
-    return _upgrade_operations(_Module(ast.parse(Path(path).read_text(encoding="utf-8"), filename=str(path))))
+    return _upgrade_operations(
+        _Module(ast.parse(Path(path).read_text(encoding="utf-8"), filename=str(path)))
+    )
 
 
 def _upgrade_operations(module: _Module) -> list:
@@ -44,13 +46,17 @@ class _Module:
     """The file's own functions (helpers upgrade() calls) and string constants (names)."""
 
     def __init__(self, tree: ast.Module):
-        self.functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+        self.functions = {
+            node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)
+        }
         self.constants = {
             node.targets[0].id: node.value.value
             for node in tree.body
-            if isinstance(node, ast.Assign) and len(node.targets) == 1
+            if isinstance(node, ast.Assign)
+            and len(node.targets) == 1
             and isinstance(node.targets[0], ast.Name)
-            and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
         }
         self.entered: set[str] = set()
 
@@ -78,7 +84,9 @@ def _walk(statements, batch_names: dict[str, str], found: list, module: _Module)
             names = dict(batch_names)
             for item in statement.items:
                 call = item.context_expr
-                if _is_op_call(call, "batch_alter_table") and isinstance(item.optional_vars, ast.Name):
+                if _is_op_call(call, "batch_alter_table") and isinstance(
+                    item.optional_vars, ast.Name
+                ):
                     names[item.optional_vars.id] = _string(_argument(call, 0, "table_name"), module)
             _walk(statement.body, names, found, module)
             continue
@@ -86,7 +94,9 @@ def _walk(statements, batch_names: dict[str, str], found: list, module: _Module)
             if hasattr(statement, child) and not isinstance(statement, ast.FunctionDef):
                 _walk(getattr(statement, child), batch_names, found, module)
         value = getattr(statement, "value", None)  # op.x(...), or t = op.create_table(...)
-        if isinstance(statement, (ast.Expr, ast.Assign, ast.AnnAssign)) and isinstance(value, ast.Call):
+        if isinstance(statement, (ast.Expr, ast.Assign, ast.AnnAssign)) and isinstance(
+            value, ast.Call
+        ):
             helper = value.func.id if isinstance(value.func, ast.Name) else None
             if helper in module.functions and helper not in module.entered:
                 module.entered.add(helper)  # a helper of the file's own: its operations count
@@ -167,7 +177,9 @@ def _to_operation(call: ast.Call, batch_names: dict[str, str], module: _Module):
         return ops.ExecuteSQLOp("")
     if name == "bulk_insert":
         table = _argument(call, 0, "table")
-        return ops.BulkInsertOp(Table(table.id if isinstance(table, ast.Name) else "?", MetaData()), [])
+        return ops.BulkInsertOp(
+            Table(table.id if isinstance(table, ast.Name) else "?", MetaData()), []
+        )
     if name == "rename_table":
         return ops.RenameTableOp(arg(0, "old_table_name"), arg(1, "new_table_name"))
     return None

@@ -44,10 +44,15 @@ def drop_implicit_indexes(script, connection) -> None:
     inspector = inspect(connection)
     existing_tables = set(inspector.get_table_names())
     for container in script.upgrade_ops.ops:
-        if not isinstance(container, ops.ModifyTableOps) or container.table_name not in existing_tables:
+        if (
+            not isinstance(container, ops.ModifyTableOps)
+            or container.table_name not in existing_tables
+        ):
             continue
         covered = [tuple(i["column_names"]) for i in inspector.get_indexes(container.table_name)]
-        covered.append(tuple(inspector.get_pk_constraint(container.table_name)["constrained_columns"]))
+        covered.append(
+            tuple(inspector.get_pk_constraint(container.table_name)["constrained_columns"])
+        )
         for operation in container.ops:
             if isinstance(operation, ops.CreateForeignKeyOp) and operation.constraint_name:
                 columns = tuple(operation.local_cols)
@@ -60,7 +65,11 @@ def _drop_index_after_key(downgrade, table: str, key) -> None:
     for position, container in enumerate(downgrade.ops):
         if not isinstance(container, ops.ModifyTableOps) or container.table_name != table:
             continue
-        if any(isinstance(o, ops.DropConstraintOp) and o.constraint_name == key.constraint_name
-               for o in container.ops):
-            downgrade.ops.insert(position + 1, DropMySQLIndexOp(key.constraint_name, table_name=table))
+        if any(
+            isinstance(o, ops.DropConstraintOp) and o.constraint_name == key.constraint_name
+            for o in container.ops
+        ):
+            downgrade.ops.insert(
+                position + 1, DropMySQLIndexOp(key.constraint_name, table_name=table)
+            )
             return

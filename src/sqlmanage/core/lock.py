@@ -50,8 +50,9 @@ def advisory_key(name: str) -> int:
 
 
 @contextmanager
-def migration_lock(connection, settings, timeout: float | None,
-                   on_wait: Callable[[str], None]) -> Iterator[_NoLock]:
+def migration_lock(
+    connection, settings, timeout: float | None, on_wait: Callable[[str], None]
+) -> Iterator[_NoLock]:
     """Hold the session part of the lock (MySQL, SQLite) for the block; yield the lock.
 
     Call ``hold()`` at the start of every transaction that reads or writes the version
@@ -69,7 +70,9 @@ def migration_lock(connection, settings, timeout: float | None,
         database = connection.exec_driver_sql("SELECT DATABASE()").scalar() or ""
         connection.rollback()
         name = lock_name(database, settings.version_table_schema, settings.version_table)
-        lock = _MySQLLock(connection, hashlib.sha256(name.encode()).hexdigest()[:60], database, timeout, on_wait)
+        lock = _MySQLLock(
+            connection, hashlib.sha256(name.encode()).hexdigest()[:60], database, timeout, on_wait
+        )
     elif dialect == "sqlite" and (path := sqlite_file(connection)) is not None:
         lock = _FileLock(path.with_name(path.name + ".lock"), str(path), timeout, on_wait)
     else:
@@ -141,12 +144,16 @@ class _PostgresLock(_NoLock):
     def hold(self, settings=()) -> bool:
         """Take the lock for the current transaction (begun here if none is open), setting
         the transaction's ``settings`` in the same round trip."""
-        check = ", set_config('client_connection_check_interval', '1000', true)" if self.check else ""
+        check = (
+            ", set_config('client_connection_check_interval', '1000', true)" if self.check else ""
+        )
         values = {"key": self.key}
         for i, (name, value) in enumerate(settings):
             check += f", set_config(:name{i}, :value{i}, true)"
             values.update({f"name{i}": name, f"value{i}": value})
-        got = self.connection.execute(text(f"SELECT pg_try_advisory_xact_lock(:key){check}"), values).scalar()
+        got = self.connection.execute(
+            text(f"SELECT pg_try_advisory_xact_lock(:key){check}"), values
+        ).scalar()
         if got:
             return True
         holder = self.holder()
@@ -155,7 +162,9 @@ class _PostgresLock(_NoLock):
             self.told = True
         # Block in the server (woken the moment the holder commits) with a transaction-local
         # lock_timeout, set back before the migration runs.
-        previous = self.connection.exec_driver_sql("SELECT current_setting('lock_timeout')").scalar()
+        previous = self.connection.exec_driver_sql(
+            "SELECT current_setting('lock_timeout')"
+        ).scalar()
         limit = "0" if self.timeout is None else str(max(1, round(self.timeout * 1000)))
         self.connection.execute(text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": limit})
         try:
@@ -164,16 +173,21 @@ class _PostgresLock(_NoLock):
             if getattr(getattr(exc, "orig", None), "pgcode", None) == "55P03":
                 raise _timeout(self.database, self.timeout, holder) from None
             raise
-        self.connection.execute(text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": previous})
+        self.connection.execute(
+            text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": previous}
+        )
         return True
 
     def holder(self) -> str:
-        row = self.connection.execute(text(
-            "SELECT a.pid, a.application_name, a.backend_start FROM pg_locks l "
-            "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
-            "AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = :key "
-            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-        ), {"key": self.key}).first()
+        row = self.connection.execute(
+            text(
+                "SELECT a.pid, a.application_name, a.backend_start FROM pg_locks l "
+                "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
+                "AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = :key "
+                "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ),
+            {"key": self.key},
+        ).first()
         if row is None:
             return "held by another session"
         pid, application, since = row
@@ -189,12 +203,16 @@ class _MySQLLock(_NoLock):
         _wait(self, self.timeout)
 
     def try_acquire(self) -> bool:
-        got = self.connection.execute(text("SELECT GET_LOCK(:name, 0)"), {"name": self.name}).scalar()
+        got = self.connection.execute(
+            text("SELECT GET_LOCK(:name, 0)"), {"name": self.name}
+        ).scalar()
         self.connection.commit()
         return got == 1
 
     def holder(self) -> str:
-        holder = self.connection.execute(text("SELECT IS_USED_LOCK(:name)"), {"name": self.name}).scalar()
+        holder = self.connection.execute(
+            text("SELECT IS_USED_LOCK(:name)"), {"name": self.name}
+        ).scalar()
         self.connection.commit()
         return f"held by connection {holder}" if holder else "held by another session"
 

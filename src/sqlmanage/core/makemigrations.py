@@ -83,7 +83,11 @@ def slugify(name: str) -> str:
 
 
 def make_migration(
-    project, name: str | None = None, empty: bool = False, questioner=None, label: str | None = None,
+    project,
+    name: str | None = None,
+    empty: bool = False,
+    questioner=None,
+    label: str | None = None,
 ) -> NewMigration | None:
     """The next migration: the models' changes (None when there are none), or an empty one.
 
@@ -100,8 +104,15 @@ def make_migration(
         template_args = {"upgrades": DATA_MIGRATION_UPGRADE, "downgrades": DATA_MIGRATION_DOWNGRADE}
         slug = slugify(name) if name else f"auto_{created:%Y%m%d_%H%M}"
         return _new_migration(
-            project, slug, name, (head,) if head else None, template_args, [],
-            naming=naming, created=created, tree=history.only_tree(label),
+            project,
+            slug,
+            name,
+            (head,) if head else None,
+            template_args,
+            [],
+            naming=naming,
+            created=created,
+            tree=history.only_tree(label),
         )
 
     history.require_single_head(label)
@@ -126,8 +137,15 @@ def make_migration(
     tree = history.only_tree(label)
     needs = _other_trees_needed(history, tree, head, script.upgrade_ops.ops)
     return _new_migration(
-        project, slug, name, (head,) if head else None, template_args, changes,
-        naming=naming, created=created, tree=tree,
+        project,
+        slug,
+        name,
+        (head,) if head else None,
+        template_args,
+        changes,
+        naming=naming,
+        created=created,
+        tree=tree,
         depends_on=(needs[0] if len(needs) == 1 else needs) or None,
     )
 
@@ -174,7 +192,9 @@ def _tables_in(operations):
         if column is not None:
             columns.append(column)
         for item in columns:
-            keys = list(getattr(item, "foreign_keys", ()) or ()) + list(getattr(item, "elements", ()) or ())
+            keys = list(getattr(item, "foreign_keys", ()) or ()) + list(
+                getattr(item, "elements", ()) or ()
+            )
             for key in keys:
                 spec = getattr(key, "target_fullname", "")
                 if spec.count(".") >= 1:
@@ -218,7 +238,9 @@ def update_latest(project, questioner=None, label: str | None = None) -> NewMigr
     history = project.history
     head = history.head(label)
     if head is None:
-        raise SqlmanageError("There is no migration to update.", hint="Run makemigrations without --update.")
+        raise SqlmanageError(
+            "There is no migration to update.", hint="Run makemigrations without --update."
+        )
     latest = history.by_id[head]
     if latest.is_merge:
         raise SqlmanageError(f"Cannot update the merge migration {latest.name}.")
@@ -236,8 +258,16 @@ def update_latest(project, questioner=None, label: str | None = None) -> NewMigr
     _add_review_notes(template_args, changes)
     original = latest.path.read_text(encoding="utf-8")
     source = _append_operations(original, template_args, latest.path)
-    return NewMigration(latest.revision, latest.name, latest.path, latest.message, source, changes,
-                        replaces=True, tree=history.tree_of[latest.revision])
+    return NewMigration(
+        latest.revision,
+        latest.name,
+        latest.path,
+        latest.message,
+        source,
+        changes,
+        replaces=True,
+        tree=history.tree_of[latest.revision],
+    )
 
 
 def _append_operations(source: str, template_args: dict, path: Path) -> str:
@@ -255,9 +285,15 @@ def _append_operations(source: str, template_args: dict, path: Path) -> str:
     ]
     for first, last, text in sorted(edits, reverse=True):
         lines[first:last] = [text]
-    imports = [line for line in template_args.get("imports", "").splitlines() if line and line not in source]
+    imports = [
+        line
+        for line in template_args.get("imports", "").splitlines()
+        if line and line not in source
+    ]
     if imports:
-        last_import = max(n.end_lineno or 0 for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)))
+        last_import = max(
+            n.end_lineno or 0 for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
+        )
         lines[last_import:last_import] = [line + "\n" for line in imports]
     return "".join(lines)
 
@@ -266,7 +302,11 @@ def _body_edit(function, code: str, at_end: bool) -> tuple[int, int, str]:
     """Where ``code`` goes in a function: replacing a lone ``pass``, or at one end of its body."""
     import ast
 
-    body = [s for s in function.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    body = [
+        s
+        for s in function.body
+        if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
+    ]
     block = "    " + code + "\n"
     if all(isinstance(s, ast.Pass) for s in body):
         if body:
@@ -281,8 +321,11 @@ def make_merge(project, name: str | None = None, label: str | None = None) -> Ne
     """A migration that merges the heads of a tree (``label``'s, or the one tree that has
     several), or None when there is no conflict. Trees are never merged with each other."""
     history = project.history
-    conflicted = [t for t in ((history.tree_label(label),) if label else history.trees)
-                  if len(history.tree_heads(t)) > 1]
+    conflicted = [
+        t
+        for t in ((history.tree_label(label),) if label else history.trees)
+        if len(history.tree_heads(t)) > 1
+    ]
     if not conflicted:
         return None
     if len(conflicted) > 1:
@@ -335,7 +378,9 @@ def detect_changes(project, questioner=None, revision: str | None = None):
 
     def compare(connection):
         options = project.context_options(connection.dialect.name)
-        options.update(sqlalchemy_module_prefix="sa.", alembic_module_prefix="op.", user_module_prefix=None)
+        options.update(
+            sqlalchemy_module_prefix="sa.", alembic_module_prefix="op.", user_module_prefix=None
+        )
         context = MigrationContext.configure(connection, opts=options)
         script = produce_migrations(context, metadata)
         keep_column_checks(script)
@@ -349,7 +394,7 @@ def detect_changes(project, questioner=None, revision: str | None = None):
         if directives is not None:
             directives(context, project.history.heads, [script])
         make_online_safe(script, connection)
-        template_args = {} if script.upgrade_ops.is_empty() else rendered_code(context, script)
+        template_args = {} if script.upgrade_ops.is_empty() else rendered_code(context, script)  # type: ignore[union-attr]
         return script, template_args
 
     script, template_args = with_baseline(project, compare, revision)
@@ -378,10 +423,13 @@ def rendered_code(context, script) -> dict:
 
     def render(operations) -> str:
         return render_python_code(
-            operations, sqlalchemy_module_prefix=options["sqlalchemy_module_prefix"],
+            operations,
+            sqlalchemy_module_prefix=options["sqlalchemy_module_prefix"],
             alembic_module_prefix=options["alembic_module_prefix"],
-            render_as_batch=options.get("render_as_batch", False), render_item=render_item,
-            migration_context=context, user_module_prefix=options.get("user_module_prefix"),
+            render_as_batch=options.get("render_as_batch", False),
+            render_item=render_item,
+            migration_context=context,
+            user_module_prefix=options.get("user_module_prefix"),
         )
 
     code = {
@@ -428,8 +476,19 @@ def suggest_name(changes: list[Change], initial: bool, now: datetime | None = No
 
 
 def _new_migration(
-    project, slug, message, down_revision, template_args, changes, revision=None, path=None,
-    naming=None, created=None, tree=None, branch_labels=None, depends_on=None,
+    project,
+    slug,
+    message,
+    down_revision,
+    template_args,
+    changes,
+    revision=None,
+    path=None,
+    naming=None,
+    created=None,
+    tree=None,
+    branch_labels=None,
+    depends_on=None,
 ) -> NewMigration:
     """Render a new migration, named by sqlmanage's scheme or alembic.ini's (``core.naming``).
 
@@ -463,7 +522,9 @@ def _new_migration(
         # An adopted env.py passed template_args to context.configure (Prefect's: the dialect).
         **{"dialect": project.url.get_backend_name(), **project.settings.template_args},
         up_revision=revision,
-        down_revision=down_revision[0] if down_revision and len(down_revision) == 1 else down_revision,
+        down_revision=down_revision[0]
+        if down_revision and len(down_revision) == 1
+        else down_revision,
         branch_labels=branch_labels,
         depends_on=depends_on,
         create_date=created,
@@ -476,8 +537,9 @@ def _new_migration(
     )
     if tree is None and parent is not None:
         tree = history.tree_of[parent.revision]
-    return NewMigration(revision, path.stem, path, text, source, changes, replaces=path.exists(),
-                        tree=tree)
+    return NewMigration(
+        revision, path.stem, path, text, source, changes, replaces=path.exists(), tree=tree
+    )
 
 
 def _one_line(text: str) -> str:
@@ -509,7 +571,9 @@ def record_fingerprint(project, migration: NewMigration) -> bool:
         try:
             # Compared up to this revision by name: not remembered, the file is about to change.
             script, _ = detect_changes(written, revision=migration.revision)
-            if script.upgrade_ops.is_empty() and tuple(written.history.heads) == (migration.revision,):
+            if script.upgrade_ops.is_empty() and tuple(written.history.heads) == (
+                migration.revision,
+            ):
                 digest = comparison_cache.fingerprint(
                     written, comparison_cache.project_server_version(written)
                 )

@@ -43,7 +43,9 @@ class Naming:
                 f"truncate_slug_length = {length!r} is not a number.", hint=INI_HINT
             ) from None
         if truncate is not None and truncate < 1:
-            raise SqlmanageError(f"truncate_slug_length = {truncate} must be at least 1.", hint=INI_HINT)
+            raise SqlmanageError(
+                f"truncate_slug_length = {truncate} must be at least 1.", hint=INI_HINT
+            )
         return cls(get("file_template") or None, truncate, get("timezone") or None)
 
     @property
@@ -89,9 +91,15 @@ class Naming:
         template = self.file_template or "%(rev)s_%(slug)s"
         try:
             stem = template % {
-                "rev": revision, "slug": slug, "epoch": int(created.timestamp()),
-                "year": created.year, "month": created.month, "day": created.day,
-                "hour": created.hour, "minute": created.minute, "second": created.second,
+                "rev": revision,
+                "slug": slug,
+                "epoch": int(created.timestamp()),
+                "year": created.year,
+                "month": created.month,
+                "day": created.day,
+                "hour": created.hour,
+                "minute": created.minute,
+                "second": created.second,
             }
         except (KeyError, ValueError, TypeError) as exc:
             raise SqlmanageError(
@@ -113,8 +121,15 @@ class Naming:
         return path
 
 
-def new_file(naming: Naming, history, versions: Path, slug: str, created: datetime,
-             revision: str | None = None, tree: str | None = None) -> tuple[str, Path]:
+def new_file(
+    naming: Naming,
+    history,
+    versions: Path,
+    slug: str,
+    created: datetime,
+    revision: str | None = None,
+    tree: str | None = None,
+) -> tuple[str, Path]:
     """The revision id and path of a new migration of ``tree``; ``revision`` keeps a given
     id (squash). Numbers count within the tree, as Django counts within an app."""
     if revision is None and naming.numbered(history, tree):

@@ -20,4 +20,4 @@ def without_header(source: str) -> str:
         return source
     docstring = HEADER_LINE.sub("", match.group(2))
     docstring = re.sub(r"\n{3,}", "\n\n", docstring).rstrip("\n") + "\n"
-    return source[:match.start(2)] + docstring + source[match.end(2):]
+    return source[: match.start(2)] + docstring + source[match.end(2) :]

@@ -24,17 +24,31 @@ from alembic.operations import ops
 from sqlmanage.alembic_internals import render_operation
 from sqlmanage.core.operations import Change, DescribedSQLOp, describe
 
-REVIEW = "sqlmanage_review"  # key in an operation's ``info``: a review note that replaces describe()'s
+REVIEW = (
+    "sqlmanage_review"  # key in an operation's ``info``: a review note that replaces describe()'s
+)
 
 GUARD = 'if op.get_context().dialect.name == "postgresql":'
 AUTOCOMMIT = "with op.get_context().autocommit_block():"
 INVALID_QUERY = "SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(:name) AND NOT indisvalid"
 
 # Functions whose value differs per row: a default using one rewrites the whole table.
-VOLATILE = ("random(", "gen_random_uuid(", "uuid_generate_", "clock_timestamp(", "nextval(", "timeofday(")
+VOLATILE = (
+    "random(",
+    "gen_random_uuid(",
+    "uuid_generate_",
+    "clock_timestamp(",
+    "nextval(",
+    "timeofday(",
+)
 
 # Type changes that PostgreSQL makes without rewriting the table (binary coercible or wider).
-NO_REWRITE = {("VARCHAR", "VARCHAR"), ("VARCHAR", "TEXT"), ("NUMERIC", "NUMERIC"), ("CHAR", "VARCHAR")}
+NO_REWRITE = {
+    ("VARCHAR", "VARCHAR"),
+    ("VARCHAR", "TEXT"),
+    ("NUMERIC", "NUMERIC"),
+    ("CHAR", "VARCHAR"),
+}
 # The SQL type a model's generic type is on PostgreSQL (reflection gives the SQL names).
 GENERIC_SQL_TYPES = {"STRING": "VARCHAR", "UNICODE": "VARCHAR", "UNICODE_TEXT": "TEXT"}
 
@@ -73,7 +87,9 @@ def make_online_safe(script, connection) -> None:
 def _leaves(operations) -> list:
     found = []
     for operation in operations:
-        found.extend(_leaves(operation.ops) if isinstance(operation, ops.OpContainer) else [operation])
+        found.extend(
+            _leaves(operation.ops) if isinstance(operation, ops.OpContainer) else [operation]
+        )
     return found
 
 
@@ -89,11 +105,15 @@ def _rewrite(operations, existing: set[str]) -> list:
                     kept.append(inner)
                     continue
                 if kept:
-                    result.append(ops.ModifyTableOps(operation.table_name, kept, schema=operation.schema))
+                    result.append(
+                        ops.ModifyTableOps(operation.table_name, kept, schema=operation.schema)
+                    )
                     kept = []
                 result.append(OnlineSafeOp(kind, inner, operation.table_name, operation.schema))
             if kept:
-                result.append(ops.ModifyTableOps(operation.table_name, kept, schema=operation.schema))
+                result.append(
+                    ops.ModifyTableOps(operation.table_name, kept, schema=operation.schema)
+                )
         elif _kind(operation) and _table(operation) in existing:
             safe = OnlineSafeOp(_kind(operation), operation, _table(operation), operation.schema)  # type: ignore[arg-type]
             result.append(safe)
@@ -139,7 +159,11 @@ def review_note(operation, existing: set[str]) -> str | None:
             "Renaming a column breaks the running code that still reads the old name. Instead: "
             "add the new column, write both, backfill, switch reads, then drop the old one."
         )
-    if isinstance(operation, ops.AlterColumnOp) and operation.modify_type is not None and _rewrites(operation):
+    if (
+        isinstance(operation, ops.AlterColumnOp)
+        and operation.modify_type is not None
+        and _rewrites(operation)
+    ):
         return (
             "Changes the column type, which rewrites the table under an ACCESS EXCLUSIVE lock on "
             "PostgreSQL (reads and writes wait for the whole rewrite). Instead: add a column of the "
@@ -237,38 +261,64 @@ def _execute(sql: str) -> str:
 def _concurrent_index(autogen_context, name, table, columns, schema, unique, kw) -> str:
     """Drop an INVALID index left by a cut-off build, then build the index concurrently."""
     create = ops.CreateIndexOp(
-        name, table, columns, schema=schema, unique=unique, if_not_exists=True,
+        name,
+        table,
+        columns,
+        schema=schema,
+        unique=unique,
+        if_not_exists=True,
         **{**kw, "postgresql_concurrently": True},
     )
     drop = ops.DropIndexOp(name, table_name=table, schema=schema, postgresql_concurrently=True)
-    return "\n".join([
-        "# A build that was cut off leaves an INVALID index: dropped here, so a rerun builds it.",
-        f"invalid = sa.text({INVALID_QUERY!r})",
-        f"if not op.get_context().as_sql and op.get_bind().execute(invalid, {{'name': {_quote(name, schema)!r}}}).first():",
-        "    " + _one(autogen_context, drop),
-        _one(autogen_context, create),
-    ])
+    return "\n".join(
+        [
+            "# A build that was cut off leaves an INVALID index: dropped here, so a rerun builds it.",
+            f"invalid = sa.text({INVALID_QUERY!r})",
+            f"if not op.get_context().as_sql and op.get_bind().execute(invalid, {{'name': {_quote(name, schema)!r}}}).first():",
+            "    " + _one(autogen_context, drop),
+            _one(autogen_context, create),
+        ]
+    )
 
 
 def _one(autogen_context, operation) -> str:
     """A top-level ``op.`` call for one operation, whatever batch mode the file uses."""
-    return " ".join(line.strip() for line in "\n".join(render_operation(autogen_context, operation)).splitlines())
+    return " ".join(
+        line.strip()
+        for line in "\n".join(render_operation(autogen_context, operation)).splitlines()
+    )
 
 
 def _create_index(autogen_context, operation: OnlineSafeOp) -> str:
     index = operation.original
-    kw = {k: v for k, v in index.kw.items() if k not in ("postgresql_concurrently", "if_not_exists")}
-    return AUTOCOMMIT + "\n" + _indent(_concurrent_index(
-        autogen_context, index.index_name, operation.table_name, index.columns, operation.schema,
-        index.unique, kw,
-    ))
+    kw = {
+        k: v for k, v in index.kw.items() if k not in ("postgresql_concurrently", "if_not_exists")
+    }
+    return (
+        AUTOCOMMIT
+        + "\n"
+        + _indent(
+            _concurrent_index(
+                autogen_context,
+                index.index_name,
+                operation.table_name,
+                index.columns,
+                operation.schema,
+                index.unique,
+                kw,
+            )
+        )
+    )
 
 
 def _drop_index(autogen_context, operation: OnlineSafeOp) -> str:
     index = operation.original
     drop = ops.DropIndexOp(
-        index.index_name, table_name=operation.table_name, schema=operation.schema,
-        if_exists=True, postgresql_concurrently=True,
+        index.index_name,
+        table_name=operation.table_name,
+        schema=operation.schema,
+        if_exists=True,
+        postgresql_concurrently=True,
     )
     return AUTOCOMMIT + "\n" + _indent(_one(autogen_context, drop))
 
@@ -276,34 +326,51 @@ def _drop_index(autogen_context, operation: OnlineSafeOp) -> str:
 def _validate(operation: OnlineSafeOp, name) -> str:
     """VALIDATE in a transaction of its own: the scan holds a lock that lets writes through."""
     table = _quote(operation.table_name, operation.schema)
-    return AUTOCOMMIT + "\n" + _indent(_execute(f"ALTER TABLE {table} VALIDATE CONSTRAINT {_quote(name)}"))
+    return (
+        AUTOCOMMIT
+        + "\n"
+        + _indent(_execute(f"ALTER TABLE {table} VALIDATE CONSTRAINT {_quote(name)}"))
+    )
 
 
 def _foreign_key(autogen_context, operation: OnlineSafeOp) -> str:
     fk = operation.original
     create = _one(autogen_context, fk)
-    return "\n".join([create[:-1] + ", postgresql_not_valid=True)", _validate(operation, fk.constraint_name)])
+    return "\n".join(
+        [create[:-1] + ", postgresql_not_valid=True)", _validate(operation, fk.constraint_name)]
+    )
 
 
 def _check(autogen_context, operation: OnlineSafeOp) -> str:
     check = operation.original
     table = _quote(operation.table_name, operation.schema)
-    return "\n".join([
-        _execute(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {_quote(check.constraint_name)}"),
-        _one(autogen_context, check)[:-1] + ", postgresql_not_valid=True)",
-        _validate(operation, check.constraint_name),
-    ])
+    return "\n".join(
+        [
+            _execute(
+                f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {_quote(check.constraint_name)}"
+            ),
+            _one(autogen_context, check)[:-1] + ", postgresql_not_valid=True)",
+            _validate(operation, check.constraint_name),
+        ]
+    )
 
 
 def _unique(autogen_context, operation: OnlineSafeOp) -> str:
     unique = operation.original
     name = unique.constraint_name
     table = _quote(operation.table_name, operation.schema)
-    build = _concurrent_index(autogen_context, name, operation.table_name, unique.columns, operation.schema, True, {})
-    return "\n".join([
-        AUTOCOMMIT, _indent(build),
-        _execute(f"ALTER TABLE {table} ADD CONSTRAINT {_quote(name)} UNIQUE USING INDEX {_quote(name)}"),
-    ])
+    build = _concurrent_index(
+        autogen_context, name, operation.table_name, unique.columns, operation.schema, True, {}
+    )
+    return "\n".join(
+        [
+            AUTOCOMMIT,
+            _indent(build),
+            _execute(
+                f"ALTER TABLE {table} ADD CONSTRAINT {_quote(name)} UNIQUE USING INDEX {_quote(name)}"
+            ),
+        ]
+    )
 
 
 def _not_null(autogen_context, operation: OnlineSafeOp) -> str:
@@ -320,10 +387,15 @@ def _not_null(autogen_context, operation: OnlineSafeOp) -> str:
         _validate(operation, check),
     ]
     rest = ops.AlterColumnOp(
-        alter.table_name, alter.column_name, schema=alter.schema,
-        existing_type=alter.existing_type, existing_server_default=alter.existing_server_default,
-        existing_nullable=alter.existing_nullable, existing_comment=alter.existing_comment,
-        modify_nullable=False, modify_server_default=alter.modify_server_default,
+        alter.table_name,
+        alter.column_name,
+        schema=alter.schema,
+        existing_type=alter.existing_type,
+        existing_server_default=alter.existing_server_default,
+        existing_nullable=alter.existing_nullable,
+        existing_comment=alter.existing_comment,
+        modify_nullable=False,
+        modify_server_default=alter.modify_server_default,
         modify_comment=alter.modify_comment,
     )
     lines.append(_one(autogen_context, rest))

@@ -49,7 +49,9 @@ def describe(operation, new_tables: frozenset[str] = frozenset()) -> Change:
         return Change(ADD, f"Create table {o.table_name}", f"create_{o.table_name}")
     if isinstance(o, ops.DropTableOp):
         return Change(
-            REMOVE, f"Delete table {o.table_name}", f"delete_{o.table_name}",
+            REMOVE,
+            f"Delete table {o.table_name}",
+            f"delete_{o.table_name}",
             "Drops the table and every row in it.",
         )
     if isinstance(o, ops.AddColumnOp):
@@ -61,13 +63,17 @@ def describe(operation, new_tables: frozenset[str] = frozenset()) -> Change:
                 "server default, or add it nullable, fill it, then set NOT NULL."
             )
         return Change(
-            ADD, f"Add column {column.name} to {o.table_name}",
-            f"add_{o.table_name}_{column.name}", review,
+            ADD,
+            f"Add column {column.name} to {o.table_name}",
+            f"add_{o.table_name}_{column.name}",
+            review,
         )
     if isinstance(o, ops.DropColumnOp):
         return Change(
-            REMOVE, f"Remove column {o.column_name} from {o.table_name}",
-            f"remove_{o.table_name}_{o.column_name}", "Drops the column and its data.",
+            REMOVE,
+            f"Remove column {o.column_name} from {o.table_name}",
+            f"remove_{o.table_name}_{o.column_name}",
+            "Drops the column and its data.",
         )
     if isinstance(o, ops.AlterColumnOp):
         return _describe_alter(o)
@@ -76,37 +82,49 @@ def describe(operation, new_tables: frozenset[str] = frozenset()) -> Change:
         if o.table_name not in new_tables:
             review = "Builds the index on an existing table: on PostgreSQL this blocks writes."
         return Change(
-            ADD, f"Create index {o.index_name} on {o.table_name}", _name(o.index_name, o.table_name),
+            ADD,
+            f"Create index {o.index_name} on {o.table_name}",
+            _name(o.index_name, o.table_name),
             review,
         )
     if isinstance(o, ops.DropIndexOp):
         return Change(
-            REMOVE, f"Remove index {o.index_name} from {o.table_name}",
+            REMOVE,
+            f"Remove index {o.index_name} from {o.table_name}",
             f"remove_{_name(o.index_name, o.table_name)}",
         )
     if isinstance(o, ops.CreateUniqueConstraintOp):
         return Change(
-            ADD, f"Create unique constraint {o.constraint_name or ''} on {o.table_name}".replace("  ", " "),
+            ADD,
+            f"Create unique constraint {o.constraint_name or ''} on {o.table_name}".replace(
+                "  ", " "
+            ),
             f"add_{o.constraint_name}" if o.constraint_name else f"{o.table_name}_unique",
         )
     if isinstance(o, ops.CreateForeignKeyOp):
         return Change(
-            ADD, f"Create foreign key {o.constraint_name or ''} on {o.source_table}".replace("  ", " "),
+            ADD,
+            f"Create foreign key {o.constraint_name or ''} on {o.source_table}".replace("  ", " "),
             f"add_{o.constraint_name}" if o.constraint_name else f"{o.source_table}_fk",
         )
     if isinstance(o, ops.CreateCheckConstraintOp):
         return Change(
-            ADD, f"Create check constraint {o.constraint_name or ''} on {o.table_name}".replace("  ", " "),
+            ADD,
+            f"Create check constraint {o.constraint_name or ''} on {o.table_name}".replace(
+                "  ", " "
+            ),
             f"add_{o.constraint_name}" if o.constraint_name else f"{o.table_name}_check",
         )
     if isinstance(o, ops.DropConstraintOp):
         return Change(
-            REMOVE, f"Remove constraint {o.constraint_name} from {o.table_name}",
+            REMOVE,
+            f"Remove constraint {o.constraint_name} from {o.table_name}",
             f"remove_{o.table_name}_{o.constraint_name}",
         )
     if isinstance(o, ops.RenameTableOp):
         return Change(
-            ALTER, f"Rename table {o.table_name} to {o.new_table_name}",
+            ALTER,
+            f"Rename table {o.table_name} to {o.new_table_name}",
             f"rename_{o.table_name}_{o.new_table_name}",
         )
     if isinstance(o, DescribedSQLOp):
@@ -139,7 +157,9 @@ def _describe_alter(o) -> Change:
     if o.modify_comment is not False:
         details.append("comment")
     suffix = f" ({', '.join(details)})" if details else ""
-    return Change(ALTER, f"Alter column {o.column_name} on {o.table_name}{suffix}", fragment, review)
+    return Change(
+        ALTER, f"Alter column {o.column_name} on {o.table_name}{suffix}", fragment, review
+    )
 
 
 def _name(name, table: str | None) -> str:
@@ -157,8 +177,12 @@ def describe_all(operations) -> list[Change]:
     changes = []
     for operation in leaves:
         change = describe(operation, new_tables)
-        if operation.info.get("sqlmanage_review"):  # set by online_safe: PostgreSQL's multi-step way
-            change = Change(change.mark, change.text, change.fragment, operation.info["sqlmanage_review"])
+        if operation.info.get(
+            "sqlmanage_review"
+        ):  # set by online_safe: PostgreSQL's multi-step way
+            change = Change(
+                change.mark, change.text, change.fragment, operation.info["sqlmanage_review"]
+            )
         if _table_of(operation) in new_tables and not isinstance(operation, ops.CreateTableOp):
             change = Change(change.mark, change.text, "", change.review)
         changes.append(change)

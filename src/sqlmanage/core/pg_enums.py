@@ -42,23 +42,27 @@ def model_enums(metadata_list) -> dict[str, EnumUse]:
 def database_enums(connection) -> dict[str, EnumUse]:
     """Enum types of the current schema, their labels, and the columns (with defaults) using them."""
     found: dict[str, EnumUse] = {}
-    labels = connection.execute(text(
-        "SELECT t.typname, e.enumlabel FROM pg_type t "
-        "JOIN pg_enum e ON e.enumtypid = t.oid "
-        "JOIN pg_namespace n ON n.oid = t.typnamespace "
-        "WHERE n.nspname = current_schema() ORDER BY t.typname, e.enumsortorder"
-    ))
+    labels = connection.execute(
+        text(
+            "SELECT t.typname, e.enumlabel FROM pg_type t "
+            "JOIN pg_enum e ON e.enumtypid = t.oid "
+            "JOIN pg_namespace n ON n.oid = t.typnamespace "
+            "WHERE n.nspname = current_schema() ORDER BY t.typname, e.enumsortorder"
+        )
+    )
     for name, label in labels:
         use = found.setdefault(name, EnumUse(()))
         use.labels += (label,)
-    columns = connection.execute(text(
-        "SELECT t.typname, c.relname, a.attname, pg_get_expr(d.adbin, d.adrelid) "
-        "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-        "JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
-        "WHERE t.typtype = 'e' AND n.nspname = current_schema() AND c.relkind = 'r' "
-        "AND NOT a.attisdropped"
-    ))
+    columns = connection.execute(
+        text(
+            "SELECT t.typname, c.relname, a.attname, pg_get_expr(d.adbin, d.adrelid) "
+            "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+            "WHERE t.typtype = 'e' AND n.nspname = current_schema() AND c.relkind = 'r' "
+            "AND NOT a.attisdropped"
+        )
+    )
     for name, table, column, default in columns:
         if name in found:
             found[name].columns.append((table, column, default))
@@ -80,7 +84,9 @@ def keep_enums_in_step(script, connection, metadata_list) -> None:
             changed = True
         elif existing[name].labels != use.labels:
             upgrade.insert(0, _change(name, existing[name], use.labels))
-            downgrade.append(_change(name, existing[name], existing[name].labels, current=use.labels))
+            downgrade.append(
+                _change(name, existing[name], existing[name].labels, current=use.labels)
+            )
             _alter_columns(script, metadata_list, name, existing[name].labels)
             changed = True
     for name, use in existing.items():
@@ -105,29 +111,50 @@ def _alter_columns(script, metadata_list, name: str, old_labels) -> None:
 
     altered = {
         (c.table_name, o.column_name)
-        for c in script.upgrade_ops.ops if isinstance(c, ops.ModifyTableOps)
-        for o in c.ops if isinstance(o, ops.AlterColumnOp)
+        for c in script.upgrade_ops.ops
+        if isinstance(c, ops.ModifyTableOps)
+        for o in c.ops
+        if isinstance(o, ops.AlterColumnOp)
     }
     for metadata in metadata_list:
         for table in metadata.tables.values():
             for column in table.columns:
                 type_ = column.type
-                if not (isinstance(column, Column) and isinstance(type_, Enum) and type_.native_enum
-                        and type_.name == name) or (table.name, column.name) in altered:
+                if (
+                    not (
+                        isinstance(column, Column)
+                        and isinstance(type_, Enum)
+                        and type_.native_enum
+                        and type_.name == name
+                    )
+                    or (table.name, column.name) in altered
+                ):
                     continue
                 old = Enum(*old_labels, name=name)
                 alter = ops.AlterColumnOp(
-                    table.name, column.name, schema=table.schema, modify_type=type_,
-                    existing_type=old, existing_nullable=column.nullable,
+                    table.name,
+                    column.name,
+                    schema=table.schema,
+                    modify_type=type_,
+                    existing_type=old,
+                    existing_nullable=column.nullable,
                     existing_server_default=column.server_default,
                 )
-                script.upgrade_ops.ops.append(ops.ModifyTableOps(table.name, [alter], schema=table.schema))
+                script.upgrade_ops.ops.append(
+                    ops.ModifyTableOps(table.name, [alter], schema=table.schema)
+                )
                 reverse = ops.AlterColumnOp(
-                    table.name, column.name, schema=table.schema, modify_type=old,
-                    existing_type=type_, existing_nullable=column.nullable,
+                    table.name,
+                    column.name,
+                    schema=table.schema,
+                    modify_type=old,
+                    existing_type=type_,
+                    existing_nullable=column.nullable,
                     existing_server_default=column.server_default,
                 )
-                script.downgrade_ops.ops.insert(0, ops.ModifyTableOps(table.name, [reverse], schema=table.schema))
+                script.downgrade_ops.ops.insert(
+                    0, ops.ModifyTableOps(table.name, [reverse], schema=table.schema)
+                )
 
 
 def _leave_types_to_us(create_table) -> None:
@@ -141,7 +168,12 @@ def _leave_types_to_us(create_table) -> None:
 
     for column in create_table.columns:
         type_ = getattr(column, "type", None)
-        if isinstance(column, Column) and isinstance(type_, Enum) and type_.native_enum and type_.name:
+        if (
+            isinstance(column, Column)
+            and isinstance(type_, Enum)
+            and type_.native_enum
+            and type_.name
+        ):
             column.type = postgresql.ENUM(*type_.enums, name=type_.name, create_type=False)
 
 
@@ -183,13 +215,18 @@ def _change(name: str, use: EnumUse, labels, current=None) -> DescribedSQLOp:
     current = tuple(current) if current is not None else use.labels
     labels = tuple(labels)
     if labels[: len(current)] == current:
-        statements = [f"ALTER TYPE \"{name}\" ADD VALUE IF NOT EXISTS '{label}'" for label in labels[len(current):]]
-        added = ", ".join(labels[len(current):])
+        statements = [
+            f"ALTER TYPE \"{name}\" ADD VALUE IF NOT EXISTS '{label}'"
+            for label in labels[len(current) :]
+        ]
+        added = ", ".join(labels[len(current) :])
         change = Change(ALTER, f"Add {added} to enum type {name}", f"alter_{name}")
     else:
         statements = _rebuild(name, use, labels)
         change = Change(
-            ALTER, f"Rebuild enum type {name} as ({', '.join(labels)})", f"alter_{name}",
+            ALTER,
+            f"Rebuild enum type {name} as ({', '.join(labels)})",
+            f"alter_{name}",
             "Rebuilds the type and rewrites every column that uses it; rows holding a removed "
             "value make it fail.",
         )
@@ -198,7 +235,10 @@ def _change(name: str, use: EnumUse, labels, current=None) -> DescribedSQLOp:
 
 def _rebuild(name: str, use: EnumUse, labels) -> list[str]:
     old = f"{name}_old"
-    statements = [f'ALTER TYPE "{name}" RENAME TO "{old}"', f'CREATE TYPE "{name}" AS ENUM ({_labels(labels)})']
+    statements = [
+        f'ALTER TYPE "{name}" RENAME TO "{old}"',
+        f'CREATE TYPE "{name}" AS ENUM ({_labels(labels)})',
+    ]
     for table, column, default in use.columns:
         if default is not None:
             statements.append(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" DROP DEFAULT')

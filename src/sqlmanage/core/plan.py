@@ -33,7 +33,9 @@ def require_recordable_revisions(history: History) -> None:
 
 def require_recordable_ids(revisions) -> None:
     """``require_recordable_revisions`` for (revision, path) pairs."""
-    long_ids = [(revision, path) for revision, path in revisions if len(revision) > VERSION_NUM_LENGTH]
+    long_ids = [
+        (revision, path) for revision, path in revisions if len(revision) > VERSION_NUM_LENGTH
+    ]
     if long_ids:
         listed = ", ".join(f"{r} ({len(r)} characters, in {Path(p).name})" for r, p in long_ids)
         raise SqlmanageError(
@@ -106,9 +108,13 @@ def plan_migrations(history: History, current: tuple[str, ...], target: str | No
         if needs:
             reached = history.ancestors(
                 [p for squash in inside.values() for p in squash.migration.parents]
-                + [r for r in current if r not in inside])
-            catch_up[:0] = [Step(m, True) for m in history.migrations
-                            if m.revision in needs and m.revision not in reached]
+                + [r for r in current if r not in inside]
+            )
+            catch_up[:0] = [
+                Step(m, True)
+                for m in history.migrations
+                if m.revision in needs and m.revision not in reached
+            ]
         current = tuple(inside[r].migration.revision if r in inside else r for r in current)
     plan = _plan(history, current, target)
     plan.steps[:0] = catch_up
@@ -132,9 +138,9 @@ def _plan(history: History, current: tuple[str, ...], target: str | None) -> Pla
     in_tree = history.tree(tree)
     pending = [m for m in history.migrations if m.revision not in applied]
     done = [m for m in reversed(history.migrations) if m.revision in applied]
-    key = label.lower() if label else None
+    key = label.lower() if label else ""
 
-    if key is None or key in HEAD:
+    if not label or key in HEAD:
         if key != "heads":
             history.require_single_head(tree)
         if tree is not None:
@@ -143,7 +149,9 @@ def _plan(history: History, current: tuple[str, ...], target: str | None) -> Pla
         return Plan(None, label, [Step(m, True) for m in pending], tree)
     if key in ZERO:
         # Alembic's label@base: the tree's migrations go, and whatever depends on them.
-        return Plan(None, label, [Step(m, False) for m in _taking_down(history, done, in_tree)], tree)
+        return Plan(
+            None, label, [Step(m, False) for m in _taking_down(history, done, in_tree)], tree
+        )
     relative = RELATIVE.match(key)
     if relative:
         sign, count = relative.group(1), int(relative.group(2))
@@ -161,19 +169,27 @@ def _plan(history: History, current: tuple[str, ...], target: str | None) -> Pla
         if sign == "+":
             wanted = history.ancestors(m.revision for m in chosen)
             return Plan(None, label, [Step(m, True) for m in pending if m.revision in wanted], tree)
-        return Plan(None, label, [Step(m, False) for m in _taking_down(history, done, chosen)], tree)
+        return Plan(
+            None, label, [Step(m, False) for m in _taking_down(history, done, chosen)], tree
+        )
 
     migration = history.find(label, tree)
     tree = history.tree_of[migration.revision]
     if migration.revision in applied:
-        after = [m for m in done if m.revision != migration.revision
-                 and migration.revision in history.ancestors([m.revision])]
+        after = [
+            m
+            for m in done
+            if m.revision != migration.revision
+            and migration.revision in history.ancestors([m.revision])
+        ]
         return Plan(migration, label, [Step(m, False) for m in after], tree)
     wanted = history.ancestors([migration.revision])
     return Plan(migration, label, [Step(m, True) for m in pending if m.revision in wanted], tree)
 
 
-def _taking_down(history: History, done: list[Migration], leaving: list[Migration]) -> list[Migration]:
+def _taking_down(
+    history: History, done: list[Migration], leaving: list[Migration]
+) -> list[Migration]:
     """The applied migrations (``done``, last applied first) that unapplying ``leaving``
     takes down: those and every applied migration built on them, through depends_on too."""
     if len(leaving) == len(history.migrations):

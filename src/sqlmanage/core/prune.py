@@ -28,7 +28,9 @@ def prunable(project) -> Prunable:
     def gone(revision: str) -> bool:
         return revision not in history.by_id and revision not in history.squashes
 
-    revisions = tuple(sorted(r for r, record in (records or {}).items() if record.applied and gone(r)))
+    revisions = tuple(
+        sorted(r for r, record in (records or {}).items() if record.applied and gone(r))
+    )
     standing = tuple(r for r in heads if r not in history.by_id and r not in inside)
     return Prunable(revisions, standing)
 

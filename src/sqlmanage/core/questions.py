@@ -100,7 +100,9 @@ def _rename_tables(upgrade, dialect, questioner) -> bool:
                 continue
             if questioner.rename_table(drop.table_name, create.table_name):
                 index = upgrade.ops.index(create)
-                upgrade.ops[index] = ops.RenameTableOp(drop.table_name, create.table_name, schema=create.schema)
+                upgrade.ops[index] = ops.RenameTableOp(
+                    drop.table_name, create.table_name, schema=create.schema
+                )
                 upgrade.ops.remove(drop)
                 creates.remove(create)
                 changed = True
@@ -119,7 +121,9 @@ def _columns_of(columns, dialect) -> tuple:
     """Names and types as the database spells them, to compare reflected with declared."""
     from sqlalchemy import Column
 
-    return tuple(sorted((c.name, type_text(c.type, dialect)) for c in columns if isinstance(c, Column)))
+    return tuple(
+        sorted((c.name, type_text(c.type, dialect)) for c in columns if isinstance(c, Column))
+    )
 
 
 def _modify_table(container, dialect, questioner, existing_tables) -> list:
@@ -154,15 +158,23 @@ def _modify_table(container, dialect, questioner, existing_tables) -> list:
             continue
         adding = isinstance(operation, ops.AddColumnOp)
         column_name = operation.column.name if adding else operation.column_name
-        column_type = operation.column.type if adding else (operation.modify_type or operation.existing_type)
-        value = questioner.not_null_value(table, column_name, type_text(column_type, dialect), adding)
+        column_type = (
+            operation.column.type if adding else (operation.modify_type or operation.existing_type)
+        )
+        value = questioner.not_null_value(
+            table, column_name, type_text(column_type, dialect), adding
+        )
         if adding:
             nullable = operation.column._copy()
             nullable.nullable = True
             current.append(ops.AddColumnOp(table, nullable, schema=operation.schema))
             operation = ops.AlterColumnOp(
-                table, column_name, modify_nullable=False, existing_type=column_type,
-                existing_nullable=True, schema=operation.schema,
+                table,
+                column_name,
+                modify_nullable=False,
+                existing_type=column_type,
+                existing_nullable=True,
+                schema=operation.schema,
             )
         pieces.append(ops.ModifyTableOps(table, current, schema=container.schema))
         pieces.append(_fill(table, column_name, column_type, value, dialect))
@@ -191,9 +203,13 @@ def _rename_columns(operations, table, dialect, questioner) -> list:
                 continue
             if questioner.rename_column(table, drop.column_name, add.column.name, old_type):
                 operations[operations.index(add)] = ops.AlterColumnOp(
-                    table, drop.column_name, modify_name=add.column.name,
-                    existing_type=original.type, existing_nullable=original.nullable,
-                    existing_server_default=original.server_default, schema=add.schema,
+                    table,
+                    drop.column_name,
+                    modify_name=add.column.name,
+                    existing_type=original.type,
+                    existing_nullable=original.nullable,
+                    existing_server_default=original.server_default,
+                    schema=add.schema,
                 )
                 operations.remove(drop)
                 adds.remove(add)
@@ -209,7 +225,9 @@ class FillNullsOp(DescribedSQLOp):
     """
 
     def __init__(self, table: str, column: str, value: object, sql: str):
-        super().__init__(sql, Change(SQL, f"Fill {table}.{column} with {value!r} where it is NULL", ""))
+        super().__init__(
+            sql, Change(SQL, f"Fill {table}.{column} with {value!r} where it is NULL", "")
+        )
         self.table_name, self.column_name, self.value = table, column, value
 
 
@@ -217,7 +235,9 @@ class FillNullsOp(DescribedSQLOp):
 def _render_fill(autogen_context, operation) -> str:
     sa_prefix = autogen_context.opts["sqlalchemy_module_prefix"]
     op_prefix = autogen_context.opts["alembic_module_prefix"]
-    table = f"{sa_prefix}table({operation.table_name!r}, {sa_prefix}column({operation.column_name!r}))"
+    table = (
+        f"{sa_prefix}table({operation.table_name!r}, {sa_prefix}column({operation.column_name!r}))"
+    )
     column = f"{sa_prefix}column({operation.column_name!r})"
     # The value as a typed literal: sa.column() has no type, and offline SQL (sqlmigrate,
     # --sql) cannot render a value of no type.
@@ -229,7 +249,9 @@ def _render_fill(autogen_context, operation) -> str:
 
 def _fill(table, column, column_type, value, dialect) -> FillNullsOp:
     preparer = dialect.identifier_preparer
-    rendered = literal(value, column_type).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+    rendered = literal(value, column_type).compile(
+        dialect=dialect, compile_kwargs={"literal_binds": True}
+    )
     quoted_column = preparer.quote(column)
     sql = f"UPDATE {preparer.quote(table)} SET {quoted_column} = {rendered} WHERE {quoted_column} IS NULL"
     return FillNullsOp(table, column, value, sql)
@@ -242,17 +264,29 @@ def reverse(operations) -> list:
         if isinstance(operation, ops.ModifyTableOps):
             inner = reverse(operation.ops)
             if inner:
-                undone.append(ops.ModifyTableOps(operation.table_name, inner, schema=operation.schema))
+                undone.append(
+                    ops.ModifyTableOps(operation.table_name, inner, schema=operation.schema)
+                )
         elif isinstance(operation, DescribedSQLOp):
             continue
         elif isinstance(operation, ops.RenameTableOp):
-            undone.append(ops.RenameTableOp(operation.new_table_name, operation.table_name, schema=operation.schema))
+            undone.append(
+                ops.RenameTableOp(
+                    operation.new_table_name, operation.table_name, schema=operation.schema
+                )
+            )
         elif isinstance(operation, ops.AlterColumnOp) and operation.modify_name:
-            undone.append(ops.AlterColumnOp(
-                operation.table_name, operation.modify_name, modify_name=operation.column_name,
-                existing_type=operation.existing_type, existing_nullable=operation.existing_nullable,
-                existing_server_default=operation.existing_server_default, schema=operation.schema,
-            ))
+            undone.append(
+                ops.AlterColumnOp(
+                    operation.table_name,
+                    operation.modify_name,
+                    modify_name=operation.column_name,
+                    existing_type=operation.existing_type,
+                    existing_nullable=operation.existing_nullable,
+                    existing_server_default=operation.existing_server_default,
+                    schema=operation.schema,
+                )
+            )
         else:
             undone.append(operation.reverse())
     return undone

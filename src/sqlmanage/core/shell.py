@@ -79,7 +79,9 @@ def shell_namespace(project) -> ShellNamespace:
 
     url, notes = project.url, []
     if is_async(url):
-        sync_url = parse_url(url.set(drivername=url.get_backend_name()).render_as_string(hide_password=False))
+        sync_url = parse_url(
+            url.set(drivername=url.get_backend_name()).render_as_string(hide_password=False)
+        )
         notes.append(
             f"The database URL names the async driver {url.get_driver_name()}; engine and "
             f"session use the synchronous driver {sync_url.get_driver_name()} on the same database."
@@ -99,7 +101,9 @@ def shell_namespace(project) -> ShellNamespace:
         tables = sorted(name for each in metadata for name in each.tables)
         shown = f"{len(tables)} table{'s' if len(tables) != 1 else ''}"
         what = "MetaData" if len(metadata) == 1 else f"a list of {len(metadata)} MetaData"
-        objects.append(("metadata", f"{what} with {shown}" + (f": {', '.join(tables)}" if tables else "")))
+        objects.append(
+            ("metadata", f"{what} with {shown}" + (f": {', '.join(tables)}" if tables else ""))
+        )
     return ShellNamespace(namespace, imports, objects, notes, session=session, engine=engine)
 
 
@@ -118,7 +122,9 @@ def _engine(url):
     try:
         return create_engine(url)
     except NoSuchModuleError:
-        raise SettingsError(f"SQLAlchemy has no dialect for '{url.drivername}' (in {display_url(url)}).") from None
+        raise SettingsError(
+            f"SQLAlchemy has no dialect for '{url.drivername}' (in {display_url(url)})."
+        ) from None
     except ImportError as exc:
         driver = url.get_driver_name()
         raise DriverMissing(

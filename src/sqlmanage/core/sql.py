@@ -25,8 +25,9 @@ from sqlmanage.core.timeouts import migration_timeouts, with_timeouts_sql
 from sqlmanage.errors import MigrationFileError
 
 
-def steps_sql(project, steps: list[Step], start: tuple[str, ...], versions: bool,
-              needs: tuple[str, ...] = ()) -> str:
+def steps_sql(
+    project, steps: list[Step], start: tuple[str, ...], versions: bool, needs: tuple[str, ...] = ()
+) -> str:
     """The SQL of ``steps`` from a database at ``start``; ``versions`` adds the version table's.
 
     ``needs`` are revisions of other trees the steps depend on (``depends_on``): applied
@@ -46,11 +47,15 @@ def steps_sql(project, steps: list[Step], start: tuple[str, ...], versions: bool
     def alembic_steps(heads, context):
         for step in steps:
             alembic_step = revision_step(history, step.migration, step.forward)
-            alembic_step.migration_fn = _rendered(context, step, alembic_step, buffer, bodies, shadow)
+            alembic_step.migration_fn = _rendered(
+                context, step, alembic_step, buffer, bodies, shadow
+            )
             yield alembic_step
 
     try:
-        run_steps(project, alembic_steps, as_sql=True, output_buffer=buffer, starting_rev=start or None)
+        run_steps(
+            project, alembic_steps, as_sql=True, output_buffer=buffer, starting_rev=start or None
+        )
     finally:
         if shadow is not None:
             shadow.close()
@@ -90,8 +95,13 @@ def migration_sql(project, name: str, backwards: bool = False, label: str | None
     history = project.history
     migration = history.find(name, label)
     start = (migration.revision,) if backwards else migration.parents
-    return steps_sql(project, [Step(migration, not backwards)], start, versions=False,
-                     needs=migration.dependencies)
+    return steps_sql(
+        project,
+        [Step(migration, not backwards)],
+        start,
+        versions=False,
+        needs=migration.dependencies,
+    )
 
 
 def _run_body(script, step: Step) -> None:
@@ -124,29 +134,38 @@ def annotated_operations(context: MigrationContext, shadow=None) -> Operations:
     """
     operations = Operations(context)
     operations.invoke = _annotating(  # type: ignore[method-assign]
-        context, operations.invoke, shadow.invoke if shadow else None)
+        context, operations.invoke, shadow.invoke if shadow else None
+    )
 
     @contextmanager
-    def batch_alter_table(table_name, schema=None, recreate="auto", partial_reordering=None,
-                          copy_from=None, **kwargs):
+    def batch_alter_table(
+        table_name, schema=None, recreate="auto", partial_reordering=None, copy_from=None, **kwargs
+    ):
         if copy_from is None and shadow is not None:
             copy_from = shadow.table(table_name, schema)
         recorded: list = []
         with Operations.batch_alter_table(
-            operations, table_name, schema=schema, recreate=recreate,
-            partial_reordering=partial_reordering, copy_from=copy_from, **kwargs,
+            operations,
+            table_name,
+            schema=schema,
+            recreate=recreate,
+            partial_reordering=partial_reordering,
+            copy_from=copy_from,
+            **kwargs,
         ) as batch_op:
             if recreate != "always" and context.dialect.name != "sqlite":
                 # No table rebuild: each operation is its own ALTER, shown under its own comment
                 # rather than every comment first and the SQL of the block after them.
-                batch_op.invoke = operations.invoke
+                batch_op.invoke = operations.invoke  # type: ignore[method-assign]
             else:
-                batch_op.invoke = _annotating(context, batch_op.invoke, recorded.append)
+                batch_op.invoke = _annotating(  # type: ignore[method-assign]
+                    context, batch_op.invoke, recorded.append
+                )
             yield batch_op
         if shadow is not None:
             shadow.batch(table_name, schema, recreate, recorded)
 
-    operations.batch_alter_table = batch_alter_table  # type: ignore[method-assign]
+    operations.batch_alter_table = batch_alter_table  # type: ignore[method-assign,assignment]
     return operations
 
 
@@ -193,9 +212,16 @@ class Shadow:
     def invoke(self, operation) -> None:
         self.operations.invoke(operation)
 
-    def batch(self, table_name: str, schema: str | None, recreate: Literal["auto", "always", "never"],
-              operations: list) -> None:
-        with self.operations.batch_alter_table(table_name, schema=schema, recreate=recreate) as batch_op:
+    def batch(
+        self,
+        table_name: str,
+        schema: str | None,
+        recreate: Literal["auto", "always", "never"],
+        operations: list,
+    ) -> None:
+        with self.operations.batch_alter_table(
+            table_name, schema=schema, recreate=recreate
+        ) as batch_op:
             for operation in operations:
                 batch_op.invoke(operation)
 

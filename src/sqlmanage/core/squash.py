@@ -74,8 +74,9 @@ class SquashPlan:
             run_post_write_hooks(self.config, new.path)
 
 
-def squash_migrations(project, start: str | None, end: str, squashed_name: str | None = None,
-                      label: str | None = None) -> SquashPlan:
+def squash_migrations(
+    project, start: str | None, end: str, squashed_name: str | None = None, label: str | None = None
+) -> SquashPlan:
     """Plan the squash of START..END (START defaults to the first migration of END's tree),
     among the migrations of the tree ``label`` names (or every tree)."""
     _require_plain_layout(project)
@@ -95,9 +96,7 @@ def squash_migrations(project, start: str | None, end: str, squashed_name: str |
         )
     first = replaced[0]
     parent = first.parents[0] if first.parents else None
-    name = slugify(squashed_name) if squashed_name else (
-        f"squashed_{_short(first)}_{_short(last)}"
-    )
+    name = slugify(squashed_name) if squashed_name else (f"squashed_{_short(first)}_{_short(last)}")
     if not name:
         raise SqlmanageError(f"The squashed name {squashed_name!r} has no letters or digits.")
     naming = Naming.from_config(project.config)
@@ -106,7 +105,9 @@ def squash_migrations(project, start: str | None, end: str, squashed_name: str |
     if path.exists() and path != last.path:
         raise SqlmanageError(f"{path} already exists.", hint="Choose another --squashed-name.")
     data_migrations = [m for m in replaced if _has_data_operations(m.path)]
-    migration = _squashed_migration(project, replaced, parent, path, data_migrations, naming, created)
+    migration = _squashed_migration(
+        project, replaced, parent, path, data_migrations, naming, created
+    )
     return SquashPlan(replaced, migration, replaced_dir, data_migrations, project.config)
 
 
@@ -153,7 +154,11 @@ def _require_plain_layout(project) -> None:
         return
     option = "recursive_version_locations"
     if parser.has_option("alembic", option) and parser.get("alembic", option).strip().lower() in (
-            "true", "1", "yes", "on"):
+        "true",
+        "1",
+        "yes",
+        "on",
+    ):
         raise SqlmanageError(
             f"squashmigrations cannot work with {option} set in {ini}: the replaced "
             "migrations are kept in a replaced/ folder of their version location, which "
@@ -178,8 +183,7 @@ def _linear_range(history: History, first: Migration | None, last: Migration) ->
             )
         if current is not last and children.get(current.revision, 0) > 1:
             raise SqlmanageError(
-                f"Cannot squash a range that contains {current.name}, where the history "
-                "branches.",
+                f"Cannot squash a range that contains {current.name}, where the history branches.",
                 hint="Merge the branches first, then squash the migrations after the merge.",
             )
         if current == first or (first is None and not current.parents):
@@ -204,14 +208,17 @@ def _has_data_operations(path: Path) -> bool:
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name == "upgrade":
             return any(
-                isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Attribute)
                 and call.func.attr in DATA_CALLS
                 for call in ast.walk(node)
             )
     return False
 
 
-def _squashed_migration(project, replaced, parent, path, data_migrations, naming, created) -> NewMigration:
+def _squashed_migration(
+    project, replaced, parent, path, data_migrations, naming, created
+) -> NewMigration:
     """Render the squashed file: the schema at the end of the range against the parent's."""
     from sqlmanage.core.makemigrations import _new_migration
     from sqlmanage.core.operations import describe_all
@@ -227,8 +234,16 @@ def _squashed_migration(project, replaced, parent, path, data_migrations, naming
     changes = describe_all(script.upgrade_ops.ops) if not script.upgrade_ops.is_empty() else []
     message = f"squashed {replaced[0].name} to {last.name}"
     new = _new_migration(
-        project, path.stem, message, (parent,) if parent else None, template_args, changes,
-        revision=last.revision, path=path, naming=naming, created=created,
+        project,
+        path.stem,
+        message,
+        (parent,) if parent else None,
+        template_args,
+        changes,
+        revision=last.revision,
+        path=path,
+        naming=naming,
+        created=created,
         tree=project.history.tree_of[last.revision],
         branch_labels=replaced[0].branch_labels or None,  # a squashed root keeps the tree's label
         depends_on=(needs[0] if len(needs) == 1 else needs) or None,
@@ -271,14 +286,16 @@ def _compare(project, target, parent: str | tuple[str, ...]):
     def compare(connection):
         options = project.context_options(connection.dialect.name, with_metadata=False)
         options.update(
-            target_metadata=target, sqlalchemy_module_prefix="sa.", alembic_module_prefix="op.",
+            target_metadata=target,
+            sqlalchemy_module_prefix="sa.",
+            alembic_module_prefix="op.",
             user_module_prefix=None,
         )
         context = MigrationContext.configure(connection, opts=options)
         script = produce_migrations(context, target)
         keep_enums_in_step(script, connection, [target])
         drop_implicit_indexes(script, connection)
-        template_args = {} if script.upgrade_ops.is_empty() else rendered_code(context, script)
+        template_args = {} if script.upgrade_ops.is_empty() else rendered_code(context, script)  # type: ignore[union-attr]
         return script, template_args
 
     return with_baseline(project, compare, parent)

@@ -68,13 +68,16 @@ def project_files(name: str, template: str) -> dict[PurePosixPath, str]:
     """Every file of the skeleton, relative to the project's top folder, with its contents."""
     if template not in TEMPLATES:
         raise SqlmanageError(
-            f"Unknown project template '{template}'.", hint=f"Choose one of: {', '.join(TEMPLATES)}."
+            f"Unknown project template '{template}'.",
+            hint=f"Choose one of: {', '.join(TEMPLATES)}.",
         )
     root = files("sqlmanage") / "templates" / "project"
     rendered: dict[PurePosixPath, str] = {}
     for chosen in dict.fromkeys((BASE_TEMPLATE, template)):
         for relative, text in _walk(root / chosen, PurePosixPath()):
-            path = PurePosixPath(*(name if part == NAME_IN_PATHS else part for part in relative.parts))
+            path = PurePosixPath(
+                *(name if part == NAME_IN_PATHS else part for part in relative.parts)
+            )
             rendered[path] = text.replace(NAME_PLACEHOLDER, name)
     migrations = files("sqlmanage") / "templates" / "migrations"
     for file_name in MIGRATIONS_TEMPLATES:
@@ -108,7 +111,11 @@ def start_project(name: str, directory: str | None, template: str, cwd: Path) ->
     else:
         top_dir = (cwd / Path(directory).expanduser()).resolve()
         if not top_dir.is_dir():
-            what = "is not a directory" if top_dir.exists() else "does not exist, please create it first"
+            what = (
+                "is not a directory"
+                if top_dir.exists()
+                else "does not exist, please create it first"
+            )
             raise SqlmanageError(f"Destination directory '{top_dir}' {what}.")
     versions = PurePosixPath(name, "migrations", "versions")
     in_the_way = dict.fromkeys(
@@ -143,7 +150,7 @@ def start_project(name: str, directory: str | None, template: str, cwd: Path) ->
 def _obstacle(top_dir: Path, path: PurePosixPath, is_folder: bool) -> Path | None:
     """The existing file that writing ``path`` would overwrite or that sits where a folder goes."""
     target = top_dir / path
-    for parent in list(reversed(target.parents))[len(top_dir.parents) + 1:]:
+    for parent in list(reversed(target.parents))[len(top_dir.parents) + 1 :]:
         if parent.exists() and not parent.is_dir():
             return parent
     if is_folder:

@@ -90,7 +90,9 @@ def read_database_state(project) -> tuple[tuple[str, ...], dict | None]:
     from sqlmanage.core.audit import read_records
 
     def read(connection):
-        return heads_on(connection, project.settings), read_records(connection, project.settings, none_if_missing=True)
+        return heads_on(connection, project.settings), read_records(
+            connection, project.settings, none_if_missing=True
+        )
 
     return _read(project, read, ((), None))
 
@@ -118,7 +120,10 @@ def migration_status(project, labels: tuple[str, ...] = (), plan: bool = False) 
     records = records or {}
     inside = history.inside_squashes(database_heads)
     partly = {
-        squash.migration.revision: (len(squash.replaced) - len(squash.remaining(r)), len(squash.replaced))
+        squash.migration.revision: (
+            len(squash.replaced) - len(squash.remaining(r)),
+            len(squash.replaced),
+        )
         for r, squash in inside.items()
     }
     applied = history.ancestors(
@@ -129,13 +134,20 @@ def migration_status(project, labels: tuple[str, ...] = (), plan: bool = False) 
     for migration in history.migrations:
         found = records.get(migration.revision)
         if found is not None and found.running:
-            states.append(MigrationState(migration, migration.revision in applied, half_applied=True))
+            states.append(
+                MigrationState(migration, migration.revision in applied, half_applied=True)
+            )
         elif migration.revision in partly:
             states.append(MigrationState(migration, False, partly=partly[migration.revision]))
         elif migration.revision in applied and found is not None and found.applied:
-            states.append(MigrationState(
-                migration, True, found.applied_at, history.changed_since(migration, found.checksum)
-            ))
+            states.append(
+                MigrationState(
+                    migration,
+                    True,
+                    found.applied_at,
+                    history.changed_since(migration, found.checksum),
+                )
+            )
         else:
             states.append(MigrationState(migration, migration.revision in applied))
     if labels:
@@ -150,6 +162,8 @@ def migration_status(project, labels: tuple[str, ...] = (), plan: bool = False) 
         database=display_url(project.url),
         migrations=states,
         database_heads=database_heads,
-        missing_files=tuple(r for r in database_heads if r not in history.by_id and r not in inside),
+        missing_files=tuple(
+            r for r in database_heads if r not in history.by_id and r not in inside
+        ),
         heads=history.heads,
     )

@@ -74,7 +74,11 @@ def migration_timeouts(project, lock_timeout: float | None = None) -> Timeouts:
         value = options.get(name, default)
         if value is None:
             value = default
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < (1 if kind is int else 0):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or value < (1 if kind is int else 0)
+        ):
             raise SettingsError(
                 f"{name} in {where} must be a {'whole number of at least 1' if kind is int else 'number of seconds'}, "
                 f"not {value!r}.",
@@ -83,8 +87,11 @@ def migration_timeouts(project, lock_timeout: float | None = None) -> Timeouts:
         values[name] = kind(value)
     if lock_timeout is not None:
         values["MIGRATION_LOCK_TIMEOUT"] = float(lock_timeout)
-    return Timeouts(values["MIGRATION_LOCK_TIMEOUT"], values["MIGRATION_STATEMENT_TIMEOUT"],
-                    int(values["MIGRATION_LOCK_TRIES"]))
+    return Timeouts(
+        values["MIGRATION_LOCK_TIMEOUT"],
+        values["MIGRATION_STATEMENT_TIMEOUT"],
+        int(values["MIGRATION_LOCK_TRIES"]),
+    )
 
 
 def with_timeouts_sql(sql: str, timeouts: Timeouts) -> str:
@@ -118,7 +125,9 @@ def bound_step(alembic_step, context, timeouts: Timeouts, sleep=time.sleep, atte
     alembic_step.settings_applied = False
 
     def set_local() -> None:
-        calls = ", ".join(f"set_config(:name{i}, :value{i}, true)" for i in range(len(timeouts.settings())))
+        calls = ", ".join(
+            f"set_config(:name{i}, :value{i}, true)" for i in range(len(timeouts.settings()))
+        )
         values = {}
         for i, (name, value) in enumerate(timeouts.settings()):
             values.update({f"name{i}": name, f"value{i}": value})
@@ -163,14 +172,17 @@ def _lock_refused(exc: BaseException | None) -> bool:
     while exc is not None:
         if getattr(getattr(exc, "orig", None), "pgcode", None) == LOCK_NOT_AVAILABLE:
             return True
-        if getattr(exc, "pgcode", None) == LOCK_NOT_AVAILABLE or getattr(exc, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+        if (
+            getattr(exc, "pgcode", None) == LOCK_NOT_AVAILABLE
+            or getattr(exc, "sqlstate", None) == LOCK_NOT_AVAILABLE
+        ):
             return True
         exc = exc.__cause__ or exc.__context__
     return False
 
 
 TABLE_IN_SQL = re.compile(
-    r'\b(?:ALTER\s+TABLE|INDEX(?:\s+CONCURRENTLY)?(?:\s+IF\s+NOT\s+EXISTS)?\s+\S+\s+ON|REFERENCES|'
+    r"\b(?:ALTER\s+TABLE|INDEX(?:\s+CONCURRENTLY)?(?:\s+IF\s+NOT\s+EXISTS)?\s+\S+\s+ON|REFERENCES|"
     r'TABLE|UPDATE|INTO|FROM)\s+(?:ONLY\s+)?(?:IF\s+EXISTS\s+)?((?:"[^"]+"|\w+)(?:\.(?:"[^"]+"|\w+))?)',
     re.IGNORECASE,
 )
@@ -190,7 +202,9 @@ def blockers(connection, statement: str) -> list[str]:
     names = {match.group(1) for match in TABLE_IN_SQL.finditer(statement or "")}
     relations = []
     for name in names:
-        found = connection.exec_driver_sql("SELECT to_regclass(%(name)s)::text", {"name": name}).scalar()
+        found = connection.exec_driver_sql(
+            "SELECT to_regclass(%(name)s)::text", {"name": name}
+        ).scalar()
         if found:
             relations.append(found)
     if not relations:
@@ -203,7 +217,9 @@ def blockers(connection, statement: str) -> list[str]:
     ]
 
 
-def _lock_timeout(connection, exc, timeouts: Timeouts, attempt: int, committed: bool) -> LockTimeout:
+def _lock_timeout(
+    connection, exc, timeouts: Timeouts, attempt: int, committed: bool
+) -> LockTimeout:
     statement = getattr(exc, "statement", "") or ""
     try:
         found = blockers(connection, statement)

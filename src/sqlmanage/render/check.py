@@ -24,8 +24,13 @@ from sqlmanage.core.check import (
 )
 from sqlmanage.render import printable
 
-GROUPS = ((CRITICAL, None, "CRITICALS"), (ERROR, CRITICAL, "ERRORS"), (WARNING, ERROR, "WARNINGS"),
-          (INFO, WARNING, "INFOS"), (DEBUG, INFO, "DEBUGS"))
+GROUPS = (
+    (CRITICAL, None, "CRITICALS"),
+    (ERROR, CRITICAL, "ERRORS"),
+    (WARNING, ERROR, "WARNINGS"),
+    (INFO, WARNING, "INFOS"),
+    (DEBUG, INFO, "DEBUGS"),
+)
 STATUS_STYLES = {PASSED: "green", WARNED: "yellow", FAILED: "red bold", SKIPPED: "dim"}
 
 
@@ -39,10 +44,16 @@ def plain(report, verbosity: int = 1) -> Iterator[tuple[str, str | None]]:
     """Django's lines, as (text, style) pairs; every check's outcome first at ``-v 2``."""
     blocks: list[list[tuple[str, str | None]]] = []
     if verbosity >= 2:
-        blocks.append([
-            (f"[{r.status}] {_where(r)}{r.id} {r.title}" + (f": {printable(r.detail)}" if r.detail else ""), None)
-            for r in report.results
-        ])
+        blocks.append(
+            [
+                (
+                    f"[{r.status}] {_where(r)}{r.id} {r.title}"
+                    + (f": {printable(r.detail)}" if r.detail else ""),
+                    None,
+                )
+                for r in report.results
+            ]
+        )
     issues = report.issues
     if issues:
         blocks.append([("System check identified some issues:", None)])
@@ -50,14 +61,23 @@ def plain(report, verbosity: int = 1) -> Iterator[tuple[str, str | None]]:
         group = [i for i in issues if i.level >= low and (high is None or i.level < high)]
         if group:
             style = "error" if low >= ERROR else "warning"
-            blocks.append([(f"{name}:", style), *(
-                (printable_issue(i), "error" if i.level >= ERROR else "warning") for i in group
-            )])
+            blocks.append(
+                [
+                    (f"{name}:", style),
+                    *(
+                        (printable_issue(i), "error" if i.level >= ERROR else "warning")
+                        for i in group
+                    ),
+                ]
+            )
     skipped = [r for r in report.results if r.status == SKIPPED]
     if skipped and verbosity < 2:
-        blocks.append([("SKIPPED:", None), *(
-            (f"{_where(r)}({r.id}) {r.title}: {r.detail}.", None) for r in skipped
-        )])
+        blocks.append(
+            [
+                ("SKIPPED:", None),
+                *((f"{_where(r)}({r.id}) {r.title}: {r.detail}.", None) for r in skipped),
+            ]
+        )
     blocks.append([(footer(report), None)])
     for index, block in enumerate(blocks):
         if index:
@@ -76,27 +96,36 @@ def _where(result) -> str:
 
 def as_json(report, fail_level: int = ERROR) -> str:
     def issue(i):
-        return {"id": i.id, "level": i.level_name, "message": i.message, "hint": i.hint, "obj": i.obj,
-                "silenced": i.id in report.silenced_ids}
+        return {
+            "id": i.id,
+            "level": i.level_name,
+            "message": i.message,
+            "hint": i.hint,
+            "obj": i.obj,
+            "silenced": i.id in report.silenced_ids,
+        }
 
-    return json.dumps({
-        "passed": not report.serious(fail_level),
-        "issues": [issue(i) for i in report.issues],
-        "silenced": len(report.silenced),
-        "checks": [
-            {
-                "id": r.id,
-                "title": r.title,
-                "database": r.database,
-                "tags": list(r.tags),
-                "status": r.status,
-                "detail": r.detail or None,
-                "skipped_because": list(r.skipped_because),
-                "issues": [issue(i) for i in r.issues],
-            }
-            for r in report.results
-        ],
-    }, indent=2)
+    return json.dumps(
+        {
+            "passed": not report.serious(fail_level),
+            "issues": [issue(i) for i in report.issues],
+            "silenced": len(report.silenced),
+            "checks": [
+                {
+                    "id": r.id,
+                    "title": r.title,
+                    "database": r.database,
+                    "tags": list(r.tags),
+                    "status": r.status,
+                    "detail": r.detail or None,
+                    "skipped_because": list(r.skipped_because),
+                    "issues": [issue(i) for i in r.issues],
+                }
+                for r in report.results
+            ],
+        },
+        indent=2,
+    )
 
 
 def rich_report(report):
@@ -120,11 +149,20 @@ def rich_report(report):
             style = "dim" if silenced else "red" if issue.level >= ERROR else "yellow"
             if outcome:
                 outcome.append("\n")
-            outcome.append(printable(issue.message) + (" (silenced)" if silenced else ""), style=style)
+            outcome.append(
+                printable(issue.message) + (" (silenced)" if silenced else ""), style=style
+            )
             if issue.hint:
                 outcome.append(f"\nHint: {printable(issue.hint)}", style="italic")
         if not result.issues:
-            outcome.append(printable(result.detail), style="dim" if result.status == SKIPPED else "")
-        table.add_row(Text(result.status, style=STATUS_STYLES[result.status]), result.id, title, outcome)
-    summary = Text(footer(report), style="red bold" if report.serious(ERROR) else "green" if not report.issues else "yellow")
+            outcome.append(
+                printable(result.detail), style="dim" if result.status == SKIPPED else ""
+            )
+        table.add_row(
+            Text(result.status, style=STATUS_STYLES[result.status]), result.id, title, outcome
+        )
+    summary = Text(
+        footer(report),
+        style="red bold" if report.serious(ERROR) else "green" if not report.issues else "yellow",
+    )
     return table, summary

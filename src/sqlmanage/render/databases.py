@@ -21,7 +21,9 @@ def _headers(checking: bool) -> list[str]:
 def _cells(outcome) -> list[str]:
     result = outcome.result
     if outcome.error:  # the URL is in its own column: not again in the error
-        error = outcome.error.replace(f" {outcome.database}", "") if outcome.database else outcome.error
+        error = (
+            outcome.error.replace(f" {outcome.database}", "") if outcome.database else outcome.error
+        )
         result = f"{result}: {error}"
     return [
         printable(outcome.alias),
@@ -51,8 +53,14 @@ def plain_summary(run, checking: bool = False) -> Iterator[Line]:
     rows = [_headers(checking)] + [_cells(outcome) for outcome in run.outcomes]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for index, row in enumerate(rows):
-        text = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1]
-        style = "label" if index == 0 else RESULT_STYLES.get(run.outcomes[index - 1].result, "error")
+        text = (
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+            + "  "
+            + row[-1]
+        )
+        style = (
+            "label" if index == 0 else RESULT_STYLES.get(run.outcomes[index - 1].result, "error")
+        )
         yield text.rstrip(), style
     yield totals(run, checking)
 
@@ -67,7 +75,9 @@ def rich_summary(run, checking: bool = False):
     for header in _headers(checking):
         if header in ("Database", "Result"):  # long text folds, so that an error shows
             errors = any(outcome.error for outcome in run.outcomes)
-            table.add_column(header, overflow="fold", min_width=16 if errors or header == "Database" else None)
+            table.add_column(
+                header, overflow="fold", min_width=16 if errors or header == "Database" else None
+            )
         elif header == "Alias":
             table.add_column(header, no_wrap=True)
         else:

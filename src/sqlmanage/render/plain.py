@@ -28,7 +28,10 @@ def showmigrations(status, plan: bool, verbosity: int) -> Iterator[Line]:
                 parents = f" ... ({names})"
             yield f"{mark}  {_name(status, state.migration.revision)}{parents}", None
         for revision in status.missing_files:
-            yield f"[?]  {printable(revision)} (recorded in the database; no migration file)", "error"
+            yield (
+                f"[?]  {printable(revision)} (recorded in the database; no migration file)",
+                "error",
+            )
         return
     if not status.several_trees and len(status.trees) <= 1:
         yield from _tree_lines(status.label, status.migrations, verbosity, not status.missing_files)

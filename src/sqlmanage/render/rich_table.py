@@ -68,12 +68,19 @@ def showmigrations(status, plan: bool, verbosity: int, width: int = 120):
     shown, hidden = fit(columns, width)
     title = f"{'Plan' if plan else 'Migrations'} for {printable(status.label)}"
     table = Table(
-        title=Text(title, style="bold"), title_justify="left", box=box.MINIMAL, show_edge=False,
+        title=Text(title, style="bold"),
+        title_justify="left",
+        box=box.MINIMAL,
+        show_edge=False,
         expand=False,
     )
     for column in shown:
         table.add_column(
-            column.header, width=column.width, no_wrap=column.no_wrap, overflow="fold", style=column.style,
+            column.header,
+            width=column.width,
+            no_wrap=column.no_wrap,
+            overflow="fold",
+            style=column.style,
         )
     for row in rows:
         table.add_row(*(column.cell(row) for column in shown))
@@ -123,8 +130,14 @@ def _rows(status, verbosity: int, plan: bool) -> list[Row]:
 
     def short(revision: str) -> str:
         """A parent by its number where that names one migration (0002), else its name."""
-        migration = next((s.migration for s in status.migrations if s.migration.revision == revision), None)
-        if migration is not None and migration.number is not None and numbers[migration.number] == 1:
+        migration = next(
+            (s.migration for s in status.migrations if s.migration.revision == revision), None
+        )
+        if (
+            migration is not None
+            and migration.number is not None
+            and numbers[migration.number] == 1
+        ):
             return migration.name.split("_", 1)[0]
         return printable(names.get(revision, revision))
 
@@ -136,8 +149,15 @@ def _rows(status, verbosity: int, plan: bool) -> list[Row]:
     for index, state in enumerate(states, start=1):
         migration = state.migration
         mark = (
-            "[~]" if state.half_applied else "[!]" if state.changed else "[X]" if state.applied
-            else "[-]" if state.partly else "[ ]"
+            "[~]"
+            if state.half_applied
+            else "[!]"
+            if state.changed
+            else "[X]"
+            if state.applied
+            else "[-]"
+            if state.partly
+            else "[ ]"
         )
         notes = []
         if state.half_applied:
@@ -153,20 +173,32 @@ def _rows(status, verbosity: int, plan: bool) -> list[Row]:
                 notes.append("database is here")
             if migration.revision in heads:
                 notes.append("head")
-        applied_at = f"{state.applied_at:{DATE}}" if state.applied_at else ("not verified" if state.applied else "")
-        rows.append(Row(
-            mark=mark,
-            name=printable(migration.name),
-            message=printable(migration.message),
-            created=f"{migration.created:{DATE}}" if migration.created else "",
-            applied_at=applied_at,
-            parents=", ".join(short(p) for p in migration.parents + (migration.dependencies if plan else ())),
-            notes=", ".join(notes),
-            order=str(index),
-            app=printable(status.tree_of.get(migration.revision, "")) if status.several_trees else "",
-        ))
+        applied_at = (
+            f"{state.applied_at:{DATE}}"
+            if state.applied_at
+            else ("not verified" if state.applied else "")
+        )
+        rows.append(
+            Row(
+                mark=mark,
+                name=printable(migration.name),
+                message=printable(migration.message),
+                created=f"{migration.created:{DATE}}" if migration.created else "",
+                applied_at=applied_at,
+                parents=", ".join(
+                    short(p) for p in migration.parents + (migration.dependencies if plan else ())
+                ),
+                notes=", ".join(notes),
+                order=str(index),
+                app=printable(status.tree_of.get(migration.revision, ""))
+                if status.several_trees
+                else "",
+            )
+        )
     for revision in status.missing_files:
-        rows.append(Row(mark="[?]", name=printable(revision), notes="no migration file", missing=True))
+        rows.append(
+            Row(mark="[?]", name=printable(revision), notes="no migration file", missing=True)
+        )
     return rows
 
 
@@ -181,6 +213,7 @@ def _columns(rows: list[Row], verbosity: int, plan: bool) -> list[Column]:
     def text(attribute: str, style: str | None = None):
         def cell(row: Row) -> Text:
             return Text(getattr(row, attribute), style=("red" if row.missing else style) or "")
+
         return cell
 
     def mark(row: Row) -> Text:
@@ -188,16 +221,27 @@ def _columns(rows: list[Row], verbosity: int, plan: bool) -> list[Column]:
 
     columns = []
     if plan:
-        columns.append(Column("#", text("order", "dim"), longest(r.order for r in rows), 2, no_wrap=True))
+        columns.append(
+            Column("#", text("order", "dim"), longest(r.order for r in rows), 2, no_wrap=True)
+        )
     columns.append(Column("", mark, 3, 99, no_wrap=True))
     if any(r.app for r in rows):
-        columns.append(Column("App", text("app", "cyan"), longest(r.app for r in rows), 99, no_wrap=True))
-    columns.append(Column("Migration", text("name", "bold"), longest((r.name for r in rows), floor=9), 99))
+        columns.append(
+            Column("App", text("app", "cyan"), longest(r.app for r in rows), 99, no_wrap=True)
+        )
+    columns.append(
+        Column("Migration", text("name", "bold"), longest((r.name for r in rows), floor=9), 99)
+    )
     messages = [r.message for r in rows if r.message]
     if messages:
-        columns.append(Column("Message", text("message"),
-                              max(longest(messages, MESSAGE_MIN), min(longest_word(messages), MESSAGE_MIN)),
-                              1 if plan else 4))  # a plan at -v 2 is about what depends on what
+        columns.append(
+            Column(
+                "Message",
+                text("message"),
+                max(longest(messages, MESSAGE_MIN), min(longest_word(messages), MESSAGE_MIN)),
+                1 if plan else 4,
+            )
+        )  # a plan at -v 2 is about what depends on what
     if not plan and any(r.created for r in rows):
         columns.append(Column("Created", text("created"), DATE_WIDTH, 2, no_wrap=True))
     if verbosity >= 2:
@@ -205,13 +249,24 @@ def _columns(rows: list[Row], verbosity: int, plan: bool) -> list[Column]:
             columns.append(Column("Applied (UTC)", text("applied_at"), DATE_WIDTH, 3, no_wrap=True))
         if any(r.parents for r in rows):
             header = "Depends on" if plan else "Parents"
-            columns.append(Column(header, text("parents"),
-                                  max(len(header), longest_word(r.parents.replace(",", " ") for r in rows)),
-                                  4 if plan else 1))
+            columns.append(
+                Column(
+                    header,
+                    text("parents"),
+                    max(len(header), longest_word(r.parents.replace(",", " ") for r in rows)),
+                    4 if plan else 1,
+                )
+            )
     notes = [r.notes for r in rows if r.notes]
     if notes:
-        columns.append(Column("Notes", text("notes"), max(5, min(longest(notes), NOTES_MIN),
-                                                          longest_word(notes)), 5))
+        columns.append(
+            Column(
+                "Notes",
+                text("notes"),
+                max(5, min(longest(notes), NOTES_MIN), longest_word(notes)),
+                5,
+            )
+        )
     for column in columns:
         cells = [column.cell(row).plain for row in rows]
         column.natural = max(column.minimum, len(column.header), *(len(c) for c in cells))
@@ -237,7 +292,9 @@ def legend(rows: list[Row], hidden: list[Column], width: int = 120) -> Text:
         used += entry
     if hidden:
         names = ", ".join(c.header for c in hidden)
-        text.append(f"\n(not shown at this width: {names}; widen the terminal to see them)", style="dim")
+        text.append(
+            f"\n(not shown at this width: {names}; widen the terminal to see them)", style="dim"
+        )
     return text
 
 
@@ -255,12 +312,19 @@ def summary(status) -> Text:
     text.append(f"{pending} pending", style="yellow" if pending else "")
     for state in partly:
         text.append(", ")
-        text.append(f"{state.migration.name} partly applied ({state.partly[0]} of {state.partly[1]})",
-                    style="yellow")
+        text.append(
+            f"{state.migration.name} partly applied ({state.partly[0]} of {state.partly[1]})",
+            style="yellow",
+        )
     text.append(f" · database at {named(status.database_heads)}")
     if len(status.heads) > 1 and status.several_trees:  # a head per tree, not a conflict
-        text.append(" · heads: " + ", ".join(
-            f"{printable(names.get(h, h))} ({printable(status.tree_of[h])})" for h in status.heads))
+        text.append(
+            " · heads: "
+            + ", ".join(
+                f"{printable(names.get(h, h))} ({printable(status.tree_of[h])})"
+                for h in status.heads
+            )
+        )
     else:
         text.append(f" · head is {named(status.heads) if status.heads else 'empty history'}")
     text.append(f"\n{status.database}", style="dim")

@@ -32,7 +32,9 @@ def single_head(project) -> None:
         lines = []
         for head in heads:
             migration = history.by_id[head]
-            parents = ", ".join(history.by_id[p].name for p in migration.parents if p in history.by_id)
+            parents = ", ".join(
+                history.by_id[p].name for p in migration.parents if p in history.by_id
+            )
             lines.append(f"  {migration.name}" + (f" (after {parents})" if parents else ""))
         merge = "--merge" if len(history.trees) == 1 else f"{tree} --merge"
         raise MigrationCheckFailed(
@@ -125,7 +127,9 @@ def schema_snapshot(project) -> dict:
                     continue
                 for column in inspector.get_columns(table):
                     null = "NULL" if column["nullable"] else "NOT NULL"
-                    snapshot[f"column {table}.{column['name']}"] = f"{_type(column['type'], dialect)} {null}"
+                    snapshot[f"column {table}.{column['name']}"] = (
+                        f"{_type(column['type'], dialect)} {null}"
+                    )
                 primary = inspector.get_pk_constraint(table).get("constrained_columns") or []
                 if primary:
                     snapshot[f"primary key of {table}"] = f"({', '.join(primary)})"
@@ -138,7 +142,9 @@ def schema_snapshot(project) -> dict:
                     columns = ", ".join(str(c) for c in index["column_names"])
                     snapshot[f"index {index['name']} on {table}"] = f"{unique}({columns})"
                 for unique in inspector.get_unique_constraints(table):
-                    snapshot[f"unique constraint on {table}({', '.join(unique['column_names'])})"] = ""
+                    snapshot[
+                        f"unique constraint on {table}({', '.join(unique['column_names'])})"
+                    ] = ""
             if dialect.name == "postgresql":
                 for enum in inspector.get_enums():
                     snapshot[f"enum type {enum['name']}"] = f"({', '.join(enum['labels'])})"
@@ -161,7 +167,9 @@ def schema_differences(expected: dict, found: dict) -> list[str]:
 
 def _indented_code(body: str) -> str:
     """Alembic's rendered upgrade() body (its first line unindented), at four spaces."""
-    lines = [line for line in textwrap.dedent("    " + body).splitlines() if not line.startswith("# ###")]
+    lines = [
+        line for line in textwrap.dedent("    " + body).splitlines() if not line.startswith("# ###")
+    ]
     return textwrap.indent("\n".join(lines).strip("\n"), "    ")
 
 
@@ -185,14 +193,16 @@ def _step(project, migration, target: str, action: str) -> None:
         ) from exc
     moved = [step.migration.name for step in plan.steps]
     if moved != [migration.name]:
-        raise MigrationCheckFailed(f"{action} {migration.name} moved {', '.join(moved) or 'nothing'} instead.")
+        raise MigrationCheckFailed(
+            f"{action} {migration.name} moved {', '.join(moved) or 'nothing'} instead."
+        )
 
 
 def _reason(exc: SqlmanageError, migration) -> str:
     """The database's or the migration's own error, without the 'migrate' advice around it."""
     for prefix in (f"Applying {migration.name} failed: ", f"Unapplying {migration.name} failed: "):
         if exc.message.startswith(prefix):
-            return exc.message[len(prefix):]
+            return exc.message[len(prefix) :]
     return explain(exc)
 
 

@@ -36,7 +36,9 @@ def project_for(settings, url: str, alias: str | None = None):
     from sqlmanage.project import Project
 
     database = replace(settings.database(alias), url=url)
-    return Project(replace(settings, databases={**settings.databases, database.alias: database}), alias)
+    return Project(
+        replace(settings, databases={**settings.databases, database.alias: database}), alias
+    )
 
 
 def create_database(configured_url: str, kind: str, directory: Path) -> FreshDatabase:
@@ -46,7 +48,9 @@ def create_database(configured_url: str, kind: str, directory: Path) -> FreshDat
     database of the configured kind: a file for SQLite, a new database on a server).
     """
     if kind not in KINDS:
-        raise SqlmanageError(f"Unknown test database kind '{kind}'.", hint=f"Use one of: {', '.join(KINDS)}.")
+        raise SqlmanageError(
+            f"Unknown test database kind '{kind}'.", hint=f"Use one of: {', '.join(KINDS)}."
+        )
     path = directory / "db.sqlite3"
     if kind == SQLITE:
         return FreshDatabase(f"sqlite:///{path}", _nothing)
@@ -86,7 +90,9 @@ def _server_database(url) -> FreshDatabase:
         except DatabaseUnavailable:
             # The configured database may not exist yet: ask the server's default one.
             # (URL.set() cannot clear a field: NamedTuple's _replace can.)
-            admin_url = url._replace(database="postgres" if url.get_backend_name() == "postgresql" else None)
+            admin_url = url._replace(
+                database="postgres" if url.get_backend_name() == "postgresql" else None
+            )
             _admin(admin_url, f"CREATE DATABASE {name}")
     except (DBAPIError, SqlmanageError) as exc:
         raise SqlmanageError(

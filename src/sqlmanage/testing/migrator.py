@@ -51,7 +51,10 @@ class Migrator:
         from sqlmanage.core.status import read_database_heads
 
         history = self.project.history
-        return tuple(history.by_id[r].name if r in history.by_id else r for r in read_database_heads(self.project))
+        return tuple(
+            history.by_id[r].name if r in history.by_id else r
+            for r in read_database_heads(self.project)
+        )
 
     @property
     def engine(self):
