@@ -244,6 +244,43 @@ def another_database(request, server: str) -> str:
     return url
 
 
+# The logging sections of the alembic.ini that 'alembic init' writes, for tests that write
+# an existing project's alembic.ini.
+ALEMBIC_INI_LOGGING = """
+[loggers]
+keys = root
+
+[handlers]
+keys = console
+
+[formatters]
+keys = generic
+
+[logger_root]
+level = WARNING
+handlers = console
+
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+formatter = generic
+
+[formatter_generic]
+format = %(levelname)-5.5s [%(name)s] %(message)s
+"""
+
+
+def two_empty_databases(request, tmp_path) -> tuple[str, str]:
+    """Two empty databases of the kind ``request.param`` names ("sqlite", "postgres",
+    "mariadb"): one for manage.py, one for plain alembic, to compare what each builds."""
+    if request.param == "sqlite":
+        return (
+            f"sqlite:///{tmp_path / 'migrated.sqlite3'}",
+            f"sqlite:///{tmp_path / 'upgraded.sqlite3'}",
+        )
+    return another_database(request, request.param), another_database(request, request.param)
+
+
 @pytest.fixture
 def pg_url():
     """A fresh, empty PostgreSQL database (psycopg2 URL)."""

@@ -15,39 +15,21 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Project, another_database, with_driver
+from conftest import ALEMBIC_INI_LOGGING, Project, another_database, with_driver
 from test_schema_identity import database_schema
 
 SQLMANAGE = [sys.executable, "-m", "sqlmanage"]
 
-ALEMBIC_INI = """[alembic]
+ALEMBIC_INI = (
+    """[alembic]
 script_location = %(here)s/migrations
 prepend_sys_path = .
 path_separator = os
 file_template = %%(year)d_%%(month).2d_%%(day).2d_%%(hour).2d%%(minute).2d-%%(rev)s_%%(slug)s
 sqlalchemy.url = driver://user:pass@localhost/dbname
-
-[loggers]
-keys = root
-
-[handlers]
-keys = console
-
-[formatters]
-keys = generic
-
-[logger_root]
-level = WARNING
-handlers = console
-
-[handler_console]
-class = StreamHandler
-args = (sys.stderr,)
-formatter = generic
-
-[formatter_generic]
-format = %(levelname)-5.5s [%(name)s] %(message)s
 """
+    + ALEMBIC_INI_LOGGING
+)
 
 # The team's env.py, in the shape of Alembic's generic template.
 TEAM_ENV = """import os

@@ -19,39 +19,17 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Project, another_database
+from conftest import ALEMBIC_INI_LOGGING, Project, another_database
 from test_schema_identity import database_schema
 
 SQLMANAGE = [sys.executable, "-m", "sqlmanage"]
 
-INI_TAIL = """
-[loggers]
-keys = root
-
-[handlers]
-keys = console
-
-[formatters]
-keys = generic
-
-[logger_root]
-level = WARNING
-handlers = console
-
-[handler_console]
-class = StreamHandler
-args = (sys.stderr,)
-formatter = generic
-
-[formatter_generic]
-format = %(levelname)-5.5s [%(name)s] %(message)s
-"""
 
 # --- MLflow's shape -------------------------------------------------------------------------
 
 MLFLOW_INI = (
     '[alembic]\nscript_location = %(here)s/migrations\nprepend_sys_path = .\nsqlalchemy.url = ""\n'
-    + INI_TAIL
+    + ALEMBIC_INI_LOGGING
 )
 
 MLFLOW_ENV = """from alembic import context
@@ -230,7 +208,7 @@ def test_adopting_an_mlflow_shaped_history(tmp_path, two_databases):
 PREFECT_INI = (
     "[alembic]\nscript_location = %(here)s/migrations\nprepend_sys_path = .\npath_separator = os\n"
     "file_template = %%(year)d_%%(month).2d_%%(day).2d_%%(hour).2d%%(minute).2d%%(second).2d_%%(rev)s_%%(slug)s\n"
-    + INI_TAIL
+    + ALEMBIC_INI_LOGGING
 )
 
 PREFECT_ENV = """from typing import Optional
@@ -486,7 +464,7 @@ def test_adopting_a_prefect_shaped_history(tmp_path):
 
 AIRFLOW_INI = (
     "[alembic]\nscript_location = %(here)s/migrations\nsqlalchemy.url = scheme://localhost/airflow\n"
-    + INI_TAIL
+    + ALEMBIC_INI_LOGGING
 )
 
 AIRFLOW_ENV = """from __future__ import annotations

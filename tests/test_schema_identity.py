@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import AUDIT_TABLE, Project, another_database, direct_engine
+from conftest import AUDIT_TABLE, Project, direct_engine, two_empty_databases
 
 SQLMANAGE_MODULE = [sys.executable, "-m", "sqlmanage"]
 
@@ -145,12 +145,7 @@ def _postgresql_schema(connection) -> dict:
 )
 def two_databases(request, tmp_path) -> tuple[str, str]:
     """Two empty databases of one kind: one for manage.py, one for plain alembic."""
-    if request.param == "sqlite":
-        return (
-            f"sqlite:///{tmp_path / 'migrated.sqlite3'}",
-            f"sqlite:///{tmp_path / 'upgraded.sqlite3'}",
-        )
-    return another_database(request, request.param), another_database(request, request.param)
+    return two_empty_databases(request, tmp_path)
 
 
 def built_both_ways(project: Project, urls: tuple[str, str]) -> tuple[dict, dict]:

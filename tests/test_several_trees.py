@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Project, another_database, version_rows
+from conftest import Project, another_database, two_empty_databases, version_rows
 from test_schema_identity import database_schema
 
 SQLMANAGE_MODULE = [sys.executable, "-m", "sqlmanage"]
@@ -389,12 +389,7 @@ def test_squashing_a_tree_keeps_its_label_and_depends_on(trees):
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def two_databases(request, tmp_path) -> tuple[str, str]:
     """Two empty databases of one kind: one for manage.py, one for plain alembic."""
-    if request.param == "sqlite":
-        return (
-            f"sqlite:///{tmp_path / 'migrated.sqlite3'}",
-            f"sqlite:///{tmp_path / 'upgraded.sqlite3'}",
-        )
-    return another_database(request, request.param), another_database(request, request.param)
+    return two_empty_databases(request, tmp_path)
 
 
 def test_plain_alembic_builds_and_unbuilds_the_same_schema(trees, two_databases):

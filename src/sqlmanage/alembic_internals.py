@@ -172,7 +172,7 @@ def render_operation(autogen_context, operation) -> list[str]:
 
 
 def render_alter_column_with_new_name() -> None:
-    """On Alembic before 1.15.2, render ``alter_column``'s ``new_column_name`` (issue #1635).
+    """On Alembic before 1.15.2, render ``alter_column``'s ``new_column_name`` (Alembic issue #1635).
 
     Those versions drop it, which would turn an answered rename question into a migration
     that renames nothing. Their dispatcher refuses a second renderer for one operation and
