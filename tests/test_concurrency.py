@@ -270,3 +270,64 @@ def test_plain_alembic_upgrades_at_once_apply_each_migration_once(project, pg_ur
             assert connection.exec_driver_sql("SELECT count(*) FROM events").scalar() == 1
     finally:
         engine.dispose()
+
+
+@pytest.mark.mariadb
+def test_mariadb_run_reading_while_another_changes_the_audit_table(project, mariadb_url):
+    """A run starts while another changes sqlmanage's audit table: no ER_TABLE_DEF_CHANGED.
+
+    MariaDB refuses (1412) a REPEATABLE READ read of a table created or altered after the
+    transaction's snapshot was taken. The version table and the audit table are read before
+    the migration lock, while another run may be creating or upgrading them: each read must
+    see the table as it is then, not through a snapshot taken by the read before it.
+    Here the audit table has an older sqlmanage's layout (no version_table column), which
+    the other run rebuilds (ALGORITHM=COPY: a new table to a snapshot, as a CREATE is); the
+    test holds the table (LOCK TABLES) until the new run, having read the version table,
+    waits to read it, then makes the other run's ALTER. Fails with 1412 when one snapshot
+    serves both reads.
+    """
+    from sqlalchemy import text
+
+    from sqlmanage.core.audit import AUDIT_TABLE
+
+    env = {"DATABASE_URL": mariadb_url}
+    assert project.alembic("upgrade", "0001", env=env).returncode == 0
+    engine = direct_engine(mariadb_url)
+    with engine.connect() as other, engine.connect() as watcher:
+        other.exec_driver_sql(
+            f"CREATE TABLE {AUDIT_TABLE} (id INTEGER NOT NULL AUTO_INCREMENT PRIMARY KEY, "
+            "revision VARCHAR(32) NOT NULL, direction VARCHAR(16) NOT NULL, "
+            "applied_at DATETIME NOT NULL, duration_ms INTEGER, db_user VARCHAR(128), "
+            "host VARCHAR(255), checksum VARCHAR(64))"
+        )
+        other.exec_driver_sql(f"LOCK TABLES {AUDIT_TABLE} WRITE")
+        process = LAUNCHER.popen(
+            [sys.executable, "manage.py", "migrate", "--noinput"],
+            project.path,
+            project.environment(env),
+        )
+        try:
+            waiting = text(
+                "SELECT count(*) FROM information_schema.PROCESSLIST WHERE DB = DATABASE() "
+                "AND STATE = 'Waiting for table metadata lock' AND INFO LIKE :select"
+            )
+            deadline = time.monotonic() + 60
+            while not watcher.execute(waiting, {"select": f"SELECT%FROM {AUDIT_TABLE}%"}).scalar():
+                watcher.commit()
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline, "the new run never came to read the audit table"
+                time.sleep(0.02)
+            other.exec_driver_sql(
+                f"ALTER TABLE {AUDIT_TABLE} ADD COLUMN version_table VARCHAR(128), ALGORITHM=COPY"
+            )
+            other.exec_driver_sql("UNLOCK TABLES")
+            stdout, stderr = process.communicate(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    engine.dispose()
+    output = stdout.decode() + stderr.decode()
+    assert process.returncode == 0, output
+    assert "Applying 0002" in stdout.decode()
+    assert version_rows(mariadb_url) == {"0003_fill_discount_rate"}

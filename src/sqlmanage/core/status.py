@@ -85,14 +85,17 @@ def read_database_heads(project) -> tuple[str, ...]:
 def read_database_state(project) -> tuple[tuple[str, ...], dict | None]:
     """The version table's revisions and the audit trail's records, in one read-only visit.
 
-    The records are None when the audit table does not exist yet.
+    The records are None when the audit table does not exist yet. Each table is read in its
+    own transaction: this read takes no lock, so another run may create or rebuild the audit
+    table after the version table was read, and MySQL/MariaDB refuse (1412, "Table definition
+    has changed") a REPEATABLE READ snapshot's read of a table newer than the snapshot.
     """
     from sqlmanage.core.audit import read_records
 
     def read(connection):
-        return heads_on(connection, project.settings), read_records(
-            connection, project.settings, none_if_missing=True
-        )
+        heads = heads_on(connection, project.settings)
+        connection.rollback()
+        return heads, read_records(connection, project.settings, none_if_missing=True)
 
     return _read(project, read, ((), None))
 
