@@ -66,7 +66,12 @@ class InputRequired(SqlmanageError):
 
 
 class MigrationFailed(SqlmanageError):
-    """A migration raised while it ran."""
+    """A migration raised while it ran; ``reason`` is its own error (``Type: message``), for
+    callers that report it in words of their own (the pytest plugin's checks)."""
+
+    def __init__(self, message: str, hint: str | None = None, reason: str = ""):
+        super().__init__(message, hint)
+        self.reason = reason or message
 
 
 class Interrupted(SqlmanageError):

@@ -448,7 +448,9 @@ def _failure(project, step: Step, exc: BaseException) -> MigrationFailed:
             "it by hand, then record the real state with 'python manage.py migrate --fake'. "
             "Until then migrate refuses to run."
         )
+    cause = redact(f"{type(exc).__name__}: {reason}")
     return MigrationFailed(
-        redact(f"{action} {step.migration.name} failed: {type(exc).__name__}: {reason}"),
+        f"{action} {step.migration.name} failed: {cause}",
         hint=getattr(exc, "hint", None) or hint,
+        reason=cause,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import textwrap
 
-from sqlmanage.errors import SqlmanageError
+from sqlmanage.errors import MigrationFailed, SqlmanageError
 
 
 class MigrationCheckFailed(AssertionError):
@@ -189,7 +189,7 @@ def _step(project, migration, target: str, action: str) -> None:
     except SqlmanageError as exc:
         raise MigrationCheckFailed(
             f"{migration.name} does not {'upgrade' if target == '+1' else 'downgrade'} cleanly:\n"
-            f"  {action} {migration.name} failed: {_reason(exc, migration)}"
+            f"  {action} {migration.name} failed: {_reason(exc)}"
         ) from exc
     moved = [step.migration.name for step in plan.steps]
     if moved != [migration.name]:
@@ -198,11 +198,10 @@ def _step(project, migration, target: str, action: str) -> None:
         )
 
 
-def _reason(exc: SqlmanageError, migration) -> str:
+def _reason(exc: SqlmanageError) -> str:
     """The database's or the migration's own error, without the 'migrate' advice around it."""
-    for prefix in (f"Applying {migration.name} failed: ", f"Unapplying {migration.name} failed: "):
-        if exc.message.startswith(prefix):
-            return exc.message[len(prefix) :]
+    if isinstance(exc, MigrationFailed):
+        return exc.reason
     return explain(exc)
 
 
