@@ -8,6 +8,7 @@ SQLite databases and real Alembic objects; no subprocess.
 
 from __future__ import annotations
 
+import os
 import textwrap
 from contextlib import contextmanager
 from pathlib import Path
@@ -459,7 +460,16 @@ def test_version_locations_are_the_resolved_folders(tmp_path):
     (tmp_path / "more").mkdir()
     config = Config()
     config.set_main_option("script_location", str(tmp_path))
-    config.set_main_option("version_locations", f"{tmp_path / 'versions'} {tmp_path / 'more'}")
+    # Alembic 1.16 renamed the option (the old name warns there, the new one is unknown before).
+    separator = (
+        "path_separator"
+        if alembic_internals.alembic_version() >= (1, 16)
+        else "version_path_separator"
+    )
+    config.set_main_option(separator, "os")
+    config.set_main_option(
+        "version_locations", os.pathsep.join([str(tmp_path / "versions"), str(tmp_path / "more")])
+    )
     with relied_on("version_locations"):
         located = alembic_internals.version_locations(ScriptDirectory.from_config(config))
     assert [path.resolve() for path in located] == [tmp_path / "versions", tmp_path / "more"]
