@@ -122,7 +122,11 @@ class Project:
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     """A fresh copy of the example project, with no database yet."""
-    target = tmp_path / "shop"
+    return copy_example_project(tmp_path / "shop")
+
+
+def copy_example_project(target: Path) -> Project:
+    """The example project copied into ``target`` (new), without bytecode or database."""
     target.mkdir()
     shutil.copy(ROOT / "manage.py", target)
     shutil.copy(ROOT / "alembic.ini", target)

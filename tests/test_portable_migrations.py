@@ -166,20 +166,9 @@ def pairs() -> list:
 @pytest.fixture
 def other_project(tmp_path):
     """A second copy of the example project, for the database the files are applied on."""
-    import shutil
+    from conftest import copy_example_project
 
-    from conftest import ROOT, Project
-
-    target = tmp_path / "deploy"
-    target.mkdir()
-    shutil.copy(ROOT / "manage.py", target)
-    shutil.copy(ROOT / "alembic.ini", target)
-    shutil.copytree(
-        ROOT / "project",
-        target / "project",
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "db.sqlite3"),
-    )
-    return Project(target)
+    return copy_example_project(tmp_path / "deploy")
 
 
 @pytest.mark.parametrize(("generated_on", "applied_on"), pairs())
