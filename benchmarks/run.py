@@ -788,7 +788,7 @@ STAMP = r"""
 import os, sys
 sys.path.insert(0, os.getcwd())
 from sqlmanage.project import Project
-from sqlmanage.core.makemigrations import NewMigration, record_fingerprint
+from sqlmanage.actions.makemigrations import NewMigration, record_fingerprint
 project = Project.load()
 head = project.history.by_id[project.history.head()]
 if not record_fingerprint(project, NewMigration(head.revision, head.name, head.path, "", "", ["models"])):

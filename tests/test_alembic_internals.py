@@ -1,4 +1,4 @@
-"""Each private Alembic use of ``sqlmanage.alembic_internals``, checked against the installed
+"""Each private Alembic use of ``sqlmanage.engine.alembic_internals``, checked against the installed
 Alembic: it exists and behaves as sqlmanage relies on.
 
 A failure names the function and the Alembic version, so a new Alembic release that moves
@@ -25,7 +25,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
 from alembic.script.revision import RevisionMap
 
-from sqlmanage import alembic_internals
+from sqlmanage.engine import alembic_internals
 
 
 @contextmanager
@@ -36,7 +36,7 @@ def relied_on(name: str):
     except (AttributeError, ImportError, TypeError, KeyError) as exc:
         pytest.fail(
             f"Alembic {alembic.__version__} no longer provides what "
-            f"sqlmanage.alembic_internals.{name} relies on ({type(exc).__name__}: {exc}). "
+            f"sqlmanage.engine.alembic_internals.{name} relies on ({type(exc).__name__}: {exc}). "
             "Look for a public way in this Alembic's changelog, else follow the internal, and "
             "change that one function.",
             pytrace=False,
@@ -301,7 +301,7 @@ def test_alter_column_renders_its_new_name():
 
 
 def test_is_plugin_registered_sees_the_process_registry():
-    from sqlmanage.comparison import OWN_PLUGIN, plugin_options
+    from sqlmanage.engine.autodetect.comparison import OWN_PLUGIN, plugin_options
 
     if not plugin_options():
         assert alembic_internals.alembic_version() < (1, 18), (
@@ -333,7 +333,7 @@ def test_knows_dropped_original_tells_a_recorded_drop_from_a_hand_made_one(conne
 def test_post_write_hooks_runner_runs_alembic_ini_hooks(tmp_path):
     from alembic.script import write_hooks
 
-    from sqlmanage.core.naming import run_post_write_hooks
+    from sqlmanage.engine.autodetect.naming import run_post_write_hooks
 
     seen = []
 
@@ -351,7 +351,7 @@ def test_post_write_hooks_runner_runs_alembic_ini_hooks(tmp_path):
     with relied_on("post_write_hooks_runner"):
         assert alembic_internals.post_write_hooks_runner() is not None, (
             f"Alembic {alembic.__version__} has no alembic.script.write_hooks._run_hooks, which "
-            "sqlmanage.alembic_internals.post_write_hooks_runner relies on"
+            "sqlmanage.engine.alembic_internals.post_write_hooks_runner relies on"
         )
         assert run_post_write_hooks(Config(str(ini)), written) == ["probe"]
     assert seen == [(written, "here")]

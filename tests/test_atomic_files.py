@@ -15,7 +15,8 @@ import sys
 import pytest
 
 from conftest import add_discount_code
-from sqlmanage.files import FileWriteError, write_atomic
+from sqlmanage.errors import FileWriteError
+from sqlmanage.files import write_atomic
 
 LIMIT = 300  # bytes: less than any migration file, more than nothing
 

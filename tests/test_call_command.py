@@ -12,9 +12,8 @@ import click
 import pytest
 
 import sqlmanage
-from sqlmanage.cli import CommandUsageError
 from sqlmanage.commands.base import STATE
-from sqlmanage.errors import SqlmanageError, UnknownMigration
+from sqlmanage.errors import CommandUsageError, SqlmanageError, UnknownMigration
 
 
 @pytest.fixture
@@ -83,7 +82,7 @@ def test_options_by_parameter_name_or_by_option_name(here):
 
 
 def test_check_returns_its_report_or_raises(here):
-    from sqlmanage.core.check import SystemCheckError
+    from sqlmanage.errors import SystemCheckError
 
     out = io.StringIO()
     with pytest.raises(SystemCheckError) as raised:
@@ -208,7 +207,7 @@ def test_a_run_leaves_no_state_behind_in_alembic_or_its_config(here):
     import alembic.context
     import alembic.op
 
-    from sqlmanage.core.apply import apply_migrations
+    from sqlmanage.engine.apply import apply_migrations
     from sqlmanage.project import Project
 
     project = Project.load()

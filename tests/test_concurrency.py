@@ -153,7 +153,7 @@ def test_postgresql_lock_timeout_gives_up_with_who_holds_it(project, pg_url):
     """A lock held elsewhere: --lock-timeout 1 exits 1 naming the holder, having changed nothing."""
     from sqlalchemy import text
 
-    from sqlmanage.core.lock import advisory_key, lock_name
+    from sqlmanage.engine.lock import advisory_key, lock_name
 
     database_name = pg_url.rsplit("/", 1)[1]
     key = advisory_key(lock_name(database_name, None, "alembic_version"))
@@ -288,7 +288,7 @@ def test_mariadb_run_reading_while_another_changes_the_audit_table(project, mari
     """
     from sqlalchemy import text
 
-    from sqlmanage.core.audit import AUDIT_TABLE
+    from sqlmanage.engine.audit import AUDIT_TABLE
 
     env = {"DATABASE_URL": mariadb_url}
     assert project.alembic("upgrade", "0001", env=env).returncode == 0

@@ -378,7 +378,7 @@ def test_plain_alembic_finds_the_alias_of_its_migrations_folder(settings_package
 def test_summary_renders_plain_and_rich():
     from rich.console import Console
 
-    from sqlmanage.core.all_databases import AllDatabases, DatabaseOutcome
+    from sqlmanage.actions.all_databases import AllDatabases, DatabaseOutcome
     from sqlmanage.render.databases import plain_summary, rich_summary
 
     run = AllDatabases(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sqlmanage.core.naming import Naming, cut, new_file, unique_revision
+from sqlmanage.engine.autodetect.naming import Naming, cut, new_file, unique_revision
 from sqlmanage.errors import AmbiguousMigration, SqlmanageError, UnknownMigration
 from sqlmanage.history import History, _make_migration
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import direct_engine, execute, migration_file
-from sqlmanage.core.blocking_locks import blocking_in_sql
+from sqlmanage.actions.blocking_locks import blocking_in_sql
 from test_change_matrix import changed, migrate_start, new_files, outcome, snapshot, write_models
 
 SAFE_CHANGES = changed(

@@ -50,7 +50,7 @@ POOLER_TRACKED = {
 FORKED_RUNS = r"""
 import json, os, sys, tempfile, traceback
 import alembic.command, alembic.runtime.migration, alembic.autogenerate, psycopg2, sqlalchemy.orm
-import sqlmanage.cli, sqlmanage.commands.migrate, sqlmanage.core.apply, sqlmanage.core.status
+import sqlmanage.cli, sqlmanage.commands.migrate, sqlmanage.engine.apply, sqlmanage.engine.status
 runs, argv = json.loads(sys.argv[1])
 folder = tempfile.mkdtemp(prefix="sqlmanage-pooler-runs-")
 children = []
@@ -364,7 +364,7 @@ def test_an_alias_and_a_direct_url_share_one_lock(project, pg_url):
 
     from sqlalchemy import text
 
-    from sqlmanage.core.lock import advisory_key, lock_name
+    from sqlmanage.engine.lock import advisory_key, lock_name
 
     database = pg_url.rsplit("/", 1)[1]
     alias = f"alias_{uuid.uuid4().hex[:8]}"

@@ -1,7 +1,7 @@
 """A remembered "No changes detected" never hides a model change.
 
 ``makemigrations --check`` remembers a clean comparison under a fingerprint of the models
-(core/comparison_cache.py). Every kind of model change that autogenerate sees must change
+(engine/autodetect/comparison_cache.py). Every kind of model change that autogenerate sees must change
 that fingerprint: here the models are made clean and remembered once, then each change in
 turn must make ``--check`` fail although the clean answer for the old models is still
 remembered. PostgreSQL, because it is where every one of these changes is a schema change.

@@ -7,7 +7,7 @@ import importlib.util
 import pytest
 
 from conftest import execute, finish, spawn
-from sqlmanage.core.dbshell import ClientCommand, client_command
+from sqlmanage.actions.dbshell import ClientCommand, client_command
 from sqlmanage.database import parse_url
 
 SECRET = "s3cret-Pw"

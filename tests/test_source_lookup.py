@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from sqlmanage.core.comparison_cache import _spec_without_import
+from sqlmanage.engine.autodetect.comparison_cache import _spec_without_import
 
 
 def test_a_nested_module_is_found_without_running_its_packages(tmp_path, monkeypatch):
@@ -27,4 +27,4 @@ def test_a_nested_module_is_found_without_running_its_packages(tmp_path, monkeyp
 
 
 def test_a_module_already_imported_answers_from_its_spec():
-    assert _spec_without_import("sqlmanage.core").name == "sqlmanage.core"
+    assert _spec_without_import("sqlmanage.engine").name == "sqlmanage.engine"

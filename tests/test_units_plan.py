@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from sqlmanage.core.plan import is_relative, is_zero, plan_migrations, require_recordable_revisions
+from sqlmanage.engine.plan import (
+    is_relative,
+    is_zero,
+    plan_migrations,
+    require_recordable_revisions,
+)
 from sqlmanage.errors import MultipleHeads, SqlmanageError, UnknownDatabaseRevision
 from test_units_history import Folder, linear, migration
 
@@ -134,3 +139,19 @@ def test_target_words():
     assert (
         is_relative("+1") and is_relative("-12") and not is_relative("+") and not is_relative("1")
     )
+
+
+@pytest.mark.parametrize(
+    ("current", "target", "goal", "count"),
+    [
+        ((), None, "all", 0),
+        ((), "heads", "all", 0),
+        (("0003_prices",), " Zero ", "zero", 0),
+        ((), "+2", "next", 2),
+        (("0004_codes",), "-3", "last", 3),
+        ((), "0002", "migration", 0),
+    ],
+)
+def test_the_plan_says_what_its_target_asked_for(four, current, target, goal, count):
+    plan = plan_migrations(four, current, target)
+    assert (plan.goal, plan.count) == (goal, count)

@@ -11,8 +11,8 @@ from datetime import datetime
 
 import pytest
 
-from sqlmanage.core.plan import plan_migrations
-from sqlmanage.core.status import MigrationState, Status
+from sqlmanage.engine.plan import plan_migrations
+from sqlmanage.engine.status import MigrationState, Status
 from sqlmanage.render import json_data, plain, printable
 from test_units_history import Folder, linear
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic.operations import ops
 
-from sqlmanage.core.describe import describe_migration
-from sqlmanage.core.online_safe import review_note
-from sqlmanage.core.operations import ADD, ALTER, REMOVE, SQL, describe, describe_all
+from sqlmanage.engine.autodetect.describe import describe_migration
+from sqlmanage.engine.autodetect.online_safe import review_note
+from sqlmanage.engine.autodetect.operations import ADD, ALTER, REMOVE, SQL, describe, describe_all
 
 EXISTING = {"products"}
 

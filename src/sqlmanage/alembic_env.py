@@ -56,7 +56,7 @@ def alembic_run(options: RunOptions, config: Config | None = None) -> Iterator[C
     One run at a time in the process: another thread's run waits here until this one is out.
     On the way out the config holds nothing of the run, and ``op`` is empty.
     """
-    from sqlmanage.alembic_internals import batch_reflects_its_table_only, clear_op
+    from sqlmanage.engine.alembic_internals import batch_reflects_its_table_only, clear_op
 
     global _runs_entered
     config = config or options.project.config
@@ -121,8 +121,8 @@ def _run_migrations(context, config, options: RunOptions) -> None:
         what is there now, so a migration is never applied twice. SIGTERM/SIGINT cancel the
         statement running on the connection (core.cancel).
         """
-        from sqlmanage.core.cancel import cancel_on_signal
-        from sqlmanage.core.lock import RunOutdated, migration_lock
+        from sqlmanage.engine.cancel import cancel_on_signal
+        from sqlmanage.engine.lock import RunOutdated, migration_lock
 
         on_wait = options.on_wait or _log_wait
         with (
@@ -194,7 +194,7 @@ def _ensure_version_table(connection, settings) -> None:
     """Create Alembic's version table under the lock, not in the unlocked read that follows."""
     from alembic.runtime.migration import MigrationContext
 
-    from sqlmanage.alembic_internals import ensure_version_table
+    from sqlmanage.engine.alembic_internals import ensure_version_table
 
     ensure_version_table(
         MigrationContext.configure(
@@ -219,8 +219,8 @@ def _steps_checked_under(lock, settings) -> Iterator[Callable]:
     """
     from sqlalchemy import column, select, table
 
-    from sqlmanage.alembic_internals import running_environment_options
-    from sqlmanage.core.lock import RunOutdated
+    from sqlmanage.engine.alembic_internals import running_environment_options
+    from sqlmanage.engine.lock import RunOutdated
 
     versions = table(
         settings.version_table, column("version_num"), schema=settings.version_table_schema

@@ -16,7 +16,7 @@ import traceback
 import click
 
 from sqlmanage.commands.base import STATE
-from sqlmanage.errors import SqlmanageError
+from sqlmanage.errors import CommandUsageError, SqlmanageError, UnknownCommand
 from sqlmanage.redaction import redact
 
 COMMANDS = {
@@ -44,12 +44,6 @@ COMMANDS = {
     ),
 }
 HELP = "help"  # Django's 'manage.py help [COMMAND]'
-
-
-class UnknownCommand(SqlmanageError):
-    """A command name that names no command: Django's two lines, without 'Error:'."""
-
-    plain = True
 
 
 SETTINGS_META = "sqlmanage.settings"
@@ -281,12 +275,6 @@ def execute_from_command_line(argv: list[str] | None = None) -> None:
     """Django's entry point for manage.py: ``argv`` includes the program name."""
     argv = sys.argv if argv is None else argv
     sys.exit(main(argv[1:]))
-
-
-class CommandUsageError(SqlmanageError):
-    """call_command arguments that click rejects (a usage error, status 2 on the command line)."""
-
-    exit_code = 2
 
 
 def call_command(command_name, *args, stdout=None, stderr=None, **options):

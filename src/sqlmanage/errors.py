@@ -7,6 +7,11 @@ stderr text and an exit code. Foreign exceptions are translated where they are u
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlmanage.actions.check import Report
+
 
 class SqlmanageError(Exception):
     """A mistake the user can fix: what is wrong, and a hint on what to do."""
@@ -82,3 +87,50 @@ class Interrupted(SqlmanageError):
 
 class HalfApplied(SqlmanageError):
     """A migration was cut off on a database that cannot roll DDL back."""
+
+
+class UnknownCommand(SqlmanageError):
+    """A command name that names no command: Django's two lines, without 'Error:'."""
+
+    plain = True
+
+
+class CommandUsageError(SqlmanageError):
+    """call_command arguments that click rejects (a usage error, status 2 on the command line)."""
+
+    exit_code = 2
+
+
+class FileWriteError(SqlmanageError):
+    """A file could not be written (permissions, full disk, a file in the way)."""
+
+
+class RunLockTimeout(SqlmanageError):
+    """Another run kept the migration lock longer than --lock-timeout."""
+
+
+class LockTimeout(SqlmanageError):
+    """A migration could not have its table locks within the timeout, in any of its tries."""
+
+
+class QuitRequested(SqlmanageError):
+    """The user chose to quit at one of makemigrations' questions (Django's exit code 3)."""
+
+    exit_code = 3
+
+
+class ClientFailed(SqlmanageError):
+    """dbshell's client failed; the command exits with its status (128 + N when killed by
+    signal N)."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class SystemCheckError(SqlmanageError):
+    """Issues at or above the fail level were found; ``report`` has every result."""
+
+    def __init__(self, report: Report, failing_ids: list[str]):
+        super().__init__(f"System check failed: {', '.join(failing_ids)}.")
+        self.report = report

@@ -13,11 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlmanage.errors import SqlmanageError
-
-
-class FileWriteError(SqlmanageError):
-    """A file could not be written (permissions, full disk, a file in the way)."""
+from sqlmanage.errors import FileWriteError
 
 
 def write_atomic(path: Path, text: str, *, exclusive: bool = False) -> None:

@@ -18,7 +18,7 @@ from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
-from sqlmanage import alembic_internals
+from sqlmanage.engine import alembic_internals
 from sqlmanage.errors import (
     AmbiguousMigration,
     MigrationFileError,

@@ -153,7 +153,7 @@ class Project:
         """Options for Alembic's ``context.configure``, the same for alembic and manage.py."""
         settings = self.settings
         batch = settings.render_as_batch
-        from sqlmanage import comparison
+        from sqlmanage.engine.autodetect import comparison
 
         if isinstance(settings.compare_server_default, str):
             compare_server_default = self.hook("COMPARE_SERVER_DEFAULT")
@@ -177,7 +177,7 @@ class Project:
         if with_metadata:
             metadata = self.metadata
             options["target_metadata"] = metadata[0] if len(metadata) == 1 else metadata
-        from sqlmanage.core.audit import AUDIT_TABLE
+        from sqlmanage.engine.audit import AUDIT_TABLE
 
         excluded = {*settings.exclude_tables, AUDIT_TABLE}
         theirs = self.hook("INCLUDE_OBJECT")
@@ -217,7 +217,7 @@ def without_own_tables(theirs=None):
     ``context.configure(include_name=without_own_tables(their_include_name))`` so that
     ``alembic revision --autogenerate`` never writes a migration dropping the audit table.
     """
-    from sqlmanage.core.audit import AUDIT_TABLE
+    from sqlmanage.engine.audit import AUDIT_TABLE
 
     def include_name(name, type_, parent_names):
         if type_ == "table" and name == AUDIT_TABLE:

@@ -251,7 +251,7 @@ def _sqlmanage_fresh_database(request: pytest.FixtureRequest, tmp_path: Path, sq
 @pytest.fixture
 def migrated_db(_sqlmanage_fresh_database, sqlmanage_settings) -> str:
     """The URL of a fresh database migrated to head by sqlmanage's migrate (one per test)."""
-    from sqlmanage.core.apply import apply_migrations
+    from sqlmanage.engine.apply import apply_migrations
     from sqlmanage.errors import SqlmanageError
     from sqlmanage.testing.databases import project_for
 

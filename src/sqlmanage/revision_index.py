@@ -45,7 +45,7 @@ class LazyMigrationModule:
     def load(self):
         """Import the module now; a file that fails to import is a MigrationFileError."""
         if self._module is None:
-            from sqlmanage.alembic_internals import import_migration_file
+            from sqlmanage.engine.alembic_internals import import_migration_file
             from sqlmanage.history import translate_revision_errors
 
             path = self._file_as_read()
@@ -190,7 +190,8 @@ class RevisionIndex:
 
 def write_cache(path: Path, data) -> None:
     """Write a cache file whole or not at all; a read-only folder only costs the next run time."""
-    from sqlmanage.files import FileWriteError, write_atomic
+    from sqlmanage.errors import FileWriteError
+    from sqlmanage.files import write_atomic
 
     try:
         write_atomic(path, json.dumps(data))
@@ -246,7 +247,7 @@ def install_lazy_loading(script_directory, headers: list | None = None) -> None:
     ``headers`` are ``read_folder``'s, when the history was read from them already: the
     folder is then not listed, nor the index read, a second time.
     """
-    from sqlmanage.alembic_internals import feed_revision_map
+    from sqlmanage.engine.alembic_internals import feed_revision_map
 
     if script_directory.sourceless:
         return  # .pyc-only histories have no source to read
@@ -268,7 +269,7 @@ def _load_scripts(script_directory):
     """Alembic's own listing of the folders, each file's header from the index when it can."""
     from alembic.script import Script
 
-    from sqlmanage.alembic_internals import imported_script, revision_file_paths
+    from sqlmanage.engine.alembic_internals import imported_script, revision_file_paths
 
     index = RevisionIndex(Path(script_directory.dir))
     for path in revision_file_paths(script_directory):

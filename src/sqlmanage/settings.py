@@ -49,7 +49,7 @@ class DatabaseSettings:
     label: str
     migration_options: dict = field(
         default_factory=dict
-    )  # MIGRATION_OPTIONS: core/timeouts.py reads them
+    )  # MIGRATION_OPTIONS: engine/timeouts.py reads them
 
 
 @dataclass

@@ -41,7 +41,7 @@ def command(runtime, dry_run, settings_module):
       sqlmanage adopt
       python manage.py showmigrations
     """
-    from sqlmanage.core.adopt import plan_adoption, write_adoption
+    from sqlmanage.actions.adopt import plan_adoption, write_adoption
     from sqlmanage.render.adoption import adoption_lines
 
     adoption = plan_adoption(Path.cwd(), settings_module)

@@ -113,6 +113,11 @@ class Runtime:
             text = click.style(text, **STYLES[style])
         click.echo(text, file=OUTPUT.get()[0], nl=nl, color=self.color)
 
+    def lines(self, lines, err: bool = False) -> None:
+        """Write a renderer's ``(text, style)`` lines to stdout (or stderr)."""
+        for text, style in lines:
+            (self.err if err else self.out)(text, style)
+
     def err(self, text: str, style: str | None = None) -> None:
         """Write a warning or notice to stderr."""
         text = redact(text)

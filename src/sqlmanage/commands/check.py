@@ -6,8 +6,8 @@ import dataclasses
 
 import click
 
+from sqlmanage.actions.check import LEVELS, TAGS
 from sqlmanage.commands.base import STATE, common_options
-from sqlmanage.core.check import LEVELS, TAGS
 
 
 @click.command("check")
@@ -65,7 +65,8 @@ def command(runtime, deploy, fail_level, tags, list_tags, output_format):
       python manage.py check --deploy --fail-level WARNING
       python manage.py check --tag migrations --format json
     """
-    from sqlmanage.core.check import SystemCheckError, available_tags, run_checks
+    from sqlmanage.actions.check import available_tags, run_checks
+    from sqlmanage.errors import SystemCheckError
 
     if list_tags:
         runtime.out("\n".join(available_tags(deploy)))
@@ -93,8 +94,9 @@ def command(runtime, deploy, fail_level, tags, list_tags, output_format):
         console = runtime.rich_console()
         console.print(table)
         console.print(summary)
-    if report.serious(fail_at):
-        raise SystemCheckError(report, fail_at)
+    serious = report.serious(fail_at)
+    if serious:
+        raise SystemCheckError(report, sorted({issue.id for issue in serious}))
     return report
 
 

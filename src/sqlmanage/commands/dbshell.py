@@ -24,6 +24,6 @@ def command(runtime, parameters):
       python manage.py dbshell -- -c 'select count(*) from products'
       python manage.py dbshell --database analytics
     """
-    from sqlmanage.core.dbshell import client_command, run_client
+    from sqlmanage.actions.dbshell import client_command, run_client
 
     return run_client(client_command(runtime.project.url, parameters))

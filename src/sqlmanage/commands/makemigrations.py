@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from sqlmanage.commands.base import common_options, noinput_option
+from sqlmanage.render.commands import shown_path
 
 
 @click.command("makemigrations")
@@ -70,14 +69,14 @@ def command(
       python manage.py makemigrations --update
       python manage.py makemigrations --scriptable --noinput
     """
-    from sqlmanage.core.makemigrations import (
+    from sqlmanage.actions.makemigrations import (
         make_merge,
         make_migration,
         record_fingerprint,
         update_latest,
     )
-    from sqlmanage.core.naming import run_post_write_hooks
-    from sqlmanage.core.scaffold import ensure_migrations_folder
+    from sqlmanage.actions.scaffold import ensure_migrations_folder
+    from sqlmanage.engine.autodetect.naming import run_post_write_hooks
     from sqlmanage.render import plain
 
     project = runtime.project
@@ -104,7 +103,7 @@ def command(
 
             questioner = InteractiveQuestioner(err=scriptable)
         elif write or (dry_run and not runtime.interactive):
-            from sqlmanage.core.questions import NonInteractiveQuestioner
+            from sqlmanage.engine.autodetect.questions import NonInteractiveQuestioner
 
             questioner = NonInteractiveQuestioner()  # type: ignore[assignment]  # Django: --dry-run --noinput exits 3 too
         else:
@@ -121,7 +120,7 @@ def command(
             return 0
 
     if no_header:
-        from sqlmanage.core.no_header import without_header
+        from sqlmanage.actions.no_header import without_header
 
         migration.source = without_header(migration.source)
     if write:
@@ -132,7 +131,7 @@ def command(
             )
             and runtime.verbosity >= 1
         ):
-            report(f"Created the migrations folder {_shown(project.migrations_dir)}")
+            report(f"Created the migrations folder {shown_path(project.migrations_dir)}")
         migration.write()
         run_post_write_hooks(project.config, migration.path)
         if migration.changes:
@@ -145,22 +144,14 @@ def command(
             for head in history.tree_heads(tree):
                 report(f"  Branch {history.by_id[head].name}")
         for text, style in plain.changes_written(
-            tree, [(migration, _shown(migration.path))], runtime.verbosity
+            tree, [(migration, shown_path(migration.path))], runtime.verbosity
         ):
             report(text, style)
     if dry_run and runtime.verbosity >= 3:
         report(migration.source)
     if scriptable and write:
-        runtime.out(_shown(migration.path))
+        runtime.out(shown_path(migration.path))
     return 1 if check_changes else 0
-
-
-def _shown(path) -> str:
-    """A path as the user would type it: relative to the current folder when inside it."""
-    try:
-        return str(path.resolve().relative_to(os.getcwd()))
-    except ValueError:
-        return str(path)
 
 
 command.word_keywords = (("app_label",),)  # type: ignore[attr-defined]  # call_command(..., app_label="project")

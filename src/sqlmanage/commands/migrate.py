@@ -6,6 +6,7 @@ import click
 
 from sqlmanage.commands.base import common_options, migration_words, noinput_option
 from sqlmanage.commands.completion import complete_migration_targets
+from sqlmanage.render import commands as lines
 
 TARGET_METAVAR = "[APP_LABEL] [MIGRATION]"
 
@@ -138,7 +139,7 @@ def command(
             runtime, words[0] if words else None, plan, fake, sql, check_unapplied, lock_timeout
         )
     if sql:
-        from sqlmanage.core.apply import migration_sql
+        from sqlmanage.engine.apply import migration_sql
 
         runtime.out(migration_sql(runtime.project, _target(runtime, words)), nl=False)
         return None
@@ -154,7 +155,7 @@ def command(
 def _target(runtime, words) -> str | None:
     """``[APP_LABEL] [MIGRATION]`` as one target: ``label@migration`` (Alembic's form, which
     may also be typed as is), ``label@head`` for a label alone, or the migration."""
-    from sqlmanage.core.plan import with_label
+    from sqlmanage.engine.plan import with_label
     from sqlmanage.history import split_app_label
 
     if not words:
@@ -165,7 +166,7 @@ def _target(runtime, words) -> str | None:
 
 def _prune(runtime) -> int:
     """Django's ``Pruning migrations:`` block, after a confirmation on a terminal."""
-    from sqlmanage.core.prune import prunable, prune
+    from sqlmanage.actions.prune import prunable, prune
     from sqlmanage.errors import SqlmanageError
 
     project = runtime.project
@@ -174,21 +175,13 @@ def _prune(runtime) -> int:
     if verbose:
         runtime.out("Pruning migrations:", "heading")
     if found.revisions and runtime.can_prompt():
-        count = len(found.revisions)
-        question = (
-            f"Delete the records of {count} migration{'' if count == 1 else 's'} whose "
-            f"files are gone ({', '.join(found.revisions)})?"
-        )
+        question = lines.prune_question(found.revisions)
         if not click.confirm(question, default=False, prompt_suffix=" "):
             runtime.out("Aborting prune.")
             return 0
     prune(project, found.revisions)
     if verbose:
-        for revision in found.revisions:
-            runtime.out(f"  Pruning {project.label}.{revision}", "label", nl=False)
-            runtime.out(" OK", "success")
-        if not found.revisions and not found.standing:
-            runtime.out("  No migrations to prune.")
+        runtime.lines(lines.pruned(project.label, found.revisions, found.standing))
     if found.standing:
         names = ", ".join(found.standing)
         raise SqlmanageError(
@@ -200,14 +193,14 @@ def _prune(runtime) -> int:
 
 
 def _plan_or_check(runtime, target, show_plan: bool, check_unapplied: bool) -> int:
-    from sqlmanage.core.plan import plan_migrations
-    from sqlmanage.core.status import read_database_heads
+    from sqlmanage.engine.plan import plan_migrations
+    from sqlmanage.engine.status import read_database_heads
     from sqlmanage.render import plain
 
     project = runtime.project
     plan = plan_migrations(project.history, read_database_heads(project), target)
     if show_plan:
-        from sqlmanage.core.describe import describe_migration
+        from sqlmanage.engine.autodetect.describe import describe_migration
 
         descriptions = [describe_migration(s.migration.path) for s in plan.steps]
         for text, style in plain.planned_operations(plan, descriptions):
@@ -228,7 +221,7 @@ def _apply(
     fake_initial: bool = False,
     ddl_lock_timeout: float | None = None,
 ) -> None:
-    from sqlmanage.core.apply import apply_migrations
+    from sqlmanage.engine.apply import apply_migrations
     from sqlmanage.render import plain
 
     project = runtime.project
@@ -262,9 +255,9 @@ def _apply(
     try:
         initial = None
         if fake_initial:
-            from sqlmanage.core.fake_initial import initial_to_fake
-            from sqlmanage.core.plan import plan_migrations
-            from sqlmanage.core.status import read_database_heads
+            from sqlmanage.actions.fake_initial import initial_to_fake
+            from sqlmanage.engine.plan import plan_migrations
+            from sqlmanage.engine.status import read_database_heads
 
             initial = initial_to_fake(project, target)
         if initial is not None:  # one heading for the whole run, then the FAKED line first
@@ -292,7 +285,7 @@ def _apply(
 
 def _notice_unmigrated_changes(runtime) -> None:
     """Django's notice after 'No migrations to apply.' when the models have moved on."""
-    from sqlmanage.core.unmigrated import models_have_unmigrated_changes
+    from sqlmanage.engine.autodetect.unmigrated import models_have_unmigrated_changes
 
     if models_have_unmigrated_changes(runtime.project):
         runtime.out(
@@ -321,7 +314,7 @@ def _all_databases(runtime, target, show_plan, fake, sql, check_unapplied, lock_
     ]
     if clashes:
         raise click.UsageError(f"--all-databases cannot be combined with {' or '.join(clashes)}.")
-    from sqlmanage.core import all_databases
+    from sqlmanage.actions import all_databases
     from sqlmanage.settings import load_settings
 
     settings = load_settings(runtime.settings)
@@ -369,21 +362,14 @@ def _all_databases(runtime, target, show_plan, fake, sql, check_unapplied, lock_
 
 
 def _migrate_all(runtime, settings, lock_timeout):
+    from sqlmanage.actions.all_databases import migrate_all_databases
     from sqlmanage.commands.base import STATE
-    from sqlmanage.core.all_databases import migrate_all_databases
 
-    aliases = ", ".join(settings.databases)
-    count = len(settings.databases)
-    heading = f"Migrating {count} database{'' if count == 1 else 's'} in parallel: {aliases}"
+    heading = lines.all_databases_heading(list(settings.databases))
 
     def on_done(outcome):
         if runtime.verbosity >= 2:
-            names = ", ".join(outcome.migrations) or "nothing"
-            detail = f": {outcome.error}" if outcome.error else ""
-            runtime.out(
-                f"  {outcome.alias}: applied {names}; {outcome.result}{detail} "
-                f"({outcome.seconds:.2f}s)"
-            )
+            runtime.out(lines.database_done(outcome))
 
     if runtime.verbosity == 1 and runtime.is_terminal:  # a spinner while the workers run
         with runtime.rich_console().status(heading):
@@ -393,15 +379,12 @@ def _migrate_all(runtime, settings, lock_timeout):
             runtime.out(heading, "heading")
         run = migrate_all_databases(settings, lock_timeout=lock_timeout, on_done=on_done)
     for outcome in run.outcomes:
-        for warning in outcome.warnings:
-            runtime.err(f"Warning ({outcome.alias}): {warning}", "warning")
-        if STATE.traceback and outcome.traceback:
-            runtime.err(f"Traceback of '{outcome.alias}':\n{outcome.traceback}")
+        runtime.lines(lines.database_notes(outcome, STATE.traceback), err=True)
     return run
 
 
 def _print_plans(runtime, run) -> None:
-    from sqlmanage.core.describe import describe_migration
+    from sqlmanage.engine.autodetect.describe import describe_migration
     from sqlmanage.render import plain
 
     for outcome in run.outcomes:

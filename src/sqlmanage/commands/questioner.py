@@ -9,11 +9,7 @@ import ast
 
 import click
 
-from sqlmanage.errors import SqlmanageError
-
-
-class QuitRequested(SqlmanageError):
-    exit_code = 3
+from sqlmanage.errors import QuitRequested, SqlmanageError
 
 
 class InteractiveQuestioner:

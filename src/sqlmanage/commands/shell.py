@@ -74,21 +74,14 @@ def command(runtime, interface, code, no_startup, no_imports):
 
 def _namespace(runtime):
     """Build the namespace and report it the way Django 5.2 does (-v 1 a count, -v 2 a list)."""
-    from sqlmanage.core.shell import import_lines, shell_namespace
+    from sqlmanage.actions.shell import import_lines, shell_namespace
 
     shell = shell_namespace(runtime.project)
     if runtime.verbosity >= 1:
-        count = len(shell.namespace)
-        message = f"{count} object{'s' if count != 1 else ''} imported automatically"
-        if runtime.verbosity >= 2:
-            runtime.out(f"{message}:\n", "success")
-            for line in import_lines(shell):
-                runtime.out(f"  {line}", "success")
-        else:
-            runtime.out(f"{message} (use -v 2 for details).", "success")
-        for note in shell.notes:
-            runtime.out(note)
-        runtime.out("")
+        from sqlmanage.render.commands import shell_banner
+
+        imports = import_lines(shell) if runtime.verbosity >= 2 else []
+        runtime.lines(shell_banner(len(shell.namespace), imports, shell.notes, runtime.verbosity))
     return shell
 
 

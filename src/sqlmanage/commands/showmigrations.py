@@ -43,7 +43,7 @@ def command(runtime, app_labels, listing, plan, output_format):
       python manage.py showmigrations --plan --format plain
       python manage.py showmigrations --format json
     """
-    from sqlmanage.core.status import migration_status
+    from sqlmanage.engine.status import migration_status
 
     if listing and plan:
         raise click.UsageError("--list and --plan cannot be combined.")

@@ -27,7 +27,7 @@ def command(runtime, words, backwards):
       python manage.py sqlmigrate 0002 --backwards
       DATABASE_URL=postgresql://db.example/app python manage.py sqlmigrate 0001
     """
-    from sqlmanage.core.sql import migration_sql
+    from sqlmanage.engine.sql import migration_sql
     from sqlmanage.history import split_app_label
 
     words = migration_words(words, "sqlmigrate", 1, METAVAR)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from sqlmanage.commands.base import common_options, migration_words, noinput_option
 from sqlmanage.commands.completion import complete_migrations
+from sqlmanage.render import commands as lines
 
 METAVAR = "[APP_LABEL] [START] END"
 
@@ -36,7 +35,7 @@ def command(runtime, words, squashed_name, dry_run):
       python manage.py squashmigrations 0002 0004 --squashed-name initial_catalogue
       python manage.py squashmigrations 0004 --dry-run
     """
-    from sqlmanage.core.squash import squash_migrations
+    from sqlmanage.actions.squash import squash_migrations
     from sqlmanage.history import split_app_label
 
     words = migration_words(words, "squashmigrations", 2, METAVAR)
@@ -51,9 +50,7 @@ def command(runtime, words, squashed_name, dry_run):
     project = runtime.project
     squash = squash_migrations(project, start, end, squashed_name, label)
     if runtime.verbosity >= 1:
-        runtime.out("Will squash the following migrations:", "heading")
-        for migration in squash.replaced:
-            runtime.out(f" - {migration.name}")
+        runtime.lines(lines.squash_planned(squash))
     if (
         not dry_run
         and runtime.can_prompt()
@@ -64,43 +61,10 @@ def command(runtime, words, squashed_name, dry_run):
     if not dry_run:
         squash.carry_out()
     if runtime.verbosity >= 1:
-        _report(runtime, squash, dry_run)
+        runtime.lines(lines.squash_done(squash, dry_run))
     if dry_run and runtime.verbosity >= 3:
         runtime.out(squash.migration.source)
     return 0
-
-
-def _report(runtime, squash, dry_run: bool) -> None:
-    verb = "Would create" if dry_run else "Created"
-    runtime.out(f"{verb} new squashed migration {_shown(squash.migration.path)}", "success")
-    for change in squash.migration.changes:
-        runtime.out(f"    {change.mark} {change.text}")
-    moved = "Would move" if dry_run else "Moved"
-    runtime.out(
-        f"{moved} the {len(squash.replaced)} replaced migrations to {_shown(squash.replaced_dir)}/"
-    )
-    runtime.out(
-        "  Commit the squashed migration and the replaced folder. New databases run the squashed\n"
-        "  migration alone; a database between the replaced migrations runs the rest of them\n"
-        f"  first. Once every database has applied {squash.migration.name}, delete\n"
-        f"  {_shown(squash.replaced_dir)}/ (keep the 'replaces' line)."
-    )
-    if squash.data_migrations:
-        runtime.out("Manual porting required", "warning")
-        runtime.out(
-            "  These migrations run data operations (op.execute, ...) that the squashed migration\n"
-            "  does not carry over; copy them by hand if new databases need them:"
-        )
-        for migration in squash.data_migrations:
-            runtime.out(f"    {migration.name}")
-
-
-def _shown(path) -> str:
-    """A path as the user would type it: relative to the current folder when inside it."""
-    try:
-        return str(path.resolve().relative_to(os.getcwd()))
-    except ValueError:
-        return str(path)
 
 
 command.word_keywords = (  # type: ignore[attr-defined]  # call_command's keyword forms of the words

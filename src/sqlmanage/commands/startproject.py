@@ -39,37 +39,16 @@ def command(runtime, name, directory, template):
       sqlmanage startproject shop .
       sqlmanage startproject shop --template async
     """
-    from sqlmanage.core.startproject import start_project
+    from sqlmanage.actions.startproject import start_project
 
     created = start_project(name, directory, template, Path.cwd())
     if runtime.verbosity < 1:
         return 0
-    shown = _shown(created.top_dir)
-    runtime.out(f"Created the project '{created.name}' in {created.top_dir}", "success")
-    if runtime.verbosity >= 2:
-        for path in created.files:
-            runtime.out(f"  {path}")
-    runtime.out("")
-    runtime.out("Next steps:", "heading")
-    if shown != ".":
-        runtime.out(f"  cd {shown}")
-    if template == "async" and not _installed(ASYNC_DRIVER_MODULE):
-        runtime.out("  pip install 'sqlmanage[async]'")
-    runtime.out(
-        f"  # add your models to {created.name}/models/ (e.g. {created.name}/models/catalogue.py)"
-    )
-    runtime.out("  python manage.py makemigrations")
-    runtime.out("  python manage.py migrate")
+    from sqlmanage.render.commands import project_started
+
+    needs_driver = template == "async" and not _installed(ASYNC_DRIVER_MODULE)
+    runtime.lines(project_started(created, runtime.verbosity, needs_driver))
     return 0
-
-
-def _shown(path: Path) -> str:
-    """The folder as the user would type it after 'cd': relative when below the current one."""
-    try:
-        relative = path.resolve().relative_to(Path.cwd().resolve())
-    except ValueError:
-        return str(path)
-    return str(relative)
 
 
 def _installed(module: str) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from sqlmanage.core.check import (
+from sqlmanage.actions.check import (
     CRITICAL,
     DEBUG,
     ERROR,

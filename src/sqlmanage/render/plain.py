@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlmanage.core.plan import is_relative, is_zero
 from sqlmanage.render import printable
 
 Line = tuple[str, "str | None"]
@@ -77,17 +76,15 @@ def _name(status, revision: str) -> str:
 def migration_heading(plan, label: str) -> Iterator[Line]:
     """Django's ``Operations to perform:`` block."""
     yield "Operations to perform:", "heading"
-    if plan.target is not None:
+    what = f"{plan.count} migration{'' if plan.count == 1 else 's'}"
+    if plan.goal == "migration":
         yield f"  Target specific migration: {printable(plan.target.name)}, from {label}", None
-    elif is_zero(plan.target_label):
+    elif plan.goal == "zero":
         yield f"  Unapply all migrations: {label}", None
-    elif is_relative(plan.target_label):
-        count = int(plan.target_label[1:])
-        what = f"{count} migration{'' if count == 1 else 's'}"
-        if plan.target_label[0] == "+":
-            yield f"  Apply the next {what}: {label}", None
-        else:
-            yield f"  Unapply the last {what}: {label}", None
+    elif plan.goal == "next":
+        yield f"  Apply the next {what}: {label}", None
+    elif plan.goal == "last":
+        yield f"  Unapply the last {what}: {label}", None
     else:
         yield f"  Apply all migrations: {label}", None
     yield "Running migrations:", "heading"

@@ -81,9 +81,9 @@ def models_match(project) -> None:
     The comparison is makemigrations' own, so this fails exactly when
     ``manage.py makemigrations --check`` would.
     """
-    from sqlmanage.core.apply import apply_migrations
-    from sqlmanage.core.makemigrations import detect_changes
-    from sqlmanage.core.operations import describe_all
+    from sqlmanage.engine.apply import apply_migrations
+    from sqlmanage.engine.autodetect.detect import detect_changes
+    from sqlmanage.engine.autodetect.operations import describe_all
 
     history = _history(project)
     _require_single_head(history)
@@ -112,7 +112,7 @@ def schema_snapshot(project) -> dict:
     """
     import sqlalchemy as sa
 
-    from sqlmanage.core.audit import AUDIT_TABLE
+    from sqlmanage.engine.audit import AUDIT_TABLE
     from sqlmanage.testing.migrator import sync_engine
 
     bookkeeping = {project.settings.version_table, AUDIT_TABLE}
@@ -182,7 +182,7 @@ def _type(type_, dialect) -> str:
 
 def _step(project, migration, target: str, action: str) -> None:
     """Move one step and insist that it was ``migration`` that moved."""
-    from sqlmanage.core.apply import apply_migrations
+    from sqlmanage.engine.apply import apply_migrations
 
     try:
         plan = apply_migrations(project, target, on_event=_ignore)

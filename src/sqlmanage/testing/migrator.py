@@ -36,7 +36,7 @@ class Migrator:
         What ``connection`` did so far is committed first, so rows inserted before the
         migration are there for it to transform.
         """
-        from sqlmanage.core.apply import apply_migrations
+        from sqlmanage.engine.apply import apply_migrations
 
         self._release_connection(commit=True)
         try:
@@ -48,7 +48,7 @@ class Migrator:
     @property
     def current(self) -> tuple[str, ...]:
         """The names of the migrations the database is at (empty before the first one)."""
-        from sqlmanage.core.status import read_database_heads
+        from sqlmanage.engine.status import read_database_heads
 
         history = self.project.history
         return tuple(

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlmanage.core.plan import plan_migrations
-from sqlmanage.core.status import read_database_heads
+from sqlmanage.engine.plan import plan_migrations
+from sqlmanage.engine.status import read_database_heads
 
 
 def created_objects(path: Path) -> tuple[set[str], set[tuple[str, str]]]:
     """The tables a migration's ``upgrade()`` creates and the (table, column) pairs it adds."""
     from alembic.operations import ops
 
-    from sqlmanage.core.describe import upgrade_operations
+    from sqlmanage.engine.autodetect.describe import upgrade_operations
 
     tables: set[str] = set()
     columns: set[tuple[str, str]] = set()

@@ -19,7 +19,7 @@ class Prunable:
 
 def prunable(project) -> Prunable:
     """The revisions recorded as applied whose migration files are gone."""
-    from sqlmanage.core.status import read_database_state
+    from sqlmanage.engine.status import read_database_state
 
     history = project.history
     heads, records = read_database_state(project)
@@ -37,8 +37,8 @@ def prunable(project) -> Prunable:
 
 def prune(project, revisions) -> None:
     """Delete every audit record of ``revisions``, in one transaction."""
-    from sqlmanage.core.audit import audit_table
     from sqlmanage.database import connect
+    from sqlmanage.engine.audit import audit_table
 
     table = audit_table(project.settings)
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path, PurePosixPath
 
-from sqlmanage.core.scaffold import MIGRATIONS_TEMPLATES
-from sqlmanage.errors import SqlmanageError
-from sqlmanage.files import FileWriteError, write_atomic
+from sqlmanage.actions.scaffold import MIGRATIONS_TEMPLATES
+from sqlmanage.errors import FileWriteError, SqlmanageError
+from sqlmanage.files import write_atomic
 
 TEMPLATES = ("default", "async")
 BASE_TEMPLATE = "default"

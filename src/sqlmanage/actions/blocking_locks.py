@@ -139,7 +139,7 @@ def blocking_operations(project, migrations) -> list[BlockingOperation]:
 
     Only for PostgreSQL: the other databases lock differently and have none of the safe forms.
     """
-    from sqlmanage.core.sql import migration_sql
+    from sqlmanage.engine.sql import migration_sql
 
     found = []
     for migration in migrations:

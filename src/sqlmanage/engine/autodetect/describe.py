@@ -15,7 +15,7 @@ from alembic.operations import ops
 from sqlalchemy import Column, MetaData, Table
 from sqlalchemy.types import NullType
 
-from sqlmanage.core.operations import describe
+from sqlmanage.engine.autodetect.operations import describe
 
 
 def describe_migration(path: Path) -> tuple[list[str], bool]:

@@ -27,13 +27,9 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from sqlmanage.errors import SqlmanageError
+from sqlmanage.errors import RunLockTimeout
 
 POLL_SECONDS = 0.2
-
-
-class LockTimeout(SqlmanageError):
-    """Another run kept the migration lock longer than --lock-timeout."""
 
 
 class RunOutdated(Exception):
@@ -107,8 +103,8 @@ def _wait(lock, timeout: float | None) -> None:
         time.sleep(POLL_SECONDS)
 
 
-def _timeout(database: str, timeout: float | None, holder: str) -> LockTimeout:
-    return LockTimeout(
+def _timeout(database: str, timeout: float | None, holder: str) -> RunLockTimeout:
+    return RunLockTimeout(
         f"Gave up waiting for the migration lock on {database} after {timeout:g}s: {holder}.",
         hint="Another migrate is running against this database; let it finish, or raise "
         "--lock-timeout.",

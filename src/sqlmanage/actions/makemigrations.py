@@ -14,10 +14,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlmanage.engine.autodetect.detect import detect_changes
 from sqlmanage.errors import SqlmanageError
 
 if TYPE_CHECKING:
-    from sqlmanage.core.operations import Change
+    from sqlmanage.engine.autodetect.operations import Change
 
 NAME_MAX = 52
 
@@ -63,7 +64,7 @@ class NewMigration:
         """Write the file whole or not at all; only ``--update`` may replace one (a new file
         never clobbers). Refused when the history holds a revision id that the version table
         cannot record: a new migration on top of it could never be applied either."""
-        from sqlmanage.core.plan import require_recordable_ids
+        from sqlmanage.engine.plan import require_recordable_ids
         from sqlmanage.files import write_atomic
 
         require_recordable_ids([(self.revision, self.path), *_folder_revisions(self.path.parent)])
@@ -94,7 +95,7 @@ def make_migration(
     It goes on the head of the tree ``label`` names (the only tree when there is one), in
     that head's folder: Alembic's ``revision --head label@head``.
     """
-    from sqlmanage.core.naming import Naming
+    from sqlmanage.engine.autodetect.naming import Naming
 
     history = project.history
     if empty:
@@ -119,7 +120,7 @@ def make_migration(
     script, template_args = detect_changes(project, questioner)
     if script.upgrade_ops.is_empty():
         return None
-    from sqlmanage.core.operations import describe_all
+    from sqlmanage.engine.autodetect.operations import describe_all
 
     changes = describe_all(script.upgrade_ops.ops)
     if label is None and len(history.trees) > 1:  # only now, with changes to place, is one needed
@@ -163,7 +164,7 @@ def _other_trees_needed(history, tree: str | None, head: str | None, operations)
     touched = set(_tables_in(operations))
     if not touched:
         return ()
-    from sqlmanage.core.fake_initial import created_objects
+    from sqlmanage.actions.fake_initial import created_objects
 
     reached = history.ancestors([head] if head else [])
     needed: dict[str, None] = {}
@@ -233,7 +234,7 @@ def update_latest(project, questioner=None, label: str | None = None) -> NewMigr
     comments) stays. It keeps its name and revision id, and must not be applied to the
     configured database, nor be a merge. None when the models have no new changes.
     """
-    from sqlmanage.core.status import read_database_heads
+    from sqlmanage.engine.status import read_database_heads
 
     history = project.history
     head = history.head(label)
@@ -252,7 +253,7 @@ def update_latest(project, questioner=None, label: str | None = None) -> NewMigr
             f"Cannot update {latest.name}: it is applied to the database.",
             hint=f"Unapply it first: python manage.py migrate {latest.parents[0] if latest.parents else 'zero'}",
         )
-    from sqlmanage.core.operations import describe_all
+    from sqlmanage.engine.autodetect.operations import describe_all
 
     changes = describe_all(script.upgrade_ops.ops)
     _add_review_notes(template_args, changes)
@@ -341,124 +342,6 @@ def make_merge(project, name: str | None = None, label: str | None = None) -> Ne
     return _new_migration(project, slug, name, tuple(tree_heads), {}, [], tree=tree)
 
 
-def detect_changes(project, questioner=None, revision: str | None = None):
-    """Compare the models with the schema the history produces, and render the differences.
-
-    ``revision`` is where the history is taken to (default: its head). A ``questioner``
-    answers Django's questions (renames, a value for NOT NULL); without one nothing is asked
-    and nothing is assumed. Returns Alembic's MigrationScript and the template arguments
-    (upgrades, downgrades, imports) that render it. A comparison with the head that found
-    nothing is remembered (``comparison_cache``) until the models or migrations change; with
-    nothing remembered, a head migration whose recorded fingerprint the models still match
-    answers without comparing.
-    """
-    from sqlmanage.core import comparison_cache
-
-    # A project's own filter or directives hook is code the remembered answer cannot see.
-    remembering = revision is None and not project.has_autogenerate_hooks
-    key = comparison_cache.models_key(project) if remembering else None
-    if comparison_cache.is_remembered(project, key):
-        return NO_CHANGES, {}
-    if remembering and comparison_cache.head_fingerprint_matches(project):
-        comparison_cache.remember(project, key)  # a fresh checkout: the head's record answers
-        return NO_CHANGES, {}
-
-    from alembic.autogenerate import produce_migrations
-    from alembic.runtime.migration import MigrationContext
-    from sqlalchemy import inspect
-
-    from sqlmanage.comparison import drop_checks_before_columns, keep_column_checks
-    from sqlmanage.core.baseline import with_baseline
-    from sqlmanage.core.foreign_key_indexes import drop_implicit_indexes
-    from sqlmanage.core.online_safe import make_online_safe
-    from sqlmanage.core.pg_enums import keep_enums_in_step
-    from sqlmanage.core.questions import resolve_questions
-
-    metadata = project.metadata
-
-    def compare(connection):
-        options = project.context_options(connection.dialect.name)
-        options.update(
-            sqlalchemy_module_prefix="sa.", alembic_module_prefix="op.", user_module_prefix=None
-        )
-        context = MigrationContext.configure(connection, opts=options)
-        script = produce_migrations(context, metadata)
-        keep_column_checks(script)
-        if questioner is not None and not script.upgrade_ops.is_empty():  # type: ignore[union-attr]
-            existing = set(inspect(connection).get_table_names())
-            resolve_questions(script, connection.dialect, questioner, existing)
-        keep_enums_in_step(script, connection, metadata)
-        drop_implicit_indexes(script, connection)
-        drop_checks_before_columns(script, connection.dialect)
-        directives = options.get("process_revision_directives")
-        if directives is not None:
-            directives(context, project.history.heads, [script])
-        make_online_safe(script, connection)
-        template_args = {} if script.upgrade_ops.is_empty() else rendered_code(context, script)  # type: ignore[union-attr]
-        return script, template_args
-
-    script, template_args = with_baseline(project, compare, revision)
-    if script.upgrade_ops.is_empty():
-        comparison_cache.remember(project, key)
-    return script, template_args
-
-
-def rendered_code(context, script) -> dict:
-    """The template arguments of a migration file: its ``upgrades``, ``downgrades`` and ``imports``.
-
-    Alembic's public ``render_python_code``, with the comparison's own context and options.
-    What the rendering needs imported (a dialect's types) it collects in its AutogenContext,
-    which ``render_python_code`` keeps to itself; that context reaches the ``render_item``
-    hook, so it is taken there.
-    """
-    from alembic.autogenerate import render_python_code
-
-    options = context.opts
-    theirs = options.get("render_item")
-    contexts: list = []
-
-    def render_item(type_, obj, autogen_context):
-        contexts.append(autogen_context)
-        return theirs(type_, obj, autogen_context) if theirs else False
-
-    def render(operations) -> str:
-        return render_python_code(
-            operations,
-            sqlalchemy_module_prefix=options["sqlalchemy_module_prefix"],
-            alembic_module_prefix=options["alembic_module_prefix"],
-            render_as_batch=options.get("render_as_batch", False),
-            render_item=render_item,
-            migration_context=context,
-            user_module_prefix=options.get("user_module_prefix"),
-        )
-
-    code = {
-        script.upgrade_ops.upgrade_token: render(script.upgrade_ops),
-        script.downgrade_ops.downgrade_token: render(script.downgrade_ops),
-    }
-    code["imports"] = "\n".join(sorted(set().union(*(c.imports for c in contexts))))
-    return code
-
-
-@dataclass(frozen=True)
-class _NoOperations:
-    ops: tuple = ()
-
-    def is_empty(self) -> bool:
-        return True
-
-
-@dataclass(frozen=True)
-class _NoChanges:
-    """A remembered clean comparison, shaped like Alembic's MigrationScript (no Alembic import)."""
-
-    upgrade_ops: _NoOperations = _NoOperations()
-    downgrade_ops: _NoOperations = _NoOperations()
-
-
-NO_CHANGES = _NoChanges()
-
-
 def suggest_name(changes: list[Change], initial: bool, now: datetime | None = None) -> str:
     """Django's naming: ``initial``, the operations' fragments joined, or ``auto_<time>``."""
     if initial:
@@ -498,7 +381,7 @@ def _new_migration(
     from alembic.util import format_as_comma
     from mako.template import Template
 
-    from sqlmanage.core.naming import Naming, new_file
+    from sqlmanage.engine.autodetect.naming import Naming, new_file
 
     if not slug:
         raise SqlmanageError(
@@ -559,7 +442,7 @@ def record_fingerprint(project, migration: NewMigration) -> bool:
     whether it was recorded; anything that stops the second comparison leaves the file as it
     was (``migrate`` then compares, as it would without a fingerprint).
     """
-    from sqlmanage.core import comparison_cache
+    from sqlmanage.engine.autodetect import comparison_cache
     from sqlmanage.files import write_atomic
     from sqlmanage.project import Project
 

@@ -19,9 +19,9 @@ from typing import Literal
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 
-from sqlmanage.core.operations import describe
-from sqlmanage.core.plan import TRANSACTIONAL_DDL, Step
-from sqlmanage.core.timeouts import migration_timeouts, with_timeouts_sql
+from sqlmanage.engine.autodetect.operations import describe
+from sqlmanage.engine.plan import TRANSACTIONAL_DDL, Step
+from sqlmanage.engine.timeouts import migration_timeouts, with_timeouts_sql
 from sqlmanage.errors import MigrationFileError
 
 
@@ -34,7 +34,7 @@ def steps_sql(
     in the SQLite shadow too, though the version table's start is ``start`` alone.
     """
     from sqlmanage.alembic_env import run_steps
-    from sqlmanage.core.baseline import revision_step
+    from sqlmanage.engine.baseline import revision_step
 
     history = project.history
     buffer = StringIO()
@@ -75,7 +75,7 @@ def _rendered(context, step: Step, alembic_step, buffer: StringIO, bodies: list[
     """The step's migration function, run through annotating Operations, its SQL kept."""
     import functools
 
-    from sqlmanage.alembic_internals import installed_as_op
+    from sqlmanage.engine.alembic_internals import installed_as_op
 
     script = alembic_step.revision
 
@@ -199,8 +199,8 @@ class Shadow:
     def __init__(self, project, migrations):
         from sqlalchemy.pool import StaticPool
 
-        from sqlmanage.core.baseline import replay
         from sqlmanage.database import create_engine, parse_url
+        from sqlmanage.engine.baseline import replay
 
         self.engine = create_engine(parse_url("sqlite://"), poolclass=StaticPool)
         self.connection = self.engine.connect()

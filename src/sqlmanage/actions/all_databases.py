@@ -2,7 +2,7 @@
 
 Alembic's ``context`` and ``op`` are module-level proxies that one migration run installs
 for the whole process, so two runs cannot share a process. Each alias therefore migrates in
-a worker process of its own (``python -m sqlmanage.core.all_databases``), started in a
+a worker process of its own (``python -m sqlmanage.actions.all_databases``), started in a
 session of its own so that a Ctrl-C reaches it exactly once, forwarded as SIGTERM (which
 rolls its migration back and releases its lock). A worker writes its outcome as JSON to a
 file, so whatever a migration prints cannot garble it. One failing database does not stop
@@ -195,8 +195,8 @@ def _worker_environment(settings) -> dict[str, str]:
 
 def _work(settings_module: str, alias: str, lock_timeout: float | None) -> DatabaseOutcome:
     """In the worker process: migrate one alias to its head and say how it went."""
-    from sqlmanage.core.apply import apply_migrations
     from sqlmanage.database import display_url, first_line
+    from sqlmanage.engine.apply import apply_migrations
     from sqlmanage.errors import Interrupted, SqlmanageError
     from sqlmanage.project import Project
 
@@ -242,8 +242,8 @@ def _work(settings_module: str, alias: str, lock_timeout: float | None) -> Datab
 
 def check_all_databases(settings, plans: bool = False) -> AllDatabases:
     """Every alias's unapplied migrations (``--check``), and its plan (``--plan``); read-only."""
-    from sqlmanage.core.plan import plan_migrations
-    from sqlmanage.core.status import read_database_heads
+    from sqlmanage.engine.plan import plan_migrations
+    from sqlmanage.engine.status import read_database_heads
     from sqlmanage.errors import SqlmanageError
     from sqlmanage.project import Project
 

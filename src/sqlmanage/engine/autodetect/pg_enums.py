@@ -16,7 +16,7 @@ from alembic.autogenerate import renderers
 from alembic.operations import ops
 from sqlalchemy import Enum, text
 
-from sqlmanage.core.operations import ADD, ALTER, REMOVE, Change, DescribedSQLOp
+from sqlmanage.engine.autodetect.operations import ADD, ALTER, REMOVE, Change, DescribedSQLOp
 
 
 @dataclass

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlmanage.core import audit
-from sqlmanage.core.plan import (
+from sqlmanage.database import first_line
+from sqlmanage.engine import audit
+from sqlmanage.engine.plan import (
     TRANSACTIONAL_DDL,
     Plan,
     Step,
@@ -27,8 +28,7 @@ from sqlmanage.core.plan import (
     split_target,
     with_label,
 )
-from sqlmanage.core.timeouts import bound_step, migration_timeouts
-from sqlmanage.database import first_line
+from sqlmanage.engine.timeouts import bound_step, migration_timeouts
 from sqlmanage.errors import (
     HalfApplied,
     Interrupted,
@@ -56,7 +56,7 @@ def apply_migrations(
     a broken history changes nothing (not even an SQLite file is created), and again from
     the heads that the migration connection itself reads.
     """
-    from sqlmanage.core.status import heads_on, read_database_state
+    from sqlmanage.engine.status import heads_on, read_database_state
 
     history = project.history
     require_recordable_revisions(history)
@@ -140,7 +140,7 @@ def apply_migrations(
         records = audit.read_records(connection, project.settings) or {}
         heads = heads_on(connection, project.settings)
         if not heads and project.settings.baseline_on_migrate and not fake:
-            from sqlmanage.core.baseline import run_baseline
+            from sqlmanage.engine.baseline import run_baseline
 
             run_baseline(project, connection, only_if_empty=True, commit=False)
         running = [r for r in records.values() if r.running and r.revision in history.by_id]
@@ -322,7 +322,7 @@ def migration_sql(project, target: str | None) -> str:
     ``target`` is a migration (from the empty database to it), or ``FROM:TO`` for a range,
     which may go backwards.
     """
-    from sqlmanage.core.sql import steps_sql
+    from sqlmanage.engine.sql import steps_sql
 
     history = project.history
     label, target = split_target(target)
@@ -348,11 +348,11 @@ def _fake_over_unknown(project, target: str, on_event: EventCallback) -> Plan:
     label, named = split_target(target)
     name = named or target
     if is_zero(name):
-        plan = Plan(None, name, [])
+        plan = Plan(None, name, [], goal="zero")
         destination = "base"
     else:
         migration = project.history.find(name, label)
-        plan = Plan(migration, name, [Step(migration, True)])
+        plan = Plan(migration, name, [Step(migration, True)], goal="migration")
         destination = migration.revision
     on_event("plan", plan)
     started = time.perf_counter()
@@ -388,7 +388,7 @@ def _do_nothing(**kwargs) -> None:
 
 def _alembic_step(history, step: Step, fake: bool):
     """Alembic's step for one migration; faked, its body is skipped but the version recorded."""
-    from sqlmanage.core.baseline import revision_step
+    from sqlmanage.engine.baseline import revision_step
 
     alembic_step = revision_step(history, step.migration, step.forward)
     if fake:

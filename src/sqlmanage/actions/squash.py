@@ -17,8 +17,9 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlmanage.core.makemigrations import NewMigration, rendered_code, slugify
-from sqlmanage.core.naming import Naming
+from sqlmanage.actions.makemigrations import NewMigration, slugify
+from sqlmanage.engine.autodetect.detect import rendered_code
+from sqlmanage.engine.autodetect.naming import Naming
 from sqlmanage.errors import SqlmanageError
 from sqlmanage.history import REPLACED_FOLDER, History, Migration
 
@@ -45,9 +46,9 @@ class SquashPlan:
         finds the rest of them in versions/replaced/. alembic.ini's post_write_hooks run on
         the new file last.
         """
-        from sqlmanage.core.makemigrations import _folder_revisions
-        from sqlmanage.core.naming import run_post_write_hooks
-        from sqlmanage.core.plan import require_recordable_ids
+        from sqlmanage.actions.makemigrations import _folder_revisions
+        from sqlmanage.engine.autodetect.naming import run_post_write_hooks
+        from sqlmanage.engine.plan import require_recordable_ids
         from sqlmanage.files import cannot_write, discard, folder_lock, place, stage
 
         new = self.migration
@@ -220,8 +221,8 @@ def _squashed_migration(
     project, replaced, parent, path, data_migrations, naming, created
 ) -> NewMigration:
     """Render the squashed file: the schema at the end of the range against the parent's."""
-    from sqlmanage.core.makemigrations import _new_migration
-    from sqlmanage.core.operations import describe_all
+    from sqlmanage.actions.makemigrations import _new_migration
+    from sqlmanage.engine.autodetect.operations import describe_all
 
     last = replaced[-1]
     inside = {m.revision for m in replaced}
@@ -256,8 +257,8 @@ def _schema_at(project, revision: str):
     """The schema the history produces at ``revision``, reflected into a MetaData."""
     from sqlalchemy import MetaData
 
-    from sqlmanage.core.audit import AUDIT_TABLE
-    from sqlmanage.core.baseline import with_baseline
+    from sqlmanage.engine.audit import AUDIT_TABLE
+    from sqlmanage.engine.baseline import with_baseline
 
     settings = project.settings
     skipped = {settings.version_table, AUDIT_TABLE, *settings.exclude_tables}
@@ -279,9 +280,9 @@ def _compare(project, target, parent: str | tuple[str, ...]):
     from alembic.autogenerate import produce_migrations
     from alembic.runtime.migration import MigrationContext
 
-    from sqlmanage.core.baseline import with_baseline
-    from sqlmanage.core.foreign_key_indexes import drop_implicit_indexes
-    from sqlmanage.core.pg_enums import keep_enums_in_step
+    from sqlmanage.engine.autodetect.foreign_key_indexes import drop_implicit_indexes
+    from sqlmanage.engine.autodetect.pg_enums import keep_enums_in_step
+    from sqlmanage.engine.baseline import with_baseline
 
     def compare(connection):
         options = project.context_options(connection.dialect.name, with_metadata=False)

@@ -93,15 +93,6 @@ class Report:
         return [i for i in self.issues if i.level >= fail_level]
 
 
-class SystemCheckError(SqlmanageError):
-    """Issues at or above the fail level were found; ``report`` has every result."""
-
-    def __init__(self, report: Report, fail_level: int = ERROR):
-        ids = sorted({issue.id for issue in report.serious(fail_level)})
-        super().__init__(f"System check failed: {', '.join(ids)}.")
-        self.report = report
-
-
 @dataclass(frozen=True)
 class Check:
     """A check: ``run`` returns what it found (text) or Issues, or raises a SqlmanageError."""
@@ -159,7 +150,7 @@ def _models_check(ctx: _Context):
 
 
 def _migration_files_check(ctx: _Context):
-    from sqlmanage.core.plan import require_recordable_revisions
+    from sqlmanage.engine.plan import require_recordable_revisions
 
     history = ctx.project.history
     history.import_modules(history.migrations)
@@ -181,8 +172,8 @@ def _single_head_check(ctx: _Context):
 
 
 def _database_check(ctx: _Context):
-    from sqlmanage.core.status import read_database_state
     from sqlmanage.database import display_url, is_empty_sqlite
+    from sqlmanage.engine.status import read_database_state
 
     project = ctx.project
     read_database_state(project)
@@ -192,7 +183,7 @@ def _database_check(ctx: _Context):
 
 def _status(ctx: _Context):
     if ctx.status is None:
-        from sqlmanage.core.status import migration_status
+        from sqlmanage.engine.status import migration_status
 
         ctx.status = migration_status(ctx.project)
     return ctx.status
@@ -277,7 +268,7 @@ def _edited_check(ctx: _Context):
 
 
 def _blocking_locks_check(ctx: _Context):
-    from sqlmanage.core.blocking_locks import blocking_operations
+    from sqlmanage.actions.blocking_locks import blocking_operations
 
     if ctx.project.url.get_backend_name() != "postgresql":
         return "not PostgreSQL"
@@ -303,8 +294,8 @@ def _blocking_locks_check(ctx: _Context):
 
 
 def _model_changes_check(ctx: _Context):
-    from sqlmanage.core.makemigrations import detect_changes
-    from sqlmanage.core.operations import describe_all
+    from sqlmanage.engine.autodetect.detect import detect_changes
+    from sqlmanage.engine.autodetect.operations import describe_all
 
     script, _ = detect_changes(ctx.project)
     if script.upgrade_ops.is_empty():

@@ -192,7 +192,7 @@ def run_post_write_hooks(config, path: Path) -> list[str]:
 
     from alembic.util import CommandError
 
-    from sqlmanage.alembic_internals import post_write_hooks_runner
+    from sqlmanage.engine.alembic_internals import post_write_hooks_runner
 
     if hasattr(config, "get_hooks_list"):  # Alembic 1.16+: a list, from ini or pyproject.toml
         hooks = config.get_hooks_list()

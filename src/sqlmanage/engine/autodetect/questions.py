@@ -16,8 +16,11 @@ from alembic.autogenerate import renderers
 from alembic.operations import ops
 from sqlalchemy import literal
 
-from sqlmanage.alembic_internals import knows_dropped_original, render_alter_column_with_new_name
-from sqlmanage.core.operations import SQL, Change, DescribedSQLOp
+from sqlmanage.engine.alembic_internals import (
+    knows_dropped_original,
+    render_alter_column_with_new_name,
+)
+from sqlmanage.engine.autodetect.operations import SQL, Change, DescribedSQLOp
 from sqlmanage.errors import InputRequired
 
 

@@ -64,13 +64,17 @@ class Plan:
     """The steps a migrate run takes; ``target`` is None for "apply everything".
 
     ``tree`` is the app label the run is about (``migrate shop ...``, or the target's tree),
-    None for every tree.
+    None for every tree. ``goal`` is what the target asked for, as Django's "Operations to
+    perform" names it: ``all`` (the heads), ``migration`` (``target``), ``zero``, or
+    ``next``/``last`` with ``count`` (``+N``/``-N``).
     """
 
     target: Migration | None
     target_label: str | None
     steps: list[Step] = field(default_factory=list)
     tree: str | None = None
+    goal: str = "all"
+    count: int = 0
 
 
 def split_target(target: str | None) -> tuple[str | None, str | None]:
@@ -150,7 +154,11 @@ def _plan(history: History, current: tuple[str, ...], target: str | None) -> Pla
     if key in ZERO:
         # Alembic's label@base: the tree's migrations go, and whatever depends on them.
         return Plan(
-            None, label, [Step(m, False) for m in _taking_down(history, done, in_tree)], tree
+            None,
+            label,
+            [Step(m, False) for m in _taking_down(history, done, in_tree)],
+            tree,
+            goal="zero",
         )
     relative = RELATIVE.match(key)
     if relative:
@@ -168,10 +176,10 @@ def _plan(history: History, current: tuple[str, ...], target: str | None) -> Pla
         chosen = available[:count]
         if sign == "+":
             wanted = history.ancestors(m.revision for m in chosen)
-            return Plan(None, label, [Step(m, True) for m in pending if m.revision in wanted], tree)
-        return Plan(
-            None, label, [Step(m, False) for m in _taking_down(history, done, chosen)], tree
-        )
+            steps = [Step(m, True) for m in pending if m.revision in wanted]
+            return Plan(None, label, steps, tree, goal="next", count=count)
+        steps = [Step(m, False) for m in _taking_down(history, done, chosen)]
+        return Plan(None, label, steps, tree, goal="last", count=count)
 
     migration = history.find(label, tree)
     tree = history.tree_of[migration.revision]
@@ -182,9 +190,10 @@ def _plan(history: History, current: tuple[str, ...], target: str | None) -> Pla
             if m.revision != migration.revision
             and migration.revision in history.ancestors([m.revision])
         ]
-        return Plan(migration, label, [Step(m, False) for m in after], tree)
+        return Plan(migration, label, [Step(m, False) for m in after], tree, goal="migration")
     wanted = history.ancestors([migration.revision])
-    return Plan(migration, label, [Step(m, True) for m in pending if m.revision in wanted], tree)
+    steps = [Step(m, True) for m in pending if m.revision in wanted]
+    return Plan(migration, label, steps, tree, goal="migration")
 
 
 def _taking_down(

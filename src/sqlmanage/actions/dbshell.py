@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sqlmanage.errors import SqlmanageError
+from sqlmanage.errors import ClientFailed, SqlmanageError
 from sqlmanage.redaction import redact
 
 if TYPE_CHECKING:
@@ -36,14 +36,6 @@ CLIENT_PACKAGES = {
     "mariadb": "mariadb-client",
     "mysql": "mysql-client (or mariadb-client)",
 }
-
-
-class ClientFailed(SqlmanageError):
-    """The client failed; the command exits with its status (128 + N when killed by signal N)."""
-
-    def __init__(self, message: str, exit_code: int):
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 @dataclass

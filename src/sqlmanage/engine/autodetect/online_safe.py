@@ -21,8 +21,8 @@ from io import StringIO
 from alembic.autogenerate import renderers
 from alembic.operations import ops
 
-from sqlmanage.alembic_internals import render_operation
-from sqlmanage.core.operations import Change, DescribedSQLOp, describe
+from sqlmanage.engine.alembic_internals import render_operation
+from sqlmanage.engine.autodetect.operations import Change, DescribedSQLOp, describe
 
 REVIEW = (
     "sqlmanage_review"  # key in an operation's ``info``: a review note that replaces describe()'s

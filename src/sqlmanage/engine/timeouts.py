@@ -27,7 +27,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlmanage.errors import SettingsError, SqlmanageError
+from sqlmanage.errors import LockTimeout, SettingsError
 
 LOCK_NOT_AVAILABLE = "55P03"
 BACKOFF_SECONDS = 0.5  # the pause after the first failed try; doubled after each one
@@ -51,10 +51,6 @@ class Timeouts:
             ("lock_timeout", f"{_milliseconds(self.lock_timeout)}ms"),
             ("statement_timeout", f"{_milliseconds(self.statement_timeout)}ms"),
         ]
-
-
-class LockTimeout(SqlmanageError):
-    """A migration could not have its lock within the timeout, in any of its tries."""
 
 
 def _milliseconds(seconds: float) -> int:
@@ -112,8 +108,8 @@ def bound_step(alembic_step, context, timeouts: Timeouts, sleep=time.sleep, atte
     """
     from sqlalchemy import text
 
-    from sqlmanage.alembic_internals import restart_migration_transaction
-    from sqlmanage.core.lock import RunOutdated
+    from sqlmanage.engine.alembic_internals import restart_migration_transaction
+    from sqlmanage.engine.lock import RunOutdated
 
     run_migration = alembic_step.migration_fn
     connection = context.connection
@@ -158,7 +154,7 @@ def bound_step(alembic_step, context, timeouts: Timeouts, sleep=time.sleep, atte
 @contextmanager
 def _reset_after_autocommit(context, set_local, committed: list):
     """An autocommit block ends the transaction: the one Alembic begins after it gets the SETs too."""
-    from sqlmanage.alembic_internals import around_autocommit_blocks
+    from sqlmanage.engine.alembic_internals import around_autocommit_blocks
 
     def after_block() -> None:
         if context.connection.in_transaction():

@@ -13,7 +13,7 @@ from alembic.autogenerate import renderers
 from alembic.operations import ops
 from sqlalchemy import inspect
 
-from sqlmanage.core.operations import REMOVE, Change, DescribedSQLOp
+from sqlmanage.engine.autodetect.operations import REMOVE, Change, DescribedSQLOp
 
 
 class DropMySQLIndexOp(DescribedSQLOp):

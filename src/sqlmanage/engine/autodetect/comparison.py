@@ -89,7 +89,7 @@ def compare_server_default(
     return None
 
 
-OWN_PLUGIN = "sqlmanage.comparison"
+OWN_PLUGIN = "sqlmanage.engine.autodetect.comparison"
 
 
 def server_default_comparison(enabled: bool):
@@ -125,7 +125,7 @@ def _register_own_plugin() -> None:
     from alembic.runtime import plugins
     from alembic.util import DispatchPriority
 
-    from sqlmanage.alembic_internals import is_plugin_registered
+    from sqlmanage.engine.alembic_internals import is_plugin_registered
 
     if is_plugin_registered(OWN_PLUGIN):  # a process-wide registry; names are unique
         return
@@ -259,7 +259,7 @@ def drop_checks_before_columns(script, dialect) -> None:
     """
     from alembic.operations import ops
 
-    from sqlmanage.alembic_internals import knows_dropped_original
+    from sqlmanage.engine.alembic_internals import knows_dropped_original
 
     for container in (script.upgrade_ops, script.downgrade_ops):
         for table_ops in container.ops:

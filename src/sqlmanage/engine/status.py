@@ -90,7 +90,7 @@ def read_database_state(project) -> tuple[tuple[str, ...], dict | None]:
     table after the version table was read, and MySQL/MariaDB refuse (1412, "Table definition
     has changed") a REPEATABLE READ snapshot's read of a table newer than the snapshot.
     """
-    from sqlmanage.core.audit import read_records
+    from sqlmanage.engine.audit import read_records
 
     def read(connection):
         heads = heads_on(connection, project.settings)

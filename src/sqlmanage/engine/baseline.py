@@ -26,8 +26,8 @@ def with_baseline(
 ) -> T:
     """Call ``fn(connection)`` on a database at ``revision`` (the head by default, or "base";
     a tuple of revisions for a database at all of them, as across trees)."""
-    from sqlmanage.core.status import read_database_heads
     from sqlmanage.database import connect, is_empty_sqlite
+    from sqlmanage.engine.status import read_database_heads
 
     history = project.history
     if revision == "base":
@@ -103,7 +103,7 @@ def run_baseline(project, connection, *, only_if_empty: bool = False, commit: bo
     if only_if_empty:
         from sqlalchemy import inspect
 
-        from sqlmanage.core.audit import AUDIT_TABLE
+        from sqlmanage.engine.audit import AUDIT_TABLE
 
         settings = project.settings
         inspector = inspect(connection)
@@ -129,7 +129,7 @@ def run_baseline(project, connection, *, only_if_empty: bool = False, commit: bo
 
 def revision_step(history, migration, forward: bool):
     """Alembic's step that runs one migration of the history, up or down."""
-    from sqlmanage.alembic_internals import revision_step as alembic_revision_step
+    from sqlmanage.engine.alembic_internals import revision_step as alembic_revision_step
 
     return alembic_revision_step(
         history.revision_map_for(migration), history.alembic_script(migration), forward

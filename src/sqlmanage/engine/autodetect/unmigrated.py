@@ -12,12 +12,12 @@ from __future__ import annotations
 
 def models_have_unmigrated_changes(project) -> bool:
     """Whether the models hold changes that no migration has (compared only when needed)."""
-    from sqlmanage.core.comparison_cache import is_remembered, remember, sources_key
+    from sqlmanage.engine.autodetect.comparison_cache import is_remembered, remember, sources_key
 
     key = sources_key(project)
     if is_remembered(project, key):
         return False
-    from sqlmanage.core.makemigrations import detect_changes
+    from sqlmanage.engine.autodetect.detect import detect_changes
 
     script, _ = detect_changes(project)
     if not script.upgrade_ops.is_empty():
