@@ -308,3 +308,47 @@ async def _connect_async(url: URL, engine, fn: Callable[[Connection], T]) -> T:
             await connection.close()
     finally:
         await engine.dispose()
+
+
+def create_database_beside(url: URL, name: str, inspect: Callable[[Connection], T] | None = None):
+    """CREATE DATABASE ``name`` on ``url``'s server; returns (the URL to drop it from, what
+    ``inspect`` read on the configured database, or None).
+
+    The configured database is the natural place to issue it from (managed servers often
+    close ``postgres``); before that database exists, the server's default one is.
+    """
+    statement = f"CREATE DATABASE {name}"
+
+    def create(connection):
+        autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
+        found = inspect(autocommit) if inspect is not None else None
+        autocommit.exec_driver_sql(statement)
+        return found
+
+    try:
+        return url, connect(url, create)
+    except DatabaseUnavailable:
+        admin_url = server_default_url(url)
+        run_autocommit(admin_url, statement)
+        return admin_url, None
+
+
+def drop_database(admin_url: URL, name: str) -> None:
+    """DROP DATABASE ``name``, closing PostgreSQL sessions still on it."""
+    force = " WITH (FORCE)" if admin_url.get_backend_name() == "postgresql" else ""
+    run_autocommit(admin_url, f"DROP DATABASE IF EXISTS {name}{force}")
+
+
+def server_default_url(url: URL) -> URL:
+    """The server's own default database: ``postgres``, or none at all on MySQL/MariaDB.
+    (``URL.set(database=None)`` leaves the field as it was; NamedTuple's ``_replace`` clears it.)"""
+    return url._replace(database="postgres" if url.get_backend_name() == "postgresql" else None)
+
+
+def run_autocommit(url: URL, statement: str) -> None:
+    """One statement outside any transaction (CREATE/DROP/ALTER DATABASE)."""
+
+    def run(connection) -> None:
+        connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(statement)
+
+    connect(url, run)

@@ -139,9 +139,9 @@ def command(
             runtime, words[0] if words else None, plan, fake, sql, check_unapplied, lock_timeout
         )
     if sql:
-        from sqlmanage.engine.apply import migration_sql
+        from sqlmanage.engine.apply import plan_sql
 
-        runtime.out(migration_sql(runtime.project, _target(runtime, words)), nl=False)
+        runtime.out(plan_sql(runtime.project, _target(runtime, words)), nl=False)
         return None
     target = _target(runtime, words)
     if prune:

@@ -316,7 +316,7 @@ class _Progress:
     announced: bool = False
 
 
-def migration_sql(project, target: str | None) -> str:
+def plan_sql(project, target: str | None) -> str:
     """The SQL that ``migrate`` would run, version table included; needs no database.
 
     ``target`` is a migration (from the empty database to it), or ``FROM:TO`` for a range,

@@ -27,22 +27,23 @@ AUDIT_TABLE = "sqlmanage_migrations"
 
 @dataclass(frozen=True)
 class Record:
-    """The latest thing recorded for one revision."""
+    """The latest thing recorded for one revision. ``event`` is what happened to it (the
+    audit table's ``direction`` column: apply, unapply, fake-apply, recorded, running, ...)."""
 
     revision: str
-    direction: str
+    event: str
     applied_at: datetime
     checksum: str | None
 
     @property
     def applied(self) -> bool:
         """Whether the latest record leaves the migration applied (run, faked or recorded)."""
-        return self.direction in ("apply", "fake-apply", "recorded")
+        return self.event in ("apply", "fake-apply", "recorded")
 
     @property
     def running(self) -> bool:
         """A mark left by a run that never finished this migration (MySQL/MariaDB only)."""
-        return self.direction.startswith("running")
+        return self.event.startswith("running")
 
 
 def audit_table(settings) -> Table:

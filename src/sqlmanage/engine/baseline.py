@@ -154,36 +154,22 @@ def _scratch_database(project, migrations, fn):
     """Create a uniquely named database beside the configured one; always drop it."""
     from sqlalchemy.exc import DBAPIError
 
-    from sqlmanage.database import connect, display_url, first_line
-    from sqlmanage.errors import DatabaseUnavailable
+    from sqlmanage.database import (
+        connect,
+        create_database_beside,
+        display_url,
+        drop_database,
+        first_line,
+        run_autocommit,
+    )
 
     url = project.url
     backend = url.get_backend_name()
     name = f"{SCRATCH_PREFIX}{uuid.uuid4().hex[:12]}"
-
-    def admin(statement: str):
-        def run(connection):
-            connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(statement)
-
-        return run
-
-    def create_beside(connection):
-        """CREATE DATABASE, and the schemas the configured database resolves names in."""
-        autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
-        schemas = search_path_schemas(autocommit) if backend == "postgresql" else []
-        autocommit.exec_driver_sql(f"CREATE DATABASE {name}")
-        return schemas
-
-    # The configured database is the natural place to issue CREATE DATABASE from (managed
-    # servers often close 'postgres'); before it exists, the server's default one.
-    admin_url = url
+    # The schemas the configured database resolves names in (read there, when it exists).
+    inspect = search_path_schemas if backend == "postgresql" else None
     try:
-        try:
-            schemas = connect(admin_url, create_beside)
-        except DatabaseUnavailable:
-            admin_url = url.set(database="postgres" if backend == "postgresql" else None)
-            connect(admin_url, admin(f"CREATE DATABASE {name}"))
-            schemas = []
+        admin_url, schemas = create_database_beside(url, name, inspect)
     except (DBAPIError, SqlmanageError) as exc:
         raise SqlmanageError(
             f"makemigrations could not create a scratch database on {display_url(url)} to "
@@ -191,10 +177,11 @@ def _scratch_database(project, migrations, fn):
             hint="Grant the user CREATE DATABASE, or run 'python manage.py migrate' first: "
             "with the database at the latest migration it compares with it directly.",
         ) from None
+    schemas = schemas or []
     try:
         if schemas:
             path = ", ".join(_quoted(schema) for schema in schemas)
-            connect(admin_url, admin(f"ALTER DATABASE {name} SET search_path TO {path}"))
+            run_autocommit(admin_url, f"ALTER DATABASE {name} SET search_path TO {path}")
 
         def run(connection):
             create_schemas(connection, schemas)
@@ -203,8 +190,7 @@ def _scratch_database(project, migrations, fn):
 
         return connect(url.set(database=name), run)
     finally:
-        force = " WITH (FORCE)" if backend == "postgresql" else ""
-        connect(admin_url, admin(f"DROP DATABASE IF EXISTS {name}{force}"))
+        drop_database(admin_url, name)
 
 
 def search_path_schemas(connection) -> list[str]:

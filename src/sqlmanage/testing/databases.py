@@ -77,23 +77,13 @@ def _server_database(url) -> FreshDatabase:
     """Create ``test_<name>_<random>`` beside the configured database; drop it on request."""
     from sqlalchemy.exc import DBAPIError
 
-    from sqlmanage.database import display_url, first_line
-    from sqlmanage.errors import DatabaseUnavailable
+    from sqlmanage.database import create_database_beside, display_url, drop_database, first_line
 
     base = re.sub(r"[^0-9a-z_]", "_", (url.database or "db").lower())
     suffix = f"_{uuid.uuid4().hex[:10]}"
     name = f"test_{base}"[: IDENTIFIER_MAX - len(suffix)] + suffix
-    admin_url = url
     try:
-        try:
-            _admin(admin_url, f"CREATE DATABASE {name}")
-        except DatabaseUnavailable:
-            # The configured database may not exist yet: ask the server's default one.
-            # (URL.set() cannot clear a field: NamedTuple's _replace can.)
-            admin_url = url._replace(
-                database="postgres" if url.get_backend_name() == "postgresql" else None
-            )
-            _admin(admin_url, f"CREATE DATABASE {name}")
+        admin_url, _ = create_database_beside(url, name)
     except (DBAPIError, SqlmanageError) as exc:
         raise SqlmanageError(
             f"Cannot create a test database on {display_url(url)}: {first_line(exc)}",
@@ -102,16 +92,6 @@ def _server_database(url) -> FreshDatabase:
         ) from None
 
     def drop() -> None:
-        force = " WITH (FORCE)" if url.get_backend_name() == "postgresql" else ""
-        _admin(admin_url, f"DROP DATABASE IF EXISTS {name}{force}")
+        drop_database(admin_url, name)
 
     return FreshDatabase(url.set(database=name).render_as_string(hide_password=False), drop)
-
-
-def _admin(url, statement: str) -> None:
-    from sqlmanage.database import connect
-
-    def run(connection) -> None:
-        connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(statement)
-
-    connect(url, run)
