@@ -57,7 +57,7 @@ class NewMigration:
     message: str
     source: str
     changes: list[Change] = field(default_factory=list)
-    replaces: bool = False
+    overwrites: bool = False  # --update rewrites the latest file in place
     tree: str | None = None  # the app label of the tree it goes in
 
     def write(self) -> None:
@@ -68,7 +68,7 @@ class NewMigration:
         from sqlmanage.files import write_atomic
 
         require_recordable_ids([(self.revision, self.path), *_folder_revisions(self.path.parent)])
-        write_atomic(self.path, self.source, exclusive=not self.replaces)
+        write_atomic(self.path, self.source, exclusive=not self.overwrites)
 
 
 def _folder_revisions(versions: Path) -> list[tuple[str, Path]]:
@@ -266,7 +266,7 @@ def update_latest(project, questioner=None, label: str | None = None) -> NewMigr
         latest.message,
         source,
         changes,
-        replaces=True,
+        overwrites=True,
         tree=history.tree_of[latest.revision],
     )
 
@@ -421,7 +421,7 @@ def _new_migration(
     if tree is None and parent is not None:
         tree = history.tree_of[parent.revision]
     return NewMigration(
-        revision, path.stem, path, text, source, changes, replaces=path.exists(), tree=tree
+        revision, path.stem, path, text, source, changes, overwrites=path.exists(), tree=tree
     )
 
 
