@@ -94,27 +94,11 @@ def describe(operation, new_tables: frozenset[str] = frozenset()) -> Change:
             f"remove_{_name(o.index_name, o.table_name)}",
         )
     if isinstance(o, ops.CreateUniqueConstraintOp):
-        return Change(
-            ADD,
-            f"Create unique constraint {o.constraint_name or ''} on {o.table_name}".replace(
-                "  ", " "
-            ),
-            f"add_{o.constraint_name}" if o.constraint_name else f"{o.table_name}_unique",
-        )
+        return _added_constraint("unique constraint", o.constraint_name, o.table_name, "unique")
     if isinstance(o, ops.CreateForeignKeyOp):
-        return Change(
-            ADD,
-            f"Create foreign key {o.constraint_name or ''} on {o.source_table}".replace("  ", " "),
-            f"add_{o.constraint_name}" if o.constraint_name else f"{o.source_table}_fk",
-        )
+        return _added_constraint("foreign key", o.constraint_name, o.source_table, "fk")
     if isinstance(o, ops.CreateCheckConstraintOp):
-        return Change(
-            ADD,
-            f"Create check constraint {o.constraint_name or ''} on {o.table_name}".replace(
-                "  ", " "
-            ),
-            f"add_{o.constraint_name}" if o.constraint_name else f"{o.table_name}_check",
-        )
+        return _added_constraint("check constraint", o.constraint_name, o.table_name, "check")
     if isinstance(o, ops.DropConstraintOp):
         return Change(
             REMOVE,
@@ -160,6 +144,12 @@ def _describe_alter(o) -> Change:
     return Change(
         ALTER, f"Alter column {o.column_name} on {o.table_name}{suffix}", fragment, review
     )
+
+
+def _added_constraint(kind: str, name, table: str, suffix: str) -> Change:
+    """A new constraint, named when it has a name, else by its table and kind."""
+    what = f"Create {kind} {name} on {table}" if name else f"Create {kind} on {table}"
+    return Change(ADD, what, f"add_{name}" if name else f"{table}_{suffix}")
 
 
 def _name(name, table: str | None) -> str:

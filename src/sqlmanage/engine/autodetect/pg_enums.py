@@ -131,30 +131,8 @@ def _alter_columns(script, metadata_list, name: str, old_labels) -> None:
                 ):
                     continue
                 old = Enum(*old_labels, name=name)
-                alter = ops.AlterColumnOp(
-                    table.name,
-                    column.name,
-                    schema=table.schema,
-                    modify_type=type_,
-                    existing_type=old,
-                    existing_nullable=column.nullable,
-                    existing_server_default=column.server_default,
-                )
-                script.upgrade_ops.ops.append(
-                    ops.ModifyTableOps(table.name, [alter], schema=table.schema)
-                )
-                reverse = ops.AlterColumnOp(
-                    table.name,
-                    column.name,
-                    schema=table.schema,
-                    modify_type=old,
-                    existing_type=type_,
-                    existing_nullable=column.nullable,
-                    existing_server_default=column.server_default,
-                )
-                script.downgrade_ops.ops.insert(
-                    0, ops.ModifyTableOps(table.name, [reverse], schema=table.schema)
-                )
+                script.upgrade_ops.ops.append(_retype(table, column, old, type_))
+                script.downgrade_ops.ops.insert(0, _retype(table, column, type_, old))
 
 
 def _leave_types_to_us(create_table) -> None:
@@ -251,3 +229,17 @@ def _rebuild(name: str, use: EnumUse, labels) -> list[str]:
             )
     statements.append(f'DROP TYPE "{old}"')
     return statements
+
+
+def _retype(table, column, from_type, to_type):
+    """An ALTER COLUMN ... TYPE of one column from one enum type to another."""
+    alter = ops.AlterColumnOp(
+        table.name,
+        column.name,
+        schema=table.schema,
+        modify_type=to_type,
+        existing_type=from_type,
+        existing_nullable=column.nullable,
+        existing_server_default=column.server_default,
+    )
+    return ops.ModifyTableOps(table.name, [alter], schema=table.schema)
