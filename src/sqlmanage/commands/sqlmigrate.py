@@ -28,7 +28,7 @@ def command(runtime, words, backwards):
       DATABASE_URL=postgresql://db.example/app python manage.py sqlmigrate 0001
     """
     from sqlmanage.core.sql import migration_sql
-    from sqlmanage.history import split_app_label
+    from sqlmanage.engine.graph import split_app_label
 
     words = migration_words(words, "sqlmigrate", 1, METAVAR)
     if not words:

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from sqlmanage.core.makemigrations import NewMigration, rendered_code, slugify
 from sqlmanage.core.naming import Naming
+from sqlmanage.engine.graph import History
+from sqlmanage.engine.migration import REPLACED_FOLDER, Migration
 from sqlmanage.errors import SqlmanageError
-from sqlmanage.history import REPLACED_FOLDER, History, Migration
 
 DATA_CALLS = {"execute", "bulk_insert", "get_bind", "run_async", "exec_driver_sql"}
 

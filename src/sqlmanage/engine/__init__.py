@@ -1,0 +1,1 @@
+"""What sqlmanage knows and does about migrations, below the commands and renderers."""
