@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from sqlmanage.engine.autodetect.naming import Naming, cut, new_file, unique_revision
+from sqlmanage.engine.graph import History
+from sqlmanage.engine.migration import make_migration
 from sqlmanage.errors import AmbiguousMigration, SqlmanageError, UnknownMigration
-from sqlmanage.history import History, _make_migration
 
 CREATED = datetime(2022, 1, 20, 9, 5, 7, tzinfo=timezone(timedelta(hours=1)))
 
@@ -18,7 +19,7 @@ def history(*files: tuple[str, str]) -> History:
     """A linear history of (file stem, revision id) pairs, as the header reader builds it."""
     migrations, parent = [], ()
     for stem, revision in files:
-        migrations.append(_make_migration(Path(f"/v/{stem}.py"), revision, "", parent, ()))
+        migrations.append(make_migration(Path(f"/v/{stem}.py"), revision, "", parent, ()))
         parent = (revision,)
     return History(migrations, parent, "project")
 
@@ -43,7 +44,7 @@ def numbered(count: int) -> History:
     ],
 )
 def test_only_sqlmanage_ids_have_a_number(stem, revision, number):
-    assert _make_migration(Path(f"/v/{stem}.py"), revision, "", (), ()).number == number
+    assert make_migration(Path(f"/v/{stem}.py"), revision, "", (), ()).number == number
 
 
 @pytest.mark.parametrize("target", ["10", "0010", "010", "0010_step"])
@@ -61,9 +62,9 @@ def test_a_number_is_never_a_prefix_of_a_longer_one():
 
 def test_two_migrations_with_one_number_are_ambiguous():
     migrations = [
-        _make_migration(Path("/v/0001_initial.py"), "0001_initial", "", (), ()),
-        _make_migration(Path("/v/0002_a.py"), "0002_a", "", ("0001_initial",), ()),
-        _make_migration(Path("/v/0002_b.py"), "0002_b", "", ("0001_initial",), ()),
+        make_migration(Path("/v/0001_initial.py"), "0001_initial", "", (), ()),
+        make_migration(Path("/v/0002_a.py"), "0002_a", "", ("0001_initial",), ()),
+        make_migration(Path("/v/0002_b.py"), "0002_b", "", ("0001_initial",), ()),
     ]
     branches = History(migrations, ("0002_a", "0002_b"), "project")
     with pytest.raises(AmbiguousMigration, match="0002_a, 0002_b"):

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from sqlmanage.engine.graph import split_app_label
+from sqlmanage.engine.loading import load_history
+from sqlmanage.engine.revision_index import INDEX_FILE, file_checksum, read_folder, read_header
 from sqlmanage.errors import MigrationFileError, MultipleHeads, UnknownLabel, UnknownMigration
-from sqlmanage.history import load_history, split_app_label
-from sqlmanage.revision_index import INDEX_FILE, file_checksum, read_folder, read_header
 
 
 def migration(revision: str, down, doc: str = "", body: str = "pass") -> str:

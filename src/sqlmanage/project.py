@@ -140,7 +140,7 @@ class Project:
 
     @cached_property
     def history(self):
-        from sqlmanage.history import load_history
+        from sqlmanage.engine.loading import load_history
 
         return load_history(
             self.migrations_dir,

@@ -73,7 +73,7 @@ class NewMigration:
 
 def _folder_revisions(versions: Path) -> list[tuple[str, Path]]:
     """(revision, path) of the plain migration files in ``versions`` (headers from the cache)."""
-    from sqlmanage.revision_index import read_folder
+    from sqlmanage.engine.revision_index import read_folder
 
     return [(header["revision"], path) for path, header, _ in read_folder(versions.parent) or []]
 

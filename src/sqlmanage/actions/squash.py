@@ -20,8 +20,9 @@ from pathlib import Path
 from sqlmanage.actions.makemigrations import NewMigration, slugify
 from sqlmanage.engine.autodetect.detect import rendered_code
 from sqlmanage.engine.autodetect.naming import Naming
+from sqlmanage.engine.graph import History
+from sqlmanage.engine.migration import REPLACED_FOLDER, Migration
 from sqlmanage.errors import SqlmanageError
-from sqlmanage.history import REPLACED_FOLDER, History, Migration
 
 DATA_CALLS = {"execute", "bulk_insert", "get_bind", "run_async", "exec_driver_sql"}
 

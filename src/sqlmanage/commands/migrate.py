@@ -155,8 +155,8 @@ def command(
 def _target(runtime, words) -> str | None:
     """``[APP_LABEL] [MIGRATION]`` as one target: ``label@migration`` (Alembic's form, which
     may also be typed as is), ``label@head`` for a label alone, or the migration."""
+    from sqlmanage.engine.graph import split_app_label
     from sqlmanage.engine.plan import with_label
-    from sqlmanage.history import split_app_label
 
     if not words:
         return None

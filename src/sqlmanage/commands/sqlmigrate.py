@@ -27,8 +27,8 @@ def command(runtime, words, backwards):
       python manage.py sqlmigrate 0002 --backwards
       DATABASE_URL=postgresql://db.example/app python manage.py sqlmigrate 0001
     """
+    from sqlmanage.engine.graph import split_app_label
     from sqlmanage.engine.sql import migration_sql
-    from sqlmanage.history import split_app_label
 
     words = migration_words(words, "sqlmigrate", 1, METAVAR)
     if not words:

@@ -36,7 +36,7 @@ def command(runtime, words, squashed_name, dry_run):
       python manage.py squashmigrations 0004 --dry-run
     """
     from sqlmanage.actions.squash import squash_migrations
-    from sqlmanage.history import split_app_label
+    from sqlmanage.engine.graph import split_app_label
 
     words = migration_words(words, "squashmigrations", 2, METAVAR)
     label = None

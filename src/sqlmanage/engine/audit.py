@@ -71,7 +71,7 @@ def _audit_table(schema: str | None) -> Table:
 
 def file_checksum(path: Path) -> str:
     """SHA-256 of the file, ignoring a BOM and CRLF/CR line endings."""
-    from sqlmanage.revision_index import file_checksum as checksum_of
+    from sqlmanage.engine.revision_index import file_checksum as checksum_of
 
     return checksum_of(Path(path).read_bytes())
 

@@ -10,8 +10,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlmanage.engine.graph import History
+from sqlmanage.engine.migration import Migration
 from sqlmanage.errors import SqlmanageError, UnknownDatabaseRevision
-from sqlmanage.history import History, Migration
 
 RELATIVE = re.compile(r"^([+-])(\d+)$")
 ZERO = {"zero", "base"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmanage.history import Migration
+from sqlmanage.engine.migration import Migration
 
 
 @dataclass(frozen=True)

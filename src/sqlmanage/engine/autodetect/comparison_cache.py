@@ -187,7 +187,7 @@ FINGERPRINT_LINE = re.compile(
 def read_fingerprint(path: Path) -> tuple[str | None, str]:
     """The fingerprint a migration file records (None: none, or more than one), and the
     checksum of the file without it, as it was before makemigrations added it."""
-    from sqlmanage.revision_index import file_checksum
+    from sqlmanage.engine.revision_index import file_checksum
 
     recorded, rest = _without_fingerprint(Path(path).read_bytes().decode("utf-8"))
     return recorded, file_checksum(rest.encode("utf-8"))
@@ -534,6 +534,6 @@ def _read(cache: Path) -> list[str]:
 
 
 def _write(cache: Path, keys: list[str]) -> None:
-    from sqlmanage.revision_index import write_cache
+    from sqlmanage.engine.revision_index import write_cache
 
     write_cache(cache, {"clean": keys})

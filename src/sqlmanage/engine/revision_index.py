@@ -46,7 +46,7 @@ class LazyMigrationModule:
         """Import the module now; a file that fails to import is a MigrationFileError."""
         if self._module is None:
             from sqlmanage.engine.alembic_internals import import_migration_file
-            from sqlmanage.history import translate_revision_errors
+            from sqlmanage.engine.revision_errors import translate_revision_errors
 
             path = self._file_as_read()
             with translate_revision_errors():
@@ -63,8 +63,8 @@ class LazyMigrationModule:
         """
         if self._checksum is None:
             return self._path
+        from sqlmanage.engine.migration import REPLACED_FOLDER
         from sqlmanage.errors import MigrationFileError
-        from sqlmanage.history import REPLACED_FOLDER
 
         for candidate in (self._path, self._path.parent / REPLACED_FOLDER / self._path.name):
             try:

@@ -1,76 +1,32 @@
-"""The migration history: files, numbers, heads, and what a target such as ``0003`` means.
-
-A thin, read-only layer over Alembic's ``ScriptDirectory``. Alembic's own errors (a file
-that does not parse, a cycle, an unknown revision) are translated here into sqlmanage's
-messages, since this is the layer that knows what the user was asking for.
-"""
+"""The migration graph of a project: its order, heads and trees, and what a name such as
+``0003`` or an app label means in it."""
 
 from __future__ import annotations
 
-import re
-import traceback
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Iterable
 from functools import cached_property
 from pathlib import Path
 
-from sqlmanage.engine import alembic_internals
+from sqlmanage.engine.migration import (
+    Migration,
+    Squash,
+    migration_from_header,
+    migration_from_script,
+    order_key,
+)
+from sqlmanage.engine.revision_errors import translate_revision_errors
 from sqlmanage.errors import (
     AmbiguousMigration,
     MigrationFileError,
     MultipleHeads,
-    SettingsError,
     SqlmanageError,
     UnknownLabel,
     UnknownMigration,
 )
 
-# sqlmanage's own revision ids, Django's 0001_initial: four or more digits, "_", a slug. Only
-# these have a number; a date-named file (2022_01_20_...) or a hex id (1a2b3c4d5e6f) has none.
-NUMBERED_REVISION = re.compile(r"^(\d{4,})_\w+$")
-CREATE_DATE = re.compile(r"^Create Date:\s*(.+?)\s*$", re.MULTILINE)
 MAKE_MIGRATIONS_HINT = "Run 'python manage.py makemigrations --merge' to merge them."
-REPLACED_FOLDER = "replaced"  # versions/replaced/: the originals of squashed migrations
-
-
-@dataclass(frozen=True)
-class Migration:
-    """One migration file, as the user sees it."""
-
-    revision: str
-    name: str
-    number: int | None
-    message: str
-    parents: tuple[str, ...]
-    dependencies: tuple[str, ...]
-    path: Path
-    created: datetime | None
-    branch_labels: tuple[str, ...] = ()
-
-    @property
-    def is_merge(self) -> bool:
-        return len(self.parents) > 1
-
-
-@dataclass(frozen=True)
-class Squash:
-    """A squashed migration and the original files it replaces, kept in versions/replaced/.
-
-    The last original has the squashed migration's revision id; a database at any earlier
-    one runs the rest of the originals to reach it.
-    """
-
-    migration: Migration
-    replaced: tuple[Migration, ...]
-
-    def remaining(self, revision: str) -> tuple[Migration, ...]:
-        """The originals still to run for a database at ``revision`` (one of them)."""
-        index = [m.revision for m in self.replaced].index(revision)
-        return self.replaced[index + 1 :]
 
 
 class History:
@@ -111,7 +67,7 @@ class History:
             warnings.simplefilter("error")
             scripts = list(script_directory.walk_revisions("base", "heads"))
             heads = tuple(script_directory.get_heads())
-        migrations = [_migration(s) for s in reversed(scripts)]
+        migrations = [migration_from_script(s) for s in reversed(scripts)]
         return cls(migrations, heads, project_label, lambda: script_directory)
 
     @cached_property
@@ -125,78 +81,16 @@ class History:
         Read only when a database stands at a revision the history lacks: versions/replaced/
         is usually absent or irrelevant.
         """
-        originals: dict[str, Migration] = {}
-        for folder in self.replaced_dirs:
-            originals.update(_replaced_originals(folder))
-        found: dict[str, Squash] = {}
-        for original in originals.values():
-            squashed = self.by_id.get(original.revision)
-            if squashed is None:
-                continue
-            chain = [original]
-            while (
-                chain[-1].parents
-                and chain[-1].parents != squashed.parents
-                and chain[-1].parents[0] in originals
-            ):
-                chain.append(originals[chain[-1].parents[0]])
-            squash = Squash(squashed, tuple(reversed(chain)))
-            found.update((m.revision, squash) for m in chain[1:])
-        return found
+        from sqlmanage.engine.replaced import find_squashes
+
+        return find_squashes(self.replaced_dirs, self.by_id)
 
     @cached_property
     def replaced_revision_map(self):
         """Alembic's RevisionMap over versions/replaced/, to run originals (mid-range databases)."""
-        from alembic.script import Script
-        from alembic.script.revision import RevisionMap
+        from sqlmanage.engine.replaced import originals_revision_map
 
-        from sqlmanage.revision_index import LazyMigrationModule
-
-        # The first original of each squash is only ever where a database stands, never a
-        # step to run: it is made a root here, since its parent lives in the main history.
-        originals = [
-            (index, m)
-            for squash in {id(s): s for s in self.squashes.values()}.values()
-            for index, m in enumerate(squash.replaced)
-        ]
-        scripts = [
-            Script(
-                LazyMigrationModule(
-                    m.path,
-                    {  # type: ignore[arg-type]  # a module, loaded on use
-                        "revision": m.revision,
-                        "down_revision": _down_revision(m.parents) if index else None,
-                        "branch_labels": None,
-                        "depends_on": _down_revision(m.dependencies),
-                    },
-                ),
-                m.revision,
-                m.path,
-            )
-            for index, m in originals
-        ]
-        # What they depend on in other trees (the plan runs it first) stands here as a root,
-        # so that Alembic keeps the version table as plain alembic would (one row, not two).
-        named = {m.revision for _, m in originals}
-        needed = dict.fromkeys(d for _, m in originals for d in m.dependencies if d not in named)
-        scripts += [
-            Script(
-                LazyMigrationModule(  # type: ignore[arg-type]
-                    self.by_id[d].path,
-                    {
-                        "revision": d,
-                        "down_revision": None,
-                        "branch_labels": None,
-                        "depends_on": None,
-                    },
-                ),
-                d,
-                self.by_id[d].path,
-            )
-            for d in needed
-            if d in self.by_id
-        ]
-        return RevisionMap(lambda: scripts)
+        return originals_revision_map(self.squashes.values(), self.by_id)
 
     def inside_squashes(self, heads: Iterable[str]) -> dict[str, Squash]:
         """The database heads that stand inside a squashed range, with their squash."""
@@ -386,7 +280,7 @@ class History:
         """The file's checksum as the audit trail records it (cached with the headers)."""
         known = self.checksums.get(migration.revision)
         if known is None:
-            from sqlmanage.revision_index import file_checksum
+            from sqlmanage.engine.revision_index import file_checksum
 
             known = self.checksums[migration.revision] = file_checksum(migration.path.read_bytes())
         return known
@@ -398,7 +292,7 @@ class History:
         their checksums, so a file that declares ``replaces`` of its own revision is not
         counted as changed.
         """
-        from sqlmanage.revision_index import file_checksum
+        from sqlmanage.engine.revision_index import file_checksum
 
         # This answer gates check and migrate's warning: read the content itself, whatever
         # the cache says (a cache keyed on file metadata cannot vouch for every edit). A file
@@ -412,7 +306,9 @@ class History:
             current = self.checksums.get(migration.revision)
         if recorded_checksum == current:
             return False
-        return migration.revision not in _declared_replaces(migration.path)
+        from sqlmanage.engine.replaced import declared_replaces
+
+        return migration.revision not in declared_replaces(migration.path)
 
     def import_modules(self, migrations: Iterable[Migration]) -> None:
         """Import each migration's module once, to find one that fails (``check`` does this)."""
@@ -451,47 +347,6 @@ def split_app_label(
     return None, words
 
 
-def load_history(
-    migrations_dir: Path, ini_file: Path, project_label: str, make_config: Callable[[], object]
-) -> History:
-    """The history of a migrations folder, translating every failure into a sqlmanage error.
-
-    Headers come from ``revision_index`` when the folder is plain (one versions folder, no
-    branch labels or depends_on); otherwise Alembic reads the folder, importing every file.
-    """
-    from sqlmanage import revision_index
-
-    if not migrations_dir.exists():
-        return History([], (), project_label)
-    if not (migrations_dir / "env.py").is_file():
-        raise SettingsError(
-            f"The migrations folder {migrations_dir} has no env.py.",
-            hint="Run 'python manage.py makemigrations' in a project without that folder to "
-            "have it created, or copy env.py from a project made by sqlmanage.",
-        )
-
-    def script_directory(headers=None):
-        return _script_directory(make_config(), migrations_dir, headers)
-
-    history = None
-    if _plain_layout(ini_file):
-        with translate_revision_errors():
-            headers = revision_index.read_folder(migrations_dir)
-        if headers is not None:
-            history = _history_from_headers(
-                headers, project_label, lambda: script_directory(headers)
-            )
-    if history is None:
-        history = History.from_script(script_directory(), project_label)
-        history.replaced_dirs = [
-            location / REPLACED_FOLDER
-            for location in alembic_internals.version_locations(history.script)
-        ]
-    else:
-        history.replaced_dirs = [migrations_dir / "versions" / REPLACED_FOLDER]
-    return history
-
-
 def _trees(migrations: list[Migration], package_label: str) -> dict[str, str]:
     """Revision -> the label of its tree: a root's branch label (or the package's name),
     passed down to every migration that grows from it through its first parent."""
@@ -505,90 +360,12 @@ def _trees(migrations: list[Migration], package_label: str) -> dict[str, str]:
     return tree_of
 
 
-def _declared_replaces(path: Path) -> tuple[str, ...]:
-    """The ``replaces = (...)`` a squashed migration declares (read, not imported)."""
-    import ast
-
-    try:
-        tree = ast.parse(path.read_bytes(), filename=str(path))
-    except (OSError, SyntaxError, ValueError):
-        return ()
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "replaces" for t in node.targets
-        ):
-            try:
-                value = ast.literal_eval(node.value)
-            except ValueError:
-                return ()
-            return (
-                tuple(v for v in value if isinstance(v, str))
-                if isinstance(value, (list, tuple))
-                else ()
-            )
-    return ()
-
-
-def _replaced_originals(folder: Path | None) -> dict[str, Migration]:
-    """The migrations in versions/replaced/, by revision, read from their headers."""
-    from sqlmanage.revision_index import REVISION_FILE, RevisionIndex
-
-    if folder is None or not folder.is_dir():
-        return {}
-    index = RevisionIndex(folder)
-    found: dict[str, Migration] = {}
-    with translate_revision_errors():
-        for path in sorted(folder.iterdir()):
-            if not REVISION_FILE.match(path.name) or not path.is_file():
-                continue
-            header = index.header(path)
-            if header is None:
-                raise MigrationFileError(
-                    f"Cannot read the revision of the replaced migration {path}.",
-                    hint="Its revision and down_revision must be plain strings.",
-                )
-            migration = _migration_from_header(path.resolve(), header)
-            found[migration.revision] = migration
-    index.save()
-    return found
-
-
-def _plain_layout(ini_file: Path) -> bool:
-    """Whether alembic.ini leaves the versions folder where sqlmanage looks for it."""
-    if not ini_file.is_file():
-        return True
-    import configparser
-
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read(ini_file, encoding="utf-8")
-    except configparser.Error:
-        return False
-    special = {"version_locations", "recursive_version_locations", "sourceless"}
-    return not parser.has_section("alembic") or not special & set(parser.options("alembic"))
-
-
-def _script_directory(config, location: Path, headers: list | None = None):
-    from alembic.script import ScriptDirectory
-    from alembic.util import CommandError
-
-    from sqlmanage.revision_index import install_lazy_loading
-
-    try:
-        with translate_revision_errors():
-            script = ScriptDirectory.from_config(config)
-    except CommandError as exc:
-        raise MigrationFileError(f"Cannot read the migrations in {location}: {exc}") from exc
-    install_lazy_loading(script, headers)
-    return script
-
-
-def _history_from_headers(headers: list, project_label: str, load_script) -> History:
+def history_from_headers(headers: list, project_label: str, load_script) -> History:
     """Order plain migration headers parents first; refuse duplicates, orphans and cycles."""
     by_id: dict[str, Migration] = {}
     checksums = {}
     for path, header, checksum in headers:
-        migration = _migration_from_header(path, header)
+        migration = migration_from_header(path, header)
         checksums[migration.revision] = checksum
         if migration.revision in by_id:
             raise MigrationFileError(
@@ -609,8 +386,8 @@ def _history_from_headers(headers: list, project_label: str, load_script) -> His
                 )
             children[parent].append(migration.revision)
         waiting[migration.revision] = len(set(migration.parents))
-    order_key = {revision: _sort_key(m) for revision, m in by_id.items()}
-    ready = sorted((r for r, count in waiting.items() if count == 0), key=order_key.__getitem__)
+    keys = {revision: order_key(m) for revision, m in by_id.items()}
+    ready = sorted((r for r, count in waiting.items() if count == 0), key=keys.__getitem__)
     ordered: list[Migration] = []
     while ready:
         revision = ready.pop(0)
@@ -621,139 +398,14 @@ def _history_from_headers(headers: list, project_label: str, load_script) -> His
             if waiting[child] == 0:
                 released.append(child)
         if released:
-            ready = sorted(ready + released, key=order_key.__getitem__)
+            ready = sorted(ready + released, key=keys.__getitem__)
     if len(ordered) < len(by_id):
         stuck = sorted(r for r in by_id if waiting[r] > 0)
         raise MigrationFileError(
             f"The migration history has a cycle: Cycle is detected in revisions ({', '.join(stuck)}).",
             hint="Check the down_revision of the migrations named above.",
         )
-    heads = tuple(sorted((r for r in by_id if not children[r]), key=order_key.__getitem__))
+    heads = tuple(sorted((r for r in by_id if not children[r]), key=keys.__getitem__))
     history = History(ordered, heads, project_label, load_script)
     history.checksums = checksums
     return history
-
-
-def _sort_key(migration: Migration) -> tuple:
-    return (migration.number is None, migration.number or 0, migration.name)
-
-
-def _migration_from_header(path: Path, header: dict) -> Migration:
-    doc = (header.get("doc") or "").strip()
-    return _make_migration(
-        path,
-        header["revision"],
-        doc,
-        _as_tuple(header.get("down_revision")),
-        _as_tuple(header.get("depends_on")),
-    )
-
-
-@contextmanager
-def translate_revision_errors() -> Iterator[None]:
-    """Turn Alembic's history errors and broken migration files into sqlmanage errors."""
-    try:
-        yield
-    except SyntaxError as exc:
-        raise MigrationFileError(
-            f"Migration file {exc.filename} has a syntax error on line {exc.lineno}: {exc.msg}.",
-            hint="Fix the file; every migration file must be valid Python.",
-        ) from exc
-    except SqlmanageError:
-        raise
-    except Exception as exc:
-        if isinstance(exc, OSError) and exc.filename:
-            raise MigrationFileError(
-                f"Cannot read {exc.filename}: {exc.strerror or exc}.",
-                hint="Check that the migrations folder and its files exist, are a folder and "
-                "files as expected, and are readable by this user.",
-            ) from exc
-        kind = _alembic_error_kind(exc)
-        if kind == "cycle":
-            raise MigrationFileError(
-                f"The migration history has a cycle: {exc}.",
-                hint="Check the down_revision of the migrations named above.",
-            ) from exc
-        if kind == "revision" or isinstance(exc, UserWarning):
-            raise MigrationFileError(
-                f"The migration history is broken: {exc}",
-                hint="Check the revision and down_revision of the migration files.",
-            ) from exc
-        frames = [
-            f for f in traceback.extract_tb(exc.__traceback__) if "/alembic/" not in f.filename
-        ]
-        where = f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
-        raise MigrationFileError(
-            f"A migration file failed to load: {type(exc).__name__}: {exc}{where}.",
-            hint="Fix that file; run with --traceback to see the whole error.",
-        ) from exc
-
-
-def _alembic_error_kind(exc: Exception) -> str | None:
-    """ "cycle" or "revision" for Alembic's history errors; looked up without importing Alembic."""
-    import sys
-
-    revision = sys.modules.get("alembic.script.revision")
-    util = sys.modules.get("alembic.util")
-    if revision is not None and isinstance(exc, revision.CycleDetected):
-        return "cycle"
-    if revision is not None and isinstance(exc, revision.RevisionError):
-        return "revision"
-    if util is not None and isinstance(exc, util.CommandError):
-        return "revision"
-    return None
-
-
-def _migration(script) -> Migration:
-    return _make_migration(
-        Path(script.path),
-        script.revision,
-        (script.module.__doc__ or "").strip(),
-        _as_tuple(script.down_revision),
-        alembic_internals.resolved_dependencies(script),
-        alembic_internals.own_branch_labels(script),
-    )
-
-
-def _make_migration(
-    path: Path,
-    revision: str,
-    doc: str,
-    parents: tuple[str, ...],
-    dependencies: tuple[str, ...],
-    branch_labels: tuple[str, ...] = (),
-) -> Migration:
-    number_match = NUMBERED_REVISION.match(revision)
-    created = None
-    date_match = CREATE_DATE.search(doc)
-    if date_match:
-        try:
-            created = datetime.fromisoformat(date_match.group(1))
-        except ValueError:
-            created = None
-    return Migration(
-        revision=revision,
-        name=path.stem,
-        number=int(number_match.group(1)) if number_match else None,
-        message=re.split("\n\n", doc)[0],
-        parents=parents,
-        dependencies=dependencies,
-        path=path,
-        created=created,
-        branch_labels=branch_labels,
-    )
-
-
-def _down_revision(parents: tuple[str, ...]):
-    """A down_revision as a header holds it: None, one id, or a list of ids."""
-    if not parents:
-        return None
-    return parents[0] if len(parents) == 1 else list(parents)
-
-
-def _as_tuple(value) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    return tuple(value)
