@@ -903,7 +903,7 @@ def real_history_pairs(folder: Path) -> list[Pair]:
     """No target: a real history shows where the time goes, on a project nobody generated."""
     python = str(folder / ".venv" / "bin" / "python")
     manage = [python, "manage.py"]
-    upgrade = [python, str(folder.parent / "plain_alembic.py"), "upgrade"]  # Prefect needs a thread
+    upgrade = [python, str(Path(__file__).resolve().parent / "plain_alembic.py"), "upgrade"]
     return with_fresh(
         [
             Pair(
