@@ -129,6 +129,12 @@ class _NoLock:
         ``set_config(name, value, true)``) were set for it in the same statement."""
         return False
 
+    def hold_and_read(self, connection, settings, read) -> tuple[bool, set[str]]:
+        """``hold(settings)``, then the version table's rows (``read``, a SELECT of them)
+        in a statement that starts once the lock is held."""
+        applied = self.hold(settings)
+        return applied, set(connection.execute(read).scalars())
+
 
 class _PostgresLock(_NoLock):
     """``pg_advisory_xact_lock`` in each transaction; nothing on the session."""
@@ -140,22 +146,77 @@ class _PostgresLock(_NoLock):
         # A dead runner is noticed within a second while it waits (PostgreSQL 14+); set for
         # the transaction only, like everything else here.
         self.check = connection.dialect.server_version_info >= (14,)
+        self._statements: dict[tuple, tuple] = {}
+        self._read_sql: str | None = None
 
     def hold(self, settings=()) -> bool:
         """Take the lock for the current transaction (begun here if none is open), setting
         the transaction's ``settings`` in the same round trip."""
-        check = (
-            ", set_config('client_connection_check_interval', '1000', true)" if self.check else ""
-        )
-        values = {"key": self.key}
-        for i, (name, value) in enumerate(settings):
-            check += f", set_config(:name{i}, :value{i}, true)"
-            values.update({f"name{i}": name, f"value{i}": value})
-        got = self.connection.execute(
-            text(f"SELECT pg_try_advisory_xact_lock(:key){check}"), values
-        ).scalar()
-        if got:
-            return True
+        statement, _, values = self._lock_statement(settings)
+        if not self.connection.execute(statement, values).scalar():
+            self._wait()
+        return True
+
+    def hold_and_read(self, connection, settings, read) -> tuple[bool, set[str]]:
+        """The lock and the version table in one round trip where the driver sends several
+        statements at once (psycopg2's simple query protocol); two elsewhere.
+
+        They stay two statements: in READ COMMITTED each statement of the string takes its
+        own snapshot when it starts, so the read, starting once the lock statement is done,
+        sees every commit of the run that held the lock before. Only the last statement's
+        rows come back, so the read also says whether the lock is now held (pg_locks, for
+        this backend): when it is not, the rows are ignored, the run waits as ``hold`` does
+        and reads again.
+        """
+        if connection.dialect.driver != "psycopg2":
+            return super().hold_and_read(connection, settings, read)
+        _, sql, values = self._lock_statement(settings)
+        sql = f"{sql}; {self._read_if_held(connection, read)}"
+        rows = connection.exec_driver_sql(sql, values).all()
+        if rows[0][0]:
+            return True, {version for _, version in rows if version is not None}
+        self._wait()
+        return True, set(connection.execute(read).scalars())
+
+    def _lock_statement(self, settings) -> tuple:
+        """The try-lock with the transaction's settings: as a text() construct, as
+        psycopg2's pyformat string, and their values; built once per run and settings."""
+        settings = tuple(settings)
+        cached = self._statements.get(settings)
+        if cached is None:
+            calls = []
+            values = {"key": self.key}
+            check = (("client_connection_check_interval", "1000"),) if self.check else ()
+            for i, (name, value) in enumerate(check + settings):
+                calls.append((f"name{i}", f"value{i}"))
+                values.update({f"name{i}": name, f"value{i}": value})
+
+            def sql(bind) -> str:
+                configs = "".join(f", set_config({bind(n)}, {bind(v)}, true)" for n, v in calls)
+                return f"SELECT pg_try_advisory_xact_lock({bind('key')}){configs}"
+
+            cached = self._statements[settings] = (
+                text(sql(lambda name: f":{name}")),
+                sql(lambda name: f"%({name})s"),
+                values,
+            )
+        return cached
+
+    def _read_if_held(self, connection, read) -> str:
+        """``read`` behind a first column that says whether this backend holds the lock:
+        one row (False, NULL) when not, (True, version) per row (or NULL) when it does."""
+        if self._read_sql is None:
+            select = str(read.compile(dialect=connection.dialect)).replace("%", "%%")
+            self._read_sql = (
+                "SELECT held.granted, heads.version_num FROM (SELECT EXISTS (SELECT FROM "
+                "pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted "
+                "AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = %(key)s)"
+                f" AS granted) AS held LEFT JOIN ({select}) AS heads ON held.granted"
+            )
+        return self._read_sql
+
+    def _wait(self) -> None:
+        """The lock is held elsewhere: say so once, then wait for it in the server."""
         holder = self.holder()
         if not self.told:
             self.on_wait(f"Waiting for the migration lock on {self.database}: {holder}.")
@@ -176,7 +237,6 @@ class _PostgresLock(_NoLock):
         self.connection.execute(
             text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": previous}
         )
-        return True
 
     def holder(self) -> str:
         row = self.connection.execute(
