@@ -333,8 +333,9 @@ def test_mariadb_run_reading_while_another_changes_the_audit_table(project, mari
     assert version_rows(mariadb_url) == {"0003_fill_discount_rate"}
 
 
-def _read_with_the_lock(url: str, driver: str, on_wait, settings=()) -> tuple[bool, set[str]]:
-    """What a migration's transaction sees: sqlmanage's lock, then the version table."""
+def _read_with_the_lock(url: str, driver: str, on_wait, settings=()) -> tuple:
+    """What a migration's transaction sees: sqlmanage's lock, then the version table, and
+    the lock_timeout it runs under."""
     import asyncio
     from pathlib import Path
 
@@ -351,7 +352,9 @@ def _read_with_the_lock(url: str, driver: str, on_wait, settings=()) -> tuple[bo
         with migration_lock(connection, Settings("tests", Path.cwd(), {}), 30, on_wait) as lock:
             assert type(lock).__name__ == "_PostgresLock"
             try:
-                return lock.hold_and_read(connection, settings, read)
+                applied, heads = lock.hold_and_read(connection, settings, read)
+                limit = connection.exec_driver_sql("SHOW lock_timeout").scalar()
+                return applied, heads, limit
             finally:
                 connection.rollback()
 
@@ -383,8 +386,8 @@ def test_version_read_with_the_lock_sees_the_last_holders_commit(pg_url, driver,
     (before it asks, or while it waits in the server): this run's read must see the move.
 
     The lock and the read travel together on psycopg2; were they one statement, the read's
-    snapshot would predate the lock (and so the commit made while waiting). Were the lock
-    state not read back, a lock held elsewhere would not be waited for at all.
+    snapshot would predate the lock (and so the commit made while waiting). Did the lock
+    statement not stop the read when the lock is held elsewhere, the run would not wait.
     """
     import threading
     from concurrent.futures import ThreadPoolExecutor
@@ -408,7 +411,7 @@ def test_version_read_with_the_lock_sees_the_last_holders_commit(pg_url, driver,
             if when == "before":
                 holder.commit()
                 found = _read_with_the_lock(pg_url, driver, lambda notice: told.set())
-                assert found == (True, {"0002"})
+                assert found == (True, {"0002"}, "0")
                 assert not told.is_set()
                 return
             pool = ThreadPoolExecutor(1)
@@ -432,7 +435,8 @@ def test_version_read_with_the_lock_sees_the_last_holders_commit(pg_url, driver,
             finally:
                 holder.commit()  # the move and the lock's release, at once
                 pool.shutdown()
-            assert reading.result() == (True, {"0002"})
+            # the step's settings hold in the transaction it runs in (begun again here)
+            assert reading.result() == (True, {"0002"}, "2s")
             assert told.is_set(), "the run waited without saying who holds the lock"
     finally:
         setup.dispose()

@@ -30,6 +30,7 @@ from sqlalchemy import text
 from sqlmanage.errors import SqlmanageError
 
 POLL_SECONDS = 0.2
+LOCK_HELD = "sqlmanage: the migration lock is held by another run"
 
 
 class LockTimeout(SqlmanageError):
@@ -164,25 +165,37 @@ class _PostgresLock(_NoLock):
         They stay two statements: in READ COMMITTED each statement of the string takes its
         own snapshot when it starts, so the read, starting once the lock statement is done,
         sees every commit of the run that held the lock before. Only the last statement's
-        rows come back, so the read also says whether the lock is now held (pg_locks, for
-        this backend): when it is not, the rows are ignored, the run waits as ``hold`` does
-        and reads again.
+        rows come back, so a lock held elsewhere has to stop the read: the lock statement
+        then fails, with a message saying so (it is in the server's log too), the statement
+        never runs, and the run rolls back (nothing of the step ran yet), waits as ``hold``
+        does and reads again. (Asking pg_locks in the read instead costs a scan of the
+        server's whole lock table, slow on a busy server.)
         """
         if connection.dialect.driver != "psycopg2":
             return super().hold_and_read(connection, settings, read)
-        _, sql, values = self._lock_statement(settings)
-        sql = f"{sql}; {self._read_if_held(connection, read)}"
-        rows = connection.exec_driver_sql(sql, values).all()
-        if rows[0][0]:
-            return True, {version for _, version in rows if version is not None}
-        self._wait()
-        return True, set(connection.execute(read).scalars())
+        from sqlalchemy.exc import DBAPIError
 
-    def _lock_statement(self, settings) -> tuple:
+        _, sql, values = self._lock_statement(settings, refuse=True)
+        if self._read_sql is None:
+            self._read_sql = str(read.compile(dialect=connection.dialect)).replace("%", "%%")
+        try:
+            rows = connection.exec_driver_sql(f"{sql}; {self._read_sql}", values).all()
+        except DBAPIError as exc:
+            if LOCK_HELD not in str(exc.orig):
+                raise
+            connection.rollback()
+            return super().hold_and_read(connection, settings, read)
+        return True, {version for (version,) in rows}
+
+    def _lock_statement(self, settings, refuse: bool = False) -> tuple:
         """The try-lock with the transaction's settings: as a text() construct, as
-        psycopg2's pyformat string, and their values; built once per run and settings."""
+        psycopg2's pyformat string, and their values; built once per run and settings.
+
+        ``refuse``: the statement fails when the lock is held elsewhere (a text that is no
+        boolean; pg_backend_pid() is not constant, so the planner never evaluates it ahead).
+        """
         settings = tuple(settings)
-        cached = self._statements.get(settings)
+        cached = self._statements.get((settings, refuse))
         if cached is None:
             calls = []
             values = {"key": self.key}
@@ -193,27 +206,20 @@ class _PostgresLock(_NoLock):
 
             def sql(bind) -> str:
                 configs = "".join(f", set_config({bind(n)}, {bind(v)}, true)" for n, v in calls)
-                return f"SELECT pg_try_advisory_xact_lock({bind('key')}){configs}"
+                lock = f"pg_try_advisory_xact_lock({bind('key')})"
+                if refuse:
+                    lock = (
+                        f"CASE WHEN {lock} THEN true ELSE ('{LOCK_HELD} (this is pid ' || "
+                        "pg_backend_pid() || ')')::boolean END"
+                    )
+                return f"SELECT {lock}{configs}"
 
-            cached = self._statements[settings] = (
+            cached = self._statements[(settings, refuse)] = (
                 text(sql(lambda name: f":{name}")),
                 sql(lambda name: f"%({name})s"),
                 values,
             )
         return cached
-
-    def _read_if_held(self, connection, read) -> str:
-        """``read`` behind a first column that says whether this backend holds the lock:
-        one row (False, NULL) when not, (True, version) per row (or NULL) when it does."""
-        if self._read_sql is None:
-            select = str(read.compile(dialect=connection.dialect)).replace("%", "%%")
-            self._read_sql = (
-                "SELECT held.granted, heads.version_num FROM (SELECT EXISTS (SELECT FROM "
-                "pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted "
-                "AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = %(key)s)"
-                f" AS granted) AS held LEFT JOIN ({select}) AS heads ON held.granted"
-            )
-        return self._read_sql
 
     def _wait(self) -> None:
         """The lock is held elsewhere: say so once, then wait for it in the server."""
