@@ -425,10 +425,14 @@ def test_version_read_with_the_lock_sees_the_last_holders_commit(pg_url, driver,
                 )
                 deadline = time.monotonic() + 30
                 with setup.connect() as watcher:
-                    while not watcher.exec_driver_sql(
-                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'"
-                        " AND datname = current_database()"
-                    ).scalar():
+                    while True:
+                        waiting = watcher.exec_driver_sql(
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'"
+                            " AND datname = current_database()"
+                        ).scalar()
+                        watcher.rollback()  # pg_stat_activity holds still within a transaction
+                        if waiting:
+                            break
                         assert time.monotonic() < deadline, "the run never waited in the server"
                         assert not reading.done(), f"did not wait for the lock: {reading.result()}"
                         time.sleep(0.02)
