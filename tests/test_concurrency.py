@@ -331,3 +331,117 @@ def test_mariadb_run_reading_while_another_changes_the_audit_table(project, mari
     assert process.returncode == 0, output
     assert "Applying 0002" in stdout.decode()
     assert version_rows(mariadb_url) == {"0003_fill_discount_rate"}
+
+
+def _read_with_the_lock(url: str, driver: str, on_wait, settings=()) -> tuple:
+    """What a migration's transaction sees: sqlmanage's lock, then the version table, and
+    the lock_timeout it runs under."""
+    import asyncio
+    from pathlib import Path
+
+    import sqlalchemy as sa
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from sqlmanage.core.lock import migration_lock
+    from sqlmanage.settings import Settings
+
+    versions = sa.table("alembic_version", sa.column("version_num"))
+    read = sa.select(versions.c.version_num)
+
+    def run(connection):
+        with migration_lock(connection, Settings("tests", Path.cwd(), {}), 30, on_wait) as lock:
+            assert type(lock).__name__ == "_PostgresLock"
+            try:
+                applied, heads = lock.hold_and_read(connection, settings, read)
+                limit = connection.exec_driver_sql("SHOW lock_timeout").scalar()
+                return applied, heads, limit
+            finally:
+                connection.rollback()
+
+    rest = url.split("://", 1)[1]
+    if driver == "psycopg2":
+        engine = sa.create_engine(f"postgresql+psycopg2://{rest}", poolclass=sa.pool.NullPool)
+        try:
+            with engine.connect() as connection:
+                return run(connection)
+        finally:
+            engine.dispose()
+
+    async def run_async():
+        engine = create_async_engine(f"postgresql+asyncpg://{rest}", poolclass=sa.pool.NullPool)
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(run)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run_async())
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("driver", ["psycopg2", "asyncpg"])
+@pytest.mark.parametrize("when", ["before", "while-waiting"])
+def test_version_read_with_the_lock_sees_the_last_holders_commit(pg_url, driver, when):
+    """Another run moves the version table and commits just before this run gets the lock
+    (before it asks, or while it waits in the server): this run's read must see the move.
+
+    The lock and the read travel together on psycopg2; were they one statement, the read's
+    snapshot would predate the lock (and so the commit made while waiting). Did the lock
+    statement not stop the read when the lock is held elsewhere, the run would not wait.
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlmanage.core.lock import advisory_key, lock_name
+
+    database = pg_url.rsplit("/", 1)[1]
+    key = advisory_key(lock_name(database, None, "alembic_version"))
+    setup = direct_engine(pg_url)
+    other = direct_engine(pg_url)
+    told = threading.Event()
+    try:
+        with setup.begin() as connection:
+            connection.exec_driver_sql(
+                "CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)"
+            )
+            connection.exec_driver_sql("INSERT INTO alembic_version VALUES ('0001')")
+        with other.connect() as holder:
+            holder.exec_driver_sql(f"SELECT pg_advisory_xact_lock({key})")
+            holder.exec_driver_sql("UPDATE alembic_version SET version_num = '0002'")
+            if when == "before":
+                holder.commit()
+                found = _read_with_the_lock(pg_url, driver, lambda notice: told.set())
+                assert found == (True, {"0002"}, "0")
+                assert not told.is_set()
+                return
+            pool = ThreadPoolExecutor(1)
+            try:
+                reading = pool.submit(
+                    _read_with_the_lock,
+                    pg_url,
+                    driver,
+                    lambda notice: told.set(),
+                    (("lock_timeout", "2000ms"),),
+                )
+                deadline = time.monotonic() + 30
+                with setup.connect() as watcher:
+                    while True:
+                        waiting = watcher.exec_driver_sql(
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'"
+                            " AND datname = current_database()"
+                        ).scalar()
+                        watcher.rollback()  # pg_stat_activity holds still within a transaction
+                        if waiting:
+                            break
+                        assert time.monotonic() < deadline, "the run never waited in the server"
+                        assert not reading.done(), f"did not wait for the lock: {reading.result()}"
+                        time.sleep(0.02)
+            finally:
+                holder.commit()  # the move and the lock's release, at once
+                pool.shutdown()
+            # the step's settings hold in the transaction it runs in (begun again here)
+            assert reading.result() == (True, {"0002"}, "2s")
+            assert told.is_set(), "the run waited without saying who holds the lock"
+    finally:
+        setup.dispose()
+        other.dispose()

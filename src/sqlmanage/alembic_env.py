@@ -239,15 +239,17 @@ def _steps_checked_under(lock, settings) -> Iterator[Callable]:
 
     def checked(heads, migration_context):
         expected[0] = set(heads)
+        connection = migration_context.connection
         for step in original(heads, migration_context):
             # The lock and the step's SET LOCALs go in one statement; the version table is
-            # read in the next: a statement's snapshot is taken when it starts, before the
-            # lock is granted, so a read in the same statement could miss another run's
-            # commit made while it waited.
+            # read in the next (sent with it where the driver can): a statement's snapshot
+            # is taken when it starts, before the lock is granted, so a read in the same
+            # statement could miss another run's commit made while it waited.
             settings = getattr(step, "transaction_settings", ())
-            if lock.hold(settings) and settings:
+            applied, found = lock.hold_and_read(connection, settings, read_heads)
+            if applied and settings:
                 step.settings_applied = True
-            if set(migration_context.connection.execute(read_heads).scalars()) != expected[0]:
+            if found != expected[0]:
                 raise RunOutdated()
             yield step
 

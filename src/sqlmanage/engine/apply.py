@@ -85,16 +85,15 @@ def apply_migrations(
         # the plan is always the one from the heads this run is about to build on.
         audit_rows.listen(context.connection)
         progress.plan = plan_migrations(history, tuple(heads), target)
+        dialect = context.connection.dialect.name
+        timeouts = None
+        if dialect == "postgresql" and not fake and progress.plan.steps:
+            timeouts = migration_timeouts(project, ddl_lock_timeout)  # read once per run
         for step in progress.plan.steps:
             alembic_step = _alembic_step(history, step, fake)
-            if not fake and context.connection.dialect.name == "postgresql":
-                bound_step(
-                    alembic_step,
-                    context,
-                    migration_timeouts(project, ddl_lock_timeout),
-                    attempts=attempts,
-                )
-            if not fake and context.connection.dialect.name not in TRANSACTIONAL_DDL:
+            if timeouts is not None:
+                bound_step(alembic_step, context, timeouts, attempts=attempts)
+            if not fake and dialect not in TRANSACTIONAL_DDL:
                 direction = "running-apply" if step.forward else "running-unapply"
                 audit.record(context.connection, project.settings, step.migration, direction, None)
                 context.connection.commit()

@@ -30,6 +30,7 @@ from sqlalchemy import text
 from sqlmanage.errors import RunLockTimeout
 
 POLL_SECONDS = 0.2
+LOCK_HELD = "sqlmanage: the migration lock is held by another run"
 
 
 class RunOutdated(Exception):
@@ -125,6 +126,12 @@ class _NoLock:
         ``set_config(name, value, true)``) were set for it in the same statement."""
         return False
 
+    def hold_and_read(self, connection, settings, read) -> tuple[bool, set[str]]:
+        """``hold(settings)``, then the version table's rows (``read``, a SELECT of them)
+        in a statement that starts once the lock is held."""
+        applied = self.hold(settings)
+        return applied, set(connection.execute(read).scalars())
+
 
 class _PostgresLock(_NoLock):
     """``pg_advisory_xact_lock`` in each transaction; nothing on the session."""
@@ -136,22 +143,82 @@ class _PostgresLock(_NoLock):
         # A dead runner is noticed within a second while it waits (PostgreSQL 14+); set for
         # the transaction only, like everything else here.
         self.check = connection.dialect.server_version_info >= (14,)
+        self._statements: dict[tuple, tuple] = {}
+        self._read_sql: str | None = None
 
     def hold(self, settings=()) -> bool:
         """Take the lock for the current transaction (begun here if none is open), setting
         the transaction's ``settings`` in the same round trip."""
-        check = (
-            ", set_config('client_connection_check_interval', '1000', true)" if self.check else ""
-        )
-        values = {"key": self.key}
-        for i, (name, value) in enumerate(settings):
-            check += f", set_config(:name{i}, :value{i}, true)"
-            values.update({f"name{i}": name, f"value{i}": value})
-        got = self.connection.execute(
-            text(f"SELECT pg_try_advisory_xact_lock(:key){check}"), values
-        ).scalar()
-        if got:
-            return True
+        statement, _, values = self._lock_statement(settings)
+        if not self.connection.execute(statement, values).scalar():
+            self._wait()
+        return True
+
+    def hold_and_read(self, connection, settings, read) -> tuple[bool, set[str]]:
+        """The lock and the version table in one round trip where the driver sends several
+        statements at once (psycopg2's simple query protocol); two elsewhere.
+
+        They stay two statements: in READ COMMITTED each statement of the string takes its
+        own snapshot when it starts, so the read, starting once the lock statement is done,
+        sees every commit of the run that held the lock before. Only the last statement's
+        rows come back, so a lock held elsewhere has to stop the read: the lock statement
+        then fails, with a message saying so (it is in the server's log too), the statement
+        never runs, and the run rolls back (nothing of the step ran yet), waits as ``hold``
+        does and reads again. (Asking pg_locks in the read instead costs a scan of the
+        server's whole lock table, slow on a busy server.)
+        """
+        if connection.dialect.driver != "psycopg2":
+            return super().hold_and_read(connection, settings, read)
+        from sqlalchemy.exc import DBAPIError
+
+        _, sql, values = self._lock_statement(settings, refuse=True)
+        if self._read_sql is None:
+            self._read_sql = str(read.compile(dialect=connection.dialect)).replace("%", "%%")
+        try:
+            rows = connection.exec_driver_sql(f"{sql}; {self._read_sql}", values).all()
+        except DBAPIError as exc:
+            if LOCK_HELD not in str(exc.orig):
+                raise
+            connection.rollback()
+            return super().hold_and_read(connection, settings, read)
+        return True, {version for (version,) in rows}
+
+    def _lock_statement(self, settings, refuse: bool = False) -> tuple:
+        """The try-lock with the transaction's settings: as a text() construct, as
+        psycopg2's pyformat string, and their values; built once per run and settings.
+
+        ``refuse``: the statement fails when the lock is held elsewhere (a text that is no
+        boolean; pg_backend_pid() is not constant, so the planner never evaluates it ahead).
+        """
+        settings = tuple(settings)
+        cached = self._statements.get((settings, refuse))
+        if cached is None:
+            calls = []
+            values = {"key": self.key}
+            check = (("client_connection_check_interval", "1000"),) if self.check else ()
+            for i, (name, value) in enumerate(check + settings):
+                calls.append((f"name{i}", f"value{i}"))
+                values.update({f"name{i}": name, f"value{i}": value})
+
+            def sql(bind) -> str:
+                configs = "".join(f", set_config({bind(n)}, {bind(v)}, true)" for n, v in calls)
+                lock = f"pg_try_advisory_xact_lock({bind('key')})"
+                if refuse:
+                    lock = (
+                        f"CASE WHEN {lock} THEN true ELSE ('{LOCK_HELD} (this is pid ' || "
+                        "pg_backend_pid() || ')')::boolean END"
+                    )
+                return f"SELECT {lock}{configs}"
+
+            cached = self._statements[(settings, refuse)] = (
+                text(sql(lambda name: f":{name}")),
+                sql(lambda name: f"%({name})s"),
+                values,
+            )
+        return cached
+
+    def _wait(self) -> None:
+        """The lock is held elsewhere: say so once, then wait for it in the server."""
         holder = self.holder()
         if not self.told:
             self.on_wait(f"Waiting for the migration lock on {self.database}: {holder}.")
@@ -172,7 +239,6 @@ class _PostgresLock(_NoLock):
         self.connection.execute(
             text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": previous}
         )
-        return True
 
     def holder(self) -> str:
         row = self.connection.execute(
