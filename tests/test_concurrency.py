@@ -342,7 +342,7 @@ def _read_with_the_lock(url: str, driver: str, on_wait, settings=()) -> tuple:
     import sqlalchemy as sa
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from sqlmanage.core.lock import migration_lock
+    from sqlmanage.engine.lock import migration_lock
     from sqlmanage.settings import Settings
 
     versions = sa.table("alembic_version", sa.column("version_num"))
@@ -392,7 +392,7 @@ def test_version_read_with_the_lock_sees_the_last_holders_commit(pg_url, driver,
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from sqlmanage.core.lock import advisory_key, lock_name
+    from sqlmanage.engine.lock import advisory_key, lock_name
 
     database = pg_url.rsplit("/", 1)[1]
     key = advisory_key(lock_name(database, None, "alembic_version"))
