@@ -87,13 +87,17 @@ def test_a_plain_migration_is_read_from_its_pyc_as_the_syntax_tree_reads_it(tmp_
     path = written(tmp_path, PLAIN)
     from_pyc = pyc_header(path.read_bytes(), path, os.stat(path))
     assert from_pyc is not None
-    assert from_pyc == read_header(path.read_bytes(), path) == {
-        "doc": PLAIN.split('"""')[1],
-        "revision": "0002_price",
-        "down_revision": "0001_initial",
-        "branch_labels": None,
-        "depends_on": None,
-    }
+    assert (
+        from_pyc
+        == read_header(path.read_bytes(), path)
+        == {
+            "doc": PLAIN.split('"""')[1],
+            "revision": "0002_price",
+            "down_revision": "0001_initial",
+            "branch_labels": None,
+            "depends_on": None,
+        }
+    )
 
 
 @pytest.mark.parametrize(

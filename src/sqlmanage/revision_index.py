@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import itertools
 import json
 import os
 import re
@@ -157,9 +158,8 @@ def pyc_header(source: bytes, path: Path, stat: os.stat_result) -> dict | None:
         return None
     positions = None
     header: dict = {}
-    for index, op in enumerate(ops):
-        if op not in opcodes.stores:
-            continue
+    for index in _positions_of(ops, opcodes.stores):
+        op = ops[index]
         first, name_index = _argument(ops, args, index, opcodes.extended)
         if name_index not in watched:
             continue
@@ -191,7 +191,6 @@ _PYC_NAMES = frozenset(HEADER_NAMES + ("__doc__",))
 _HEADER_GAP = re.compile(rb"[ \t]*(?::[^=]*)?=[ \t]*")
 _LINE_REST = re.compile(rb"[ \t\f]*(?:#[^\r\n]*)?(?:\r\n|\r|\n|$)")
 _CODING = re.compile(rb"[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
-_NEWLINE = re.compile(rb"\r\n|\r|\n")
 _QUOTES = (b"'" * 3, b'"' * 3, b"'", b'"')
 
 
@@ -236,8 +235,7 @@ class _Opcodes:
         # After any of these the module's code may not run straight through to its end.
         self.refused = frozenset(jumps | {opcode.opmap[n] for n in ends if n in opcode.opmap})
         self.stores = frozenset(
-            opcode.opmap[n]
-            for n in ("STORE_NAME", "STORE_GLOBAL", "DELETE_NAME", "DELETE_GLOBAL")
+            opcode.opmap[n] for n in ("STORE_NAME", "STORE_GLOBAL", "DELETE_NAME", "DELETE_GLOBAL")
         )
         self.store_name = opcode.opmap["STORE_NAME"]
         self.load_const = opcode.opmap["LOAD_CONST"]
@@ -248,6 +246,18 @@ class _Opcodes:
 @functools.cache
 def _opcodes() -> _Opcodes:
     return _Opcodes()
+
+
+def _positions_of(ops: bytes, wanted: frozenset[int]) -> list[int]:
+    """The indexes of the code units whose opcode is one of ``wanted``, in order."""
+    found = []
+    for op in wanted:
+        needle = bytes((op,))
+        index = ops.find(needle)
+        while index != -1:
+            found.append(index)
+            index = ops.find(needle, index + 1)
+    return sorted(found)
 
 
 def _argument(ops: bytes, args: bytes, index: int, extended: int) -> tuple[int, int]:
@@ -267,33 +277,23 @@ class _SourceLines:
         if source.startswith(b"\xef\xbb\xbf"):
             source = source[3:]
         self.source = source
-        self.starts = [0]
+        self.starts = [0, *itertools.accumulate(map(len, source.splitlines(keepends=True)))]
         self.utf8 = not any(  # positions count bytes of UTF-8, not of another coding
             (match := _CODING.match(self.line(number)))
             and match.group(1).lower() not in (b"utf-8", b"utf8", b"utf_8")
             for number in (1, 2)
         )
 
-    def _start(self, number: int) -> int | None:
-        """Where line ``number`` (from 1) starts; None past the last line."""
-        while len(self.starts) < number:
-            match = _NEWLINE.search(self.source, self.starts[-1])
-            if match is None:
-                return None
-            self.starts.append(match.end())
-        return self.starts[number - 1]
-
     def line(self, number: int) -> bytes:
-        """Physical line ``number`` with its line ending; empty outside the source."""
-        start = self._start(number) if number >= 1 else None
-        if start is None:
+        """Physical line ``number`` (from 1) with its line ending; empty outside the source."""
+        if not 1 <= number < len(self.starts):
             return b""
-        match = _NEWLINE.search(self.source, start)
-        return self.source[start : match.end() if match else None]
+        return self.source[self.starts[number - 1] : self.starts[number]]
 
     def offset(self, line: int | None, column: int | None) -> int | None:
-        start = self._start(line) if line is not None and line >= 1 else None
-        return None if start is None or column is None else start + column
+        if line is None or column is None or not 1 <= line <= len(self.starts):
+            return None
+        return self.starts[line - 1] + column
 
 
 def _header_value(lines: _SourceLines, name: str, const, value_at, target_at):
