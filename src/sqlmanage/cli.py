@@ -227,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
 
         install_shell_completion()
     _interrupt_on_sigterm()
+    from sqlmanage import discovery
+
+    discovery.FREEZE_AFTER_IMPORT = True  # this process ends with the command
     try:
         result = cli.main(
             args=args, prog_name=STATE.prog_name, complete_var=COMPLETE_VAR, standalone_mode=False
