@@ -77,3 +77,12 @@ def test_the_command_line_leaves_the_imported_models_out_of_later_collections(pr
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "0 True True"
+
+
+def test_main_called_from_python_leaves_later_imports_unfrozen(models_package):
+    from sqlmanage.cli import main
+
+    assert main(["--help"]) == 0
+    frozen = gc.get_freeze_count()
+    discovery.import_models(["gc_models"])
+    assert gc.get_freeze_count() == frozen

@@ -252,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             "This may be a bug in sqlmanage; run with --traceback to see where it happened.",
         )
         return 1
+    finally:
+        discovery.FREEZE_AFTER_IMPORT = False  # main() called from Python returns to its caller
     return result if isinstance(result, int) else 0
 
 
