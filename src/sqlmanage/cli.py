@@ -221,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
 
         install_shell_completion()
     _interrupt_on_sigterm()
+    from sqlmanage import discovery
+
+    discovery.FREEZE_AFTER_IMPORT = True  # this process ends with the command
     try:
         result = cli.main(
             args=args, prog_name=STATE.prog_name, complete_var=COMPLETE_VAR, standalone_mode=False
@@ -243,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
             "This may be a bug in sqlmanage; run with --traceback to see where it happened.",
         )
         return 1
+    finally:
+        discovery.FREEZE_AFTER_IMPORT = False  # main() called from Python returns to its caller
     return result if isinstance(result, int) else 0
 
 

@@ -8,8 +8,9 @@ so several declarative bases or plain MetaData objects are all seen.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import importlib
-import pkgutil
 import traceback
 from types import ModuleType
 
@@ -18,16 +19,46 @@ from sqlmanage.errors import ModelImportError
 
 def import_models(names: list[str]) -> list[ModuleType]:
     """Import each named module or package and every submodule below it, in a stable order."""
+    import pkgutil
+
     modules: dict[str, ModuleType] = {}
-    for name in names:
-        module = _import(name)
-        modules[module.__name__] = module
-        for info in pkgutil.walk_packages(
-            getattr(module, "__path__", []), prefix=f"{module.__name__}.", onerror=_reraise
-        ):
-            if info.name not in modules:
-                modules[info.name] = _import(info.name)
+    with _no_collection_of_what_stays():
+        for name in names:
+            module = _import(name)
+            modules[module.__name__] = module
+            for info in pkgutil.walk_packages(
+                getattr(module, "__path__", []), prefix=f"{module.__name__}.", onerror=_reraise
+            ):
+                if info.name not in modules:
+                    modules[info.name] = _import(info.name)
     return list(modules.values())
+
+
+FREEZE_AFTER_IMPORT = False  # set by the command line's main(): its process ends with the command
+
+
+@contextlib.contextmanager
+def _no_collection_of_what_stays():
+    """No garbage collection while the models are built, and, on the command line, none of
+    them afterwards.
+
+    Declaring 500 mapped classes makes millions of objects that live as long as the process;
+    the cycle collector walks them all each time the heap has grown by a quarter, and again
+    on every full collection after the import, finding nothing to free: a fifth of a no-op
+    ``migrate``. ``gc.freeze`` leaves everything there is at that point out of later
+    collections, which suits a process that ends with its command; a library caller's
+    process (tests calling ``call_command``, the pytest plugin) keeps its own collector as it
+    was, since frozen objects are never freed.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+        if FREEZE_AFTER_IMPORT:
+            gc.freeze()
 
 
 def _reraise(name: str) -> None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 import json
 import os
 import re
@@ -496,15 +495,16 @@ def _source_files(project) -> list[Path] | None:
 
 
 def _spec_without_import(name: str):
-    """A module's spec, found on the path without running any package's ``__init__``.
+    """A module's spec, found without running any package's ``__init__``; None if it cannot be.
 
     ``importlib.util.find_spec("airflow.models")`` imports ``airflow`` first (seconds, for
-    some frameworks) only to learn where the files are. Each level is looked up with the
-    path finder instead; a module only a custom finder knows (an editable install's, a zip)
-    falls back to ``find_spec``.
+    some frameworks) only to learn where the files are. Here each level is asked of the
+    import system's finders (``sys.meta_path``, in its order: the path finder, an editable
+    install's finder) with the parent's search locations from the parent's spec, which is
+    what importing would hand them, minus the import. A finder that needs the parent imported
+    (it raises) gives no answer: the caller then compares instead of trusting file times.
     """
     import sys
-    from importlib.machinery import PathFinder
 
     if name in sys.modules:
         return getattr(sys.modules[name], "__spec__", None)
@@ -512,13 +512,36 @@ def _spec_without_import(name: str):
     locations = None
     spec = None
     for depth in range(1, len(parts) + 1):
-        spec = PathFinder.find_spec(".".join(parts[:depth]), locations)
-        if spec is None:
-            return importlib.util.find_spec(name)
-        locations = spec.submodule_search_locations
+        dotted = ".".join(parts[:depth])
+        module = sys.modules.get(dotted)
+        if module is not None:  # imported already: its own __path__, as importing would use
+            spec = getattr(module, "__spec__", None)
+            locations = getattr(module, "__path__", None)
+        else:
+            spec = _find_without_import(dotted, locations)
+            if spec is None:
+                return None
+            locations = spec.submodule_search_locations
         if locations is None and depth < len(parts):
-            return importlib.util.find_spec(name)
+            return None
     return spec
+
+
+def _find_without_import(name: str, locations):
+    """The spec the first finder of ``sys.meta_path`` gives for ``name``, as importing asks."""
+    import sys
+
+    for finder in list(sys.meta_path):
+        find_spec = getattr(finder, "find_spec", None)
+        if find_spec is None:
+            continue
+        try:
+            spec = find_spec(name, locations)
+        except Exception:
+            return None
+        if spec is not None:
+            return spec
+    return None
 
 
 def _cache_file(project) -> Path:
