@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlmanage.errors import SettingsError, SqlmanageError
+from sqlmanage.render.commands import shown_path
 from sqlmanage.settings import find_settings_module, search_dirs
 
 COMMANDS_SETTING = "COMMANDS"
@@ -43,7 +44,7 @@ class ProjectCommand:
         """Import the module and return its click command named ``command``."""
         import click
 
-        shown = _shown(self.path)
+        shown = shown_path(self.path)
         try:
             module = importlib.import_module(self.module)
         except Exception as exc:
@@ -166,10 +167,3 @@ def _add_search_dirs_to_path() -> None:
     for directory in reversed(search_dirs()):
         if str(directory) not in sys.path:
             sys.path.insert(0, str(directory))
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
