@@ -89,6 +89,27 @@ class Project:
         )
         return Result(completed.returncode, completed.stdout, completed.stderr)
 
+    def on_terminal(
+        self, *args: str, env: dict[str, str] | None = None, rows: int = 40, columns: int = 200
+    ) -> Result:
+        """``python manage.py ARGS`` on a pseudo-terminal of ``rows`` by ``columns`` that it
+        may not read from: ``stdout`` is everything the terminal showed, ``stderr`` empty.
+        The terminal's size is the pseudo-terminal's: COLUMNS and LINES only when ``env``
+        sets them."""
+        environment = {
+            k: v
+            for k, v in self.environment(env).items()
+            if k not in ("COLUMNS", "LINES") or k in (env or {})
+        }
+        completed = LAUNCHER.on_terminal(
+            [sys.executable, "manage.py", *args],
+            cwd=self.path,
+            env=environment,
+            rows=rows,
+            columns=columns,
+        )
+        return Result(completed.returncode, completed.stdout, completed.stderr)
+
     def manage(self, *args: str, **kwargs) -> Result:
         """Run a command that must succeed; show its output when it does not."""
         result = self.run(*args, **kwargs)

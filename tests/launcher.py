@@ -190,6 +190,55 @@ class Launcher:
         child.stdout, child.stderr = open(out_read, "rb"), open(err_read, "rb")  # noqa: SIM115 (the caller reads and closes them)
         return child
 
+    def on_terminal(
+        self, command: list[str], cwd, env: dict[str, str], rows: int, columns: int
+    ) -> Completed:
+        """``command`` with its three standard streams on a new pseudo-terminal of ``rows`` by
+        ``columns``, as a developer's terminal runs a command that asks nothing: what the
+        terminal showed (CR LF line ends, stdout and stderr interleaved) and the exit status."""
+        import fcntl
+        import pty
+        import termios
+
+        started = time.perf_counter()
+        main, secondary = pty.openpty()
+        fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        try:
+            if os.environ.get(FORCE_EXEC) == "1" or not self._forkable(command, env):
+                how = "exec"
+                child: Forked | subprocess.Popen = subprocess.Popen(
+                    command,
+                    cwd=cwd,
+                    env=env,
+                    stdin=secondary,
+                    stdout=secondary,
+                    stderr=secondary,
+                    start_new_session=True,
+                )
+            else:
+                how = "fork"
+                child = Forked(self, command, str(cwd), env, [secondary] * 3)
+        finally:
+            os.close(secondary)
+        shown = b""
+        try:
+            while select.select([main], [], [], 60)[0]:
+                try:
+                    chunk = os.read(main, 65536)
+                except OSError:  # EIO: the last holder of the terminal's other end is gone
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+            else:
+                child.kill()
+                raise subprocess.TimeoutExpired(command, 60)
+        finally:
+            os.close(main)
+        returncode = child.wait(60)
+        self._log(how, time.perf_counter() - started, command)
+        return Completed(returncode, shown.decode("utf-8", "replace"), "")
+
     def _fork(
         self, command: list[str], cwd: str, env: dict[str, str], input: str | None, timeout: float
     ) -> Completed:

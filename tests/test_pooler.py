@@ -3,8 +3,8 @@
 PgBouncer (the Debian package; .ci/run installs it) is started here on loopback ports, in
 transaction pooling and in session pooling, with a small pool and no ``server_reset_query``,
 so a lock or a setting that a run left on a server connection stays there for the next
-client to see. Ten rounds (SQLMANAGE_POOLER_ROUNDS) of ten concurrent ``manage.py migrate``
-runs go through it while an application thread uses the same pool; afterwards every
+client to see. Four rounds of ten concurrent ``manage.py migrate`` runs (more with
+SQLMANAGE_POOLER_ROUNDS, for a longer stress run) go through it while an application thread uses the same pool; afterwards every
 migration must have run exactly once, ``pg_locks`` must hold no advisory lock, and no pooled
 server connection may carry a setting changed for its session. The ten runs of a round are
 forked from one interpreter that has imported the libraries already (see ``FORKED_RUNS``):
@@ -29,7 +29,7 @@ import pytest
 from conftest import direct_engine, version_rows
 
 CONCURRENT_RUNS = 10
-ROUNDS = int(os.environ.get("SQLMANAGE_POOLER_ROUNDS", "10"))
+ROUNDS = int(os.environ.get("SQLMANAGE_POOLER_ROUNDS", "4"))
 MIGRATIONS_PER_ROUND = 2
 POOL_SIZE = 4
 # Parameters PgBouncer itself sets on a server connection to match each client's startup

@@ -1,6 +1,6 @@
 """showmigrations' Rich table on real terminals of 60, 80, 100 and 160 columns.
 
-pexpect gives manage.py a pseudo-terminal of the given size, as a developer's terminal
+manage.py gets a pseudo-terminal of the given size (``Project.on_terminal``), as a developer's terminal
 would. At every width, with and without -v 2 and --plan: no ellipsis, every migration name
 whole on one line, every mark explained, a squashed row says how far it got.
 """
@@ -8,9 +8,7 @@ whole on one line, every mark explained, a squashed row says how far it got.
 from __future__ import annotations
 
 import sqlite3
-import sys
 
-import pexpect
 import pytest
 
 from conftest import add_discount_code, migration_file
@@ -28,24 +26,11 @@ MEANINGS = {
 
 
 def on_terminal(project, columns: int, *args: str) -> str:
-    env = {
-        k: v
-        for k, v in project.environment({"NO_COLOR": "1"}).items()
-        if k not in ("COLUMNS", "LINES")
-    }
-    child = pexpect.spawn(
-        sys.executable,
-        ["manage.py", "showmigrations", *args],
-        cwd=str(project.path),
-        env=env,
-        encoding="utf-8",
-        timeout=60,
-        dimensions=(60, columns),
+    shown = project.on_terminal(
+        "showmigrations", *args, env={"NO_COLOR": "1"}, rows=60, columns=columns
     )
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0, child.before
-    return child.before.replace("\r\n", "\n")
+    assert shown.returncode == 0, shown.stdout
+    return shown.stdout.replace("\r\n", "\n")
 
 
 def assert_readable(output: str, columns: int, names: list[str], marks: list[str]) -> None:

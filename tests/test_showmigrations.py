@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
-import subprocess
-import sys
 
 NAMES = ["0001_initial", "0002_add_products_discount_rate", "0003_fill_discount_rate"]
 
@@ -69,32 +64,12 @@ def test_missing_file_is_shown_and_flagged(project):
 
 
 def run_in_terminal(project, *args: str, env: dict | None = None) -> str:
-    """Run manage.py with stdout on a pseudo-terminal, as a developer's shell does."""
-    main, secondary = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", *args],
-        cwd=project.path,
-        stdout=secondary,
-        stderr=subprocess.PIPE,
-        env={**project.environment(env), "COLUMNS": "140", "TERM": "xterm-256color"},
+    """Run manage.py on a pseudo-terminal, as a developer's shell does."""
+    shown = project.on_terminal(
+        *args, env={**(env or {}), "COLUMNS": "140", "TERM": "xterm-256color"}, columns=140
     )
-    os.close(secondary)
-    chunks = []
-    while True:
-        ready, _, _ = select.select([main], [], [], 30)
-        if not ready:
-            break
-        try:
-            chunk = os.read(main, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    process.wait(timeout=30)
-    os.close(main)
-    assert process.returncode == 0, process.stderr.read()
-    return b"".join(chunks).decode()
+    assert shown.returncode == 0, shown.stdout
+    return shown.stdout
 
 
 def test_terminal_gets_a_coloured_rich_table(project):
